@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The one header front-ends include. A bb_engine is one loaded config:
+ * NAME.yaml + NAME.bpf.o, its programs attached, its maps readable.
+ * Front-ends never touch libbpf themselves.
+ */
+#ifndef BPFBRIDGE_H
+#define BPFBRIDGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "log.h"
+#include "snapshot.h"
+
+#define BB_DEFAULT_MAX_SERIES 10000
+
+struct bb_options {
+	bool strict; /* any program that fails to attach fails the whole config */
+	uint32_t max_series_per_metric; /* when the metric sets no max_series; 0 = default */
+	const char *btf_path; /* external BTF for kernels without /sys/kernel/btf/vmlinux */
+	bool libbpf_debug; /* pass libbpf's debug messages to the logger */
+	bool skip_owner_check; /* tests only: do not refuse files not owned by root */
+};
+
+void bb_options_init(struct bb_options *opts);
+
+enum bb_program_state {
+	BB_PROG_ATTACHED = 0,
+	BB_PROG_FAILED, /* chosen, but load or attach failed */
+	BB_PROG_SKIPPED, /* an alternative that was probed and not chosen, or lost to an earlier one */
+};
+
+struct bb_program_status {
+	char *name; /* BPF program (function) name */
+	char *section; /* ELF section, e.g. "tp_btf/block_rq_issue" */
+	char *hook; /* hook name from the config, or the section when the config names none */
+	int alternative; /* index of the alternative within its hook, -1 if none */
+	enum bb_program_state state;
+	int error; /* negative errno when not attached */
+	char *reason; /* human-readable: why failed or skipped; NULL when attached */
+};
+
+struct bb_engine;
+
+/*
+ * Load the config at YAML_PATH and its object, choose alternatives, load and
+ * attach. Returns 0, or a negative errno with err set to one line naming the
+ * file and the problem. A program that fails to attach is not an error
+ * unless opts->strict.
+ */
+int bb_engine_open(const char *yaml_path, const struct bb_options *opts, struct bb_engine **out,
+		   char *err, size_t errlen);
+
+/* Detach, unload and free. Safe with NULL. */
+void bb_engine_close(struct bb_engine *eng);
+
+const struct bb_config *bb_engine_config(const struct bb_engine *eng);
+const char *bb_engine_name(const struct bb_engine *eng);
+size_t bb_engine_n_programs(const struct bb_engine *eng);
+const struct bb_program_status *bb_engine_program(const struct bb_engine *eng, size_t i);
+
+/*
+ * Read every metric map once and append this config's families, plus its
+ * self-metrics, to SNAP. One engine must not be read from two threads at once;
+ * different engines may be. Returns 0 or a negative errno (SNAP then holds
+ * whatever was read; the failure is also counted as a self-metric).
+ */
+int bb_engine_read(struct bb_engine *eng, struct bb_snapshot *snap);
+
+/* Convenience: a new snapshot holding one read of each engine, finished. */
+struct bb_snapshot *bb_engines_snapshot(struct bb_engine *const *engines, size_t n);
+
+#endif
