@@ -145,7 +145,8 @@ int bb_hist_bounds(const struct bb_metric_conf *m, double **le, int64_t **le_raw
 
 	for (int64_t i = 0; i < count; i++) {
 		/* fixed: scale the configured double itself, as ebpf_exporter does */
-		double bound = m->bucket_type == BB_BUCKET_FIXED ? m->bucket_keys[i] : (double)raw[i];
+		double bound = m->bucket_type == BB_BUCKET_FIXED ? m->bucket_keys[i]
+								 : (double)raw[i];
 
 		scaled[i] = bound * mult;
 		if (!isfinite(scaled[i]) || (i > 0 && scaled[i] <= scaled[i - 1])) {

@@ -1,0 +1,149 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Block I/O latency: from a request's issue to the device driver to its
+ * completion, per device and operation.
+ */
+#include <vmlinux.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+
+#include "biolatency.h"
+#include "core_fixes.bpf.h"
+#include "maps.bpf.h"
+
+/* cmd_flags: the operation is in the low REQ_OP_BITS (8) bits since v4.10. */
+#define BIOLATENCY_REQ_OP_MASK 0xff
+
+/* Issue time (ns) of requests in flight, by struct request address. LRU: a
+ * request whose completion is never seen ages out instead of filling it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 10240);
+	__type(key, __u64);
+	__type(value, __u64);
+} biolatency_start SEC(".maps");
+
+/* 64 devices x 5 operations x 28 keys fit. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 10240);
+	__type(key, struct biolatency_key);
+	__type(value, __u64);
+} bio_latency_seconds SEC(".maps");
+
+static __always_inline __u32 biolatency_encode_dev(const struct gendisk *disk)
+{
+	__u32 major, minor;
+
+	if (!disk)
+		return 0;
+	major = BPF_CORE_READ(disk, major);
+	minor = BPF_CORE_READ(disk, first_minor);
+	/* new_encode_dev(): the userspace dev_t layout majorminor decodes */
+	return (minor & 0xff) | (major << 8) | ((minor & ~0xffU) << 12);
+}
+
+static __always_inline __u32 biolatency_op(__u32 cmd_flags)
+{
+	switch (cmd_flags & BIOLATENCY_REQ_OP_MASK) {
+	case REQ_OP_READ:
+		return BIOLATENCY_OP_READ;
+	case REQ_OP_WRITE:
+		return BIOLATENCY_OP_WRITE;
+	case REQ_OP_FLUSH:
+		return BIOLATENCY_OP_FLUSH;
+	case REQ_OP_DISCARD:
+		return BIOLATENCY_OP_DISCARD;
+	default:
+		return BIOLATENCY_OP_OTHER;
+	}
+}
+
+static __always_inline int biolatency_issue(const void *rq)
+{
+	__u64 addr = (__u64)rq;
+	__u64 now = bpf_ktime_get_ns();
+
+	if (!rq)
+		return 0;
+	bpf_map_update_elem(&biolatency_start, &addr, &now, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int biolatency_complete(const void *request)
+{
+	const struct request *rq = request;
+	struct biolatency_key key = {};
+	__u64 addr = (__u64)rq;
+	__u64 now = bpf_ktime_get_ns();
+	__u64 *issued, delta_us;
+
+	issued = bpf_map_lookup_elem(&biolatency_start, &addr);
+	if (!issued)
+		return 0;
+	/* A partially completed request completes again later: the first
+	 * completion deletes the entry, so each request counts once. */
+	delta_us = now > *issued ? (now - *issued) / 1000 : 0;
+	bpf_map_delete_elem(&biolatency_start, &addr);
+
+	key.dev = biolatency_encode_dev(bb_request_disk(rq));
+	key.op = biolatency_op(BPF_CORE_READ(rq, cmd_flags));
+	bb_hist_exp2(&bio_latency_seconds, &key, &key.bucket, BIOLATENCY_BUCKET_MAX, delta_us);
+	return 0;
+}
+
+/* hook block_rq_issue */
+
+SEC("tp_btf/block_rq_issue")
+int BPF_PROG(tp_btf_block_rq_issue)
+{
+	/* The request is argument 0, or 1 before v5.11 (core_fixes.bpf.h). */
+	if (bb_block_rq_issue_rq_arg() == 1)
+		return biolatency_issue((void *)ctx[1]);
+	return biolatency_issue((void *)ctx[0]);
+}
+
+SEC("raw_tp/block_rq_issue")
+int raw_tp_block_rq_issue(struct bpf_raw_tracepoint_args *ctx)
+{
+	if (bb_block_rq_issue_rq_arg() == 1)
+		return biolatency_issue((void *)ctx->args[1]);
+	return biolatency_issue((void *)ctx->args[0]);
+}
+
+SEC("kprobe/blk_mq_start_request")
+int BPF_KPROBE(kprobe_blk_mq_start_request, struct request *rq)
+{
+	return biolatency_issue(rq);
+}
+
+/* hook block_rq_complete: TP_PROTO(struct request *rq, ...) on every BTF kernel */
+
+SEC("tp_btf/block_rq_complete")
+int BPF_PROG(tp_btf_block_rq_complete, struct request *rq)
+{
+	return biolatency_complete(rq);
+}
+
+SEC("raw_tp/block_rq_complete")
+int raw_tp_block_rq_complete(struct bpf_raw_tracepoint_args *ctx)
+{
+	return biolatency_complete((void *)ctx->args[0]);
+}
+
+/* Both are called once per request, when its I/O accounting ends; which of
+ * the two exists (and is not inlined) depends on the kernel. */
+SEC("kprobe/blk_account_io_done")
+int BPF_KPROBE(kprobe_blk_account_io_done, struct request *rq)
+{
+	return biolatency_complete(rq);
+}
+
+SEC("kprobe/__blk_account_io_done")
+int BPF_KPROBE(kprobe___blk_account_io_done, struct request *rq)
+{
+	return biolatency_complete(rq);
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Map updates for the metrics bpfbridge reads: u64 counters, and histograms
+ * whose bucket keys follow core/hist.h (see buckets.h).
+ */
+#ifndef BPFBRIDGE_MAPS_BPF_H
+#define BPFBRIDGE_MAPS_BPF_H
+
+#include <bpf/bpf_helpers.h>
+
+#include "buckets.h"
+
+/*
+ * Add DELTA to the u64 at KEY in MAP (a hash or per-CPU hash), creating the
+ * entry at zero first. Returns -1 only when the map is full; each program
+ * sizes its maps for the cardinality it can produce (docs/programs.md).
+ */
+static __always_inline int bb_map_add(void *map, const void *key, __u64 delta)
+{
+	__u64 zero = 0;
+	__u64 *value;
+
+	value = bpf_map_lookup_elem(map, key);
+	if (!value) {
+		/* Another CPU may insert the key in between: BPF_NOEXIST then
+		 * fails harmlessly and the second lookup finds its entry. */
+		bpf_map_update_elem(map, key, &zero, BPF_NOEXIST);
+		value = bpf_map_lookup_elem(map, key);
+		if (!value)
+			return -1;
+	}
+	/* Atomic even in per-CPU maps: a tracepoint may interrupt another. */
+	__sync_fetch_and_add(value, delta);
+	return 0;
+}
+
+static __always_inline int bb_counter_inc(void *map, const void *key)
+{
+	return bb_map_add(map, key, 1);
+}
+
+/*
+ * One histogram observation. KEY is the program's key struct, fully
+ * initialised, padding included; BUCKET points at its last member, the
+ * __u64 bucket index. Adds 1 at the bucket (clamped to BUCKET_MAX) and
+ * VALUE at BUCKET_MAX + 1, where the reader takes the sum from.
+ */
+static __always_inline void bb_hist_add(void *map, void *key, __u64 *bucket, __u64 index,
+					__u64 bucket_max, __u64 value)
+{
+	*bucket = bb_clamp_key(index, bucket_max);
+	bb_map_add(map, key, 1);
+	*bucket = bucket_max + 1;
+	bb_map_add(map, key, value);
+}
+
+static __always_inline void bb_hist_exp2(void *map, void *key, __u64 *bucket, __u64 bucket_max,
+					 __u64 value)
+{
+	bb_hist_add(map, key, bucket, bb_exp2_key(value), bucket_max, value);
+}
+
+static __always_inline void bb_hist_exp2zero(void *map, void *key, __u64 *bucket,
+					     __u64 bucket_max, __u64 value)
+{
+	bb_hist_add(map, key, bucket, bb_exp2zero_key(value), bucket_max, value);
+}
+
+static __always_inline void bb_hist_linear(void *map, void *key, __u64 *bucket, __u64 bucket_max,
+					   __u64 value)
+{
+	bb_hist_add(map, key, bucket, bb_linear_key(value), bucket_max, value);
+}
+
+#endif

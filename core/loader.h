@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The loader: NAME.bpf.o -> programs loaded and attached.
+ *
+ * Stages (libbpf-tools style, one cleanup path): read the object (refusing
+ * files others can write), open it, write kaddr_* rodata, probe every hook's
+ * alternatives and pick the first that can work, check the metric maps
+ * against the config, load, attach each program on its own. A program whose
+ * load breaks the object is disabled and the load retried, so one bad program
+ * (or one bad alternative) does not take its siblings down.
+ */
+#ifndef BPFBRIDGE_LOADER_H
+#define BPFBRIDGE_LOADER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "bpfbridge.h"
+#include "config.h"
+
+struct bb_loader;
+struct bpf_map;
+
+int bb_loader_open(const struct bb_config *cfg, const struct bb_options *opts,
+		   struct bb_loader **out, char *err, size_t errlen);
+
+/* Detach every link, close the object. Safe with NULL. */
+void bb_loader_close(struct bb_loader *ld);
+
+size_t bb_loader_n_programs(const struct bb_loader *ld);
+const struct bb_program_status *bb_loader_program(const struct bb_loader *ld, size_t i);
+
+/* The loaded map NAME, or NULL. */
+struct bpf_map *bb_loader_map(const struct bb_loader *ld, const char *name);
+
+/*
+ * Read PATH whole into a NUL-terminated buffer (caller frees). Unless
+ * SKIP_OWNER_CHECK or not running as root, refuse a file (or the directory
+ * holding it) that is not owned by root or that group/others may write:
+ * loading BPF is root-equivalent, so whoever can change these files owns the
+ * host. The check is done on the opened file descriptor, not the name.
+ */
+int bb_loader_read_file(const char *path, bool skip_owner_check, char **buf, size_t *len,
+			char *err, size_t errlen);
+
+/* Route libbpf's messages to bb_log (idempotent, thread-safe). */
+void bb_loader_init_libbpf(void);
+
+#endif

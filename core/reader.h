@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The reader: one pass over each metric map -> families in a snapshot.
+ *
+ * Per metric it reads every (key, value) of the map that has the metric's
+ * name (batched where the kernel can, get_next_key otherwise), sums per-CPU
+ * values (or keeps them apart under a `cpu` label, see below), decodes label
+ * values through a bounded cache keyed by raw key bytes, merges rows whose
+ * labels decode alike, applies the cardinality limit and builds the family.
+ *
+ * The `cpu` label: in a per-CPU map whose metric's last non-bucket label is
+ * named `cpu`, that label takes no bytes of the key (per-CPU maps keep one
+ * value per CPU, not one key per CPU): its value is the CPU number and its
+ * size, padding and decoders are ignored.
+ */
+#ifndef BPFBRIDGE_READER_H
+#define BPFBRIDGE_READER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bpfbridge.h"
+#include "config.h"
+#include "decode.h"
+#include "snapshot.h"
+
+struct bb_reader;
+
+/* What the reader needs to know about a map; from libbpf or the kernel. */
+struct bb_map_desc {
+	const char *name;
+	uint32_t type; /* enum bpf_map_type */
+	uint32_t key_size;
+	uint32_t value_size;
+	uint32_t max_entries;
+};
+
+/*
+ * Check that MAP can back metric M of CFG. On mismatch returns -EINVAL and
+ * writes "PATH:LINE:COLUMN: metric NAME: ..." naming both sizes.
+ */
+int bb_reader_check_map(const struct bb_config *cfg, const struct bb_metric_conf *m,
+			const struct bb_map_desc *map, char *err, size_t errlen);
+
+/* A reader for every metric of CFG. DCTX is borrowed. */
+struct bb_reader *bb_reader_new(const struct bb_config *cfg, const struct bb_options *opts,
+				struct bb_decode_ctx *dctx);
+void bb_reader_free(struct bb_reader *rd);
+
+/*
+ * Bind metric I to the map open at MAP_FD (borrowed; it must stay open while
+ * bound). Validates it like bb_reader_check_map(). Unbound metrics read as
+ * empty families.
+ */
+int bb_reader_bind(struct bb_reader *rd, size_t i, int map_fd, char *err, size_t errlen);
+
+struct bb_read_result {
+	size_t series; /* series added to SNAP */
+	size_t read_errors; /* maps that could not be read */
+	int first_error; /* negative errno of the first failure, or 0 */
+};
+
+/* One pass over every metric; appends one family per metric to SNAP. */
+int bb_reader_read(struct bb_reader *rd, struct bb_snapshot *snap, struct bb_read_result *res);
+
+/* Cumulative per-metric counters, for the self-metrics. */
+struct bb_metric_stats {
+	uint64_t series_dropped; /* cardinality limit */
+	uint64_t decode_errors;
+	uint64_t filtered; /* rows a decoder (regexp, static_map) dropped on purpose */
+	uint64_t cache_evictions;
+	uint64_t series_last; /* series in the last read */
+};
+
+size_t bb_reader_n_metrics(const struct bb_reader *rd);
+const struct bb_metric_stats *bb_reader_stats(const struct bb_reader *rd, size_t i);
+
+#endif

@@ -1,0 +1,715 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "snapshot.h"
+
+/* ---- builder ---------------------------------------------------------- */
+
+struct bb_snapshot *bb_snapshot_new(void)
+{
+	struct bb_snapshot *snap = calloc(1, sizeof(*snap));
+
+	if (snap)
+		snap->refs = 1;
+	return snap;
+}
+
+/* Grow *ARR (of *CAP elements of SIZE bytes) to hold at least NEED; zero the new part. */
+static int grow(void **arr, size_t *cap, size_t need, size_t size)
+{
+	size_t ncap = *cap ? *cap : 8;
+	void *p;
+
+	if (need <= *cap)
+		return 0;
+	while (ncap < need) {
+		if (ncap > SIZE_MAX / 2)
+			return -ENOMEM;
+		ncap *= 2;
+	}
+	if (ncap > SIZE_MAX / size)
+		return -ENOMEM;
+	p = realloc(*arr, ncap * size);
+	if (!p)
+		return -ENOMEM;
+	memset((char *)p + *cap * size, 0, (ncap - *cap) * size);
+	*arr = p;
+	*cap = ncap;
+	return 0;
+}
+
+static void free_strv(char **v, size_t n)
+{
+	if (!v)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* Copy N strings; NULL with errno set (EINVAL for a NULL string, ENOMEM). */
+static char **dup_strv(const char *const *v, size_t n)
+{
+	char **out;
+
+	if (n == 0)
+		return calloc(1, sizeof(char *)); /* never NULL-vs-empty ambiguity */
+	if (!v) {
+		errno = EINVAL;
+		return NULL;
+	}
+	out = calloc(n, sizeof(char *));
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (!v[i]) {
+			free_strv(out, i);
+			errno = EINVAL;
+			return NULL;
+		}
+		out[i] = strdup(v[i]);
+		if (!out[i]) {
+			free_strv(out, i);
+			errno = ENOMEM;
+			return NULL;
+		}
+	}
+	return out;
+}
+
+static void series_free(const struct bb_family *fam, struct bb_series *s)
+{
+	free_strv(s->label_values, fam->n_labels);
+	free(s->buckets);
+}
+
+static void family_free(struct bb_family *fam)
+{
+	for (size_t i = 0; i < fam->n_series; i++)
+		series_free(fam, &fam->series[i]);
+	free(fam->series);
+	free(fam->name);
+	free(fam->help);
+	free_strv(fam->label_names, fam->n_labels);
+	free(fam->le);
+	free(fam->le_raw);
+}
+
+/* Prometheus data model: metric names [a-zA-Z_:][a-zA-Z0-9_:]*, label names
+ * [a-zA-Z_][a-zA-Z0-9_]* and not starting with "__" (reserved). */
+static bool valid_name(const char *s, bool colon_ok)
+{
+	if (!s || !*s)
+		return false;
+	for (const char *p = s; *p; p++) {
+		char c = *p;
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+			  (colon_ok && c == ':') || (p != s && c >= '0' && c <= '9');
+
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+static bool same_labels(const struct bb_family *fam, const char *const *names, size_t n)
+{
+	if (fam->n_labels != n)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!names || !names[i] || strcmp(fam->label_names[i], names[i]) != 0)
+			return false;
+	return true;
+}
+
+static bool valid_label_set(const char *family, enum bb_metric_kind kind, const char *const *names,
+			    size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (!names || !valid_name(names[i], false) || strncmp(names[i], "__", 2) == 0) {
+			bb_err("metric %s: invalid label name \"%s\"", family,
+			       names && names[i] ? names[i] : "(null)");
+			return false;
+		}
+		if (kind == BB_METRIC_HISTOGRAM && strcmp(names[i], "le") == 0) {
+			bb_err("metric %s: label name \"le\" is reserved for histogram buckets",
+			       family);
+			return false;
+		}
+		for (size_t j = 0; j < i; j++) {
+			if (strcmp(names[i], names[j]) == 0) {
+				bb_err("metric %s: label \"%s\" appears twice", family, names[i]);
+				return false;
+			}
+		}
+	}
+	return true;
+}
+
+struct bb_family *bb_snapshot_family(struct bb_snapshot *snap, const char *name, const char *help,
+				     enum bb_metric_kind kind, const char *const *label_names,
+				     size_t n_labels)
+{
+	struct bb_family *fam;
+
+	if (!snap || !valid_name(name, true)) {
+		bb_err("snapshot: invalid metric name \"%s\"", name ? name : "(null)");
+		errno = EINVAL;
+		return NULL;
+	}
+	for (size_t i = 0; i < snap->n_families; i++) {
+		fam = &snap->families[i];
+		if (strcmp(fam->name, name) != 0)
+			continue;
+		if (fam->kind != kind || !same_labels(fam, label_names, n_labels)) {
+			bb_err("metric %s: defined twice, with a different kind or label set",
+			       name);
+			errno = EEXIST;
+			return NULL;
+		}
+		return fam;
+	}
+	if (kind != BB_METRIC_COUNTER && kind != BB_METRIC_HISTOGRAM && kind != BB_METRIC_GAUGE) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (!valid_label_set(name, kind, label_names, n_labels)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (grow((void **)&snap->families, &snap->cap_families, snap->n_families + 1,
+		 sizeof(*snap->families))) {
+		errno = ENOMEM;
+		return NULL;
+	}
+
+	fam = &snap->families[snap->n_families];
+	memset(fam, 0, sizeof(*fam));
+	fam->kind = kind;
+	fam->multiplier = 1.0;
+	fam->name = strdup(name);
+	fam->help = strdup(help ? help : "");
+	fam->label_names = dup_strv(label_names, n_labels);
+	if (!fam->name || !fam->help || !fam->label_names) {
+		free(fam->name);
+		free(fam->help);
+		free_strv(fam->label_names, n_labels);
+		memset(fam, 0, sizeof(*fam));
+		errno = ENOMEM;
+		return NULL;
+	}
+	fam->n_labels = n_labels;
+	snap->n_families++;
+	return fam;
+}
+
+int bb_family_set_buckets(struct bb_family *fam, const double *le, const int64_t *le_raw, size_t n,
+			  double multiplier)
+{
+	double *nle = NULL;
+	int64_t *nraw = NULL;
+
+	if (!fam || fam->kind != BB_METRIC_HISTOGRAM || (n && !le))
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		if (!isfinite(le[i]) || (i > 0 && le[i] <= le[i - 1])) {
+			bb_err("metric %s: bucket bounds must be finite and strictly ascending",
+			       fam->name);
+			return -EINVAL;
+		}
+	}
+	/* Series already hold buckets sized for the old bounds. */
+	if (fam->n_series && n != fam->n_buckets)
+		return -EBUSY;
+
+	if (n) {
+		nle = malloc(n * sizeof(*nle));
+		nraw = le_raw ? malloc(n * sizeof(*nraw)) : NULL;
+		if (!nle || (le_raw && !nraw)) {
+			free(nle);
+			free(nraw);
+			return -ENOMEM;
+		}
+		memcpy(nle, le, n * sizeof(*nle));
+		if (le_raw)
+			memcpy(nraw, le_raw, n * sizeof(*nraw));
+	}
+	free(fam->le);
+	free(fam->le_raw);
+	fam->le = nle;
+	fam->le_raw = nraw;
+	fam->n_buckets = n;
+	fam->multiplier = multiplier == 0 ? 1.0 : multiplier;
+	return 0;
+}
+
+struct bb_series *bb_family_add_series(struct bb_family *fam, const char *const *label_values)
+{
+	struct bb_series *s;
+	char **values;
+	uint64_t *buckets = NULL;
+
+	if (!fam) {
+		errno = EINVAL;
+		return NULL;
+	}
+	values = dup_strv(label_values, fam->n_labels);
+	if (!values)
+		return NULL;
+	if (fam->kind == BB_METRIC_HISTOGRAM && fam->n_buckets) {
+		buckets = calloc(fam->n_buckets, sizeof(*buckets));
+		if (!buckets)
+			goto nomem;
+	}
+	if (grow((void **)&fam->series, &fam->cap_series, fam->n_series + 1, sizeof(*fam->series)))
+		goto nomem;
+
+	s = &fam->series[fam->n_series++];
+	memset(s, 0, sizeof(*s));
+	s->label_values = values;
+	s->buckets = buckets;
+	return s;
+
+nomem:
+	free(buckets);
+	free_strv(values, fam->n_labels);
+	errno = ENOMEM;
+	return NULL;
+}
+
+void bb_snapshot_finish(struct bb_snapshot *snap)
+{
+	struct timespec ts;
+
+	if (!snap)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	snap->taken_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+struct bb_snapshot *bb_snapshot_ref(struct bb_snapshot *snap)
+{
+	if (snap)
+		__atomic_add_fetch(&snap->refs, 1, __ATOMIC_RELAXED);
+	return snap;
+}
+
+void bb_snapshot_unref(struct bb_snapshot *snap)
+{
+	if (!snap || __atomic_sub_fetch(&snap->refs, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
+	for (size_t i = 0; i < snap->n_families; i++)
+		family_free(&snap->families[i]);
+	free(snap->families);
+	free(snap);
+}
+
+const struct bb_family *bb_snapshot_find(const struct bb_snapshot *snap, const char *name)
+{
+	if (!snap || !name)
+		return NULL;
+	for (size_t i = 0; i < snap->n_families; i++)
+		if (strcmp(snap->families[i].name, name) == 0)
+			return &snap->families[i];
+	return NULL;
+}
+
+/* ---- number formatting -------------------------------------------------- */
+
+/*
+ * Shortest decimal digits that read back as V (finite, > 0), like Go's
+ * strconv: DIGITS gets them without a point or trailing zeros, *EXP10 the
+ * decimal exponent of the first digit. For each precision the correctly
+ * rounded value is tried first, then its neighbour on the other side of V:
+ * next to a power of two the round-trip interval is lopsided, so the nearest
+ * P-digit decimal may miss it while the other one hits.
+ */
+static void shortest_digits(double v, char *digits, size_t len, int *exp10)
+{
+	for (int prec = 1; prec <= 17; prec++) {
+		char buf[40];
+		uint64_t mant = 0, pow = 1;
+		int e;
+		char *p;
+
+		snprintf(buf, sizeof(buf), "%.*e", prec - 1, v);
+		for (p = buf; *p && *p != 'e'; p++)
+			if (*p != '.')
+				mant = mant * 10 + (uint64_t)(*p - '0');
+		e = atoi(p + 1);
+		for (int i = 1; i < prec; i++)
+			pow *= 10; /* 10^(prec-1): the smallest PREC-digit mantissa */
+
+		for (int which = 0; which < 2; which++) {
+			uint64_t m = mant;
+			int me = e;
+			char cand[48];
+
+			if (which == 1) {
+				double rounded = strtod(buf, NULL);
+
+				if (rounded > v) {
+					m--;
+					if (m < pow) { /* 10..0 - 1 = 9..9 one decade down */
+						m = pow * 10 - 1;
+						me--;
+					}
+				} else {
+					m++;
+					if (m == pow * 10) { /* 9..9 + 1 = 10..0 one decade up */
+						m = pow;
+						me++;
+					}
+				}
+			}
+			snprintf(cand, sizeof(cand), "%" PRIu64 "e%d", m, me - prec + 1);
+			if (strtod(cand, NULL) != v)
+				continue;
+			while (m >= 10 && m % 10 == 0)
+				m /= 10;
+			snprintf(digits, len, "%" PRIu64, m);
+			*exp10 = me;
+			return;
+		}
+	}
+	/* not reached: 17 significant digits always round-trip */
+	snprintf(digits, len, "0");
+	*exp10 = 0;
+}
+
+/* strconv.FormatFloat(v, 'g', -1, 64) as the Prometheus Go client writes it. */
+void bb_format_double(double v, char *buf, size_t len)
+{
+	char digits[24], out[64];
+	int exp10, nd;
+	size_t pos = 0;
+
+	if (!buf || len == 0)
+		return;
+	if (isnan(v)) {
+		snprintf(buf, len, "NaN");
+		return;
+	}
+	if (isinf(v)) {
+		snprintf(buf, len, v > 0 ? "+Inf" : "-Inf");
+		return;
+	}
+	if (v == 0) { /* -0 too, as client_golang's writeFloat does */
+		snprintf(buf, len, "0");
+		return;
+	}
+	if (v < 0) {
+		out[pos++] = '-';
+		v = -v;
+	}
+	shortest_digits(v, digits, sizeof(digits), &exp10);
+	nd = (int)strlen(digits);
+
+	/* Go: %e when the exponent is < -4 or >= 6 (eprec is 6 for shortest). */
+	if (exp10 < -4 || exp10 >= 6) {
+		out[pos++] = digits[0];
+		if (nd > 1) {
+			out[pos++] = '.';
+			memcpy(out + pos, digits + 1, (size_t)nd - 1);
+			pos += (size_t)nd - 1;
+		}
+		snprintf(out + pos, sizeof(out) - pos, "e%c%02d", exp10 < 0 ? '-' : '+',
+			 exp10 < 0 ? -exp10 : exp10);
+	} else if (exp10 < 0) {
+		out[pos++] = '0';
+		out[pos++] = '.';
+		for (int i = -1; i > exp10; i--)
+			out[pos++] = '0';
+		memcpy(out + pos, digits, (size_t)nd);
+		pos += (size_t)nd;
+		out[pos] = '\0';
+	} else {
+		for (int i = 0; i <= exp10 || i < nd; i++) {
+			if (i == exp10 + 1)
+				out[pos++] = '.';
+			out[pos++] = i < nd ? digits[i] : '0';
+		}
+		out[pos] = '\0';
+	}
+	snprintf(buf, len, "%s", out);
+}
+
+/* ---- writers ------------------------------------------------------------ */
+
+/* Length of the valid UTF-8 sequence at P (P[0] != 0), or 0 if it is not one. */
+static size_t utf8_seq_len(const unsigned char *p)
+{
+	uint32_t cp;
+	size_t n;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2, cp = p[0] & 0x1f;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		n = 3, cp = p[0] & 0x0f;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		n = 4, cp = p[0] & 0x07;
+	else
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80) /* also stops at the NUL */
+			return 0;
+		cp = (cp << 6) | (p[i] & 0x3f);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+enum esc_mode {
+	ESC_PROM_LABEL, /* \\ \" \n */
+	ESC_PROM_HELP,	/* \\ \n */
+	ESC_JSON,
+};
+
+/*
+ * Write S escaped for MODE. Bytes that are not valid UTF-8 (a decoder may
+ * produce any bytes) become U+FFFD: both formats require UTF-8, and a
+ * replacement keeps the series visible instead of breaking the whole scrape.
+ */
+static void write_escaped(FILE *out, const char *s, enum esc_mode mode)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	while (*p) {
+		size_t n = utf8_seq_len(p);
+		unsigned char c = *p;
+
+		if (n == 0) {
+			fputs(mode == ESC_JSON ? "\\ufffd" : "\xef\xbf\xbd", out);
+			p++;
+			continue;
+		}
+		if (n > 1) {
+			fwrite(p, 1, n, out);
+			p += n;
+			continue;
+		}
+		p++;
+		if (c == '\\') {
+			fputs("\\\\", out);
+		} else if (c == '\n') {
+			fputs("\\n", out);
+		} else if (c == '"' && mode != ESC_PROM_HELP) {
+			fputs("\\\"", out);
+		} else if (mode == ESC_JSON && c < 0x20) {
+			switch (c) {
+			case '\b':
+				fputs("\\b", out);
+				break;
+			case '\f':
+				fputs("\\f", out);
+				break;
+			case '\r':
+				fputs("\\r", out);
+				break;
+			case '\t':
+				fputs("\\t", out);
+				break;
+			default:
+				fprintf(out, "\\u%04x", c);
+			}
+		} else {
+			fputc(c, out);
+		}
+	}
+}
+
+static void write_double(FILE *out, double v)
+{
+	char buf[64];
+
+	bb_format_double(v, buf, sizeof(buf));
+	fputs(buf, out);
+}
+
+static const char *kind_name(enum bb_metric_kind kind)
+{
+	switch (kind) {
+	case BB_METRIC_COUNTER:
+		return "counter";
+	case BB_METRIC_HISTOGRAM:
+		return "histogram";
+	case BB_METRIC_GAUGE:
+		return "gauge";
+	}
+	return "untyped";
+}
+
+/* {a="x",b="y",le="0.5"}; nothing at all when there are no labels and no LE. */
+static void prom_labels(FILE *out, const struct bb_family *fam, const struct bb_series *s,
+			const char *le)
+{
+	if (fam->n_labels == 0 && !le)
+		return;
+	fputc('{', out);
+	for (size_t i = 0; i < fam->n_labels; i++) {
+		fprintf(out, "%s%s=\"", i ? "," : "", fam->label_names[i]);
+		write_escaped(out, s->label_values[i], ESC_PROM_LABEL);
+		fputc('"', out);
+	}
+	if (le)
+		fprintf(out, "%sle=\"%s\"", fam->n_labels ? "," : "", le);
+	fputc('}', out);
+}
+
+static void prom_histogram_series(FILE *out, const struct bb_family *fam, const struct bb_series *s)
+{
+	char le[64];
+
+	for (size_t b = 0; b < fam->n_buckets; b++) {
+		bb_format_double(fam->le[b], le, sizeof(le));
+		fprintf(out, "%s_bucket", fam->name);
+		prom_labels(out, fam, s, le);
+		fprintf(out, " %" PRIu64 "\n", s->buckets ? s->buckets[b] : 0);
+	}
+	fprintf(out, "%s_bucket", fam->name);
+	prom_labels(out, fam, s, "+Inf");
+	fprintf(out, " %" PRIu64 "\n", s->count);
+
+	fprintf(out, "%s_sum", fam->name);
+	prom_labels(out, fam, s, NULL);
+	fputc(' ', out);
+	write_double(out, s->sum);
+	fputc('\n', out);
+
+	fprintf(out, "%s_count", fam->name);
+	prom_labels(out, fam, s, NULL);
+	fprintf(out, " %" PRIu64 "\n", s->count);
+}
+
+int bb_snapshot_write_prometheus(const struct bb_snapshot *snap, FILE *out)
+{
+	if (!snap || !out)
+		return -EINVAL;
+	for (size_t f = 0; f < snap->n_families; f++) {
+		const struct bb_family *fam = &snap->families[f];
+
+		/* An empty HELP is legal but promtool flags it; leave the line out. */
+		if (fam->help && *fam->help) {
+			fprintf(out, "# HELP %s ", fam->name);
+			write_escaped(out, fam->help, ESC_PROM_HELP);
+			fputc('\n', out);
+		}
+		fprintf(out, "# TYPE %s %s\n", fam->name, kind_name(fam->kind));
+		for (size_t i = 0; i < fam->n_series; i++) {
+			const struct bb_series *s = &fam->series[i];
+
+			if (fam->kind == BB_METRIC_HISTOGRAM) {
+				prom_histogram_series(out, fam, s);
+				continue;
+			}
+			fputs(fam->name, out);
+			prom_labels(out, fam, s, NULL);
+			fprintf(out, " %" PRIu64 "\n", s->value);
+		}
+	}
+	if (fflush(out) != 0 || ferror(out))
+		return -EIO;
+	return 0;
+}
+
+static void json_string(FILE *out, const char *s)
+{
+	fputc('"', out);
+	write_escaped(out, s ? s : "", ESC_JSON);
+	fputc('"', out);
+}
+
+/* JSON has no Inf or NaN: those go out as the strings Prometheus would print. */
+static void json_double(FILE *out, double v)
+{
+	char buf[64];
+
+	bb_format_double(v, buf, sizeof(buf));
+	if (isfinite(v))
+		fputs(buf, out);
+	else
+		fprintf(out, "\"%s\"", buf);
+}
+
+static void json_series(FILE *out, const struct bb_family *fam, const struct bb_series *s)
+{
+	fputs("{\"labels\":{", out);
+	for (size_t i = 0; i < fam->n_labels; i++) {
+		if (i)
+			fputc(',', out);
+		json_string(out, fam->label_names[i]);
+		fputc(':', out);
+		json_string(out, s->label_values[i]);
+	}
+	fputc('}', out);
+	if (fam->kind != BB_METRIC_HISTOGRAM) {
+		fprintf(out, ",\"value\":%" PRIu64 "}", s->value);
+		return;
+	}
+	fputs(",\"buckets\":[", out);
+	for (size_t b = 0; b < fam->n_buckets; b++) {
+		fputs(b ? ",{\"le\":" : "{\"le\":", out);
+		json_double(out, fam->le[b]);
+		fprintf(out, ",\"count\":%" PRIu64 "}", s->buckets ? s->buckets[b] : 0);
+	}
+	fprintf(out, "],\"count\":%" PRIu64 ",\"sum\":", s->count);
+	json_double(out, s->sum);
+	fprintf(out, ",\"sum_raw\":%" PRIu64 "}", s->sum_raw);
+}
+
+int bb_snapshot_write_json(const struct bb_snapshot *snap, FILE *out)
+{
+	if (!snap || !out)
+		return -EINVAL;
+	fprintf(out, "{\"taken_ns\":%" PRIu64 ",\"families\":[", snap->taken_ns);
+	for (size_t f = 0; f < snap->n_families; f++) {
+		const struct bb_family *fam = &snap->families[f];
+
+		fputs(f ? ",\n{\"name\":" : "\n{\"name\":", out);
+		json_string(out, fam->name);
+		fputs(",\"help\":", out);
+		json_string(out, fam->help);
+		fprintf(out, ",\"kind\":\"%s\",\"labels\":[", kind_name(fam->kind));
+		for (size_t i = 0; i < fam->n_labels; i++) {
+			if (i)
+				fputc(',', out);
+			json_string(out, fam->label_names[i]);
+		}
+		fputc(']', out);
+		if (fam->kind == BB_METRIC_HISTOGRAM) {
+			fputs(",\"multiplier\":", out);
+			json_double(out, fam->multiplier);
+			fputs(",\"le\":[", out);
+			for (size_t b = 0; b < fam->n_buckets; b++) {
+				if (b)
+					fputc(',', out);
+				json_double(out, fam->le[b]);
+			}
+			fputs("],\"le_raw\":[", out);
+			for (size_t b = 0; fam->le_raw && b < fam->n_buckets; b++)
+				fprintf(out, "%s%" PRId64, b ? "," : "", fam->le_raw[b]);
+			fputc(']', out);
+		}
+		fputs(",\"series\":[", out);
+		for (size_t i = 0; i < fam->n_series; i++) {
+			fputs(i ? ",\n " : "\n ", out);
+			json_series(out, fam, &fam->series[i]);
+		}
+		fputs("]}", out);
+	}
+	fputs("\n]}\n", out);
+	if (fflush(out) != 0 || ferror(out))
+		return -EIO;
+	return 0;
+}

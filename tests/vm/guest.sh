@@ -1,0 +1,178 @@
+# Kernel-matrix test script (tests/vm/run). Runs under busybox sh, inside a
+# qemu guest (from /init) or natively on the host, and executes the plan the
+# runner wrote to $BBVM_DIR/plan. It decides nothing: it runs bpfbridge and
+# the workloads and prints everything to stdout in a line protocol that the
+# runner parses:
+#
+#   BBVM begin <uname -r>
+#   BBINFO <key> <value...>
+#   BBDATA <label> <stream> begin
+#   ...raw output...
+#   BBDATA <label> <stream> end rc=<exit status>
+#   BBVM end
+#
+# Environment: BBVM_DIR (holds bin/, plan and the config dirs), BBVM_DISK
+# (block device the disk workload may overwrite; empty: none),
+# BBVM_INTERVAL (dump interval, seconds), BBVM_WAIT (seconds to wait for one
+# dump document before giving up).
+
+BB="$BBVM_DIR/bin/bpfbridge"
+HELPER="$BBVM_DIR/bin/bbvm-helper"
+INTERVAL=${BBVM_INTERVAL:-1}
+WAIT=${BBVM_WAIT:-60}
+WORK=$(mktemp -d /tmp/bbvm.XXXXXX) || exit 1
+
+emit() { # label stream rc file
+	echo "BBDATA $1 $2 begin"
+	[ -f "$4" ] && cat "$4"
+	# a last line without newline must not swallow the end marker
+	[ -s "$4" ] && [ "$(tail -c 1 "$4" | od -An -c | tr -d ' ')" != '\n' ] && echo
+	echo "BBDATA $1 $2 end rc=$3"
+}
+
+info() {
+	echo "BBINFO uname $(uname -r)"
+	echo "BBINFO btf $([ -r /sys/kernel/btf/vmlinux ] && echo yes || echo no)"
+	echo "BBINFO kprobe-pmu $([ -d /sys/bus/event_source/devices/kprobe ] && echo yes || echo no)"
+	echo "BBINFO tracefs $([ -d /sys/kernel/tracing/events ] && echo yes || echo no)"
+	echo "BBINFO disk ${BBVM_DISK:-none}"
+	echo "BBINFO cgroup $(cgroup_kind)"
+	echo "BBINFO preempt-rt $(uname -v | grep -q PREEMPT_RT && echo yes || echo no)"
+}
+
+# Number of complete JSON documents bpfbridge dump has written to $1: each
+# document is one line (dump prints compact JSON, one document per interval).
+docs() {
+	[ -f "$1" ] || {
+		echo 0
+		return
+	}
+	grep -c '^{.*}$' "$1"
+}
+
+# wait_docs FILE N PID: until FILE holds N documents; 1 when PID died or time ran out
+wait_docs() {
+	t=0
+	while [ "$(docs "$1")" -lt "$2" ]; do
+		kill -0 "$3" 2>/dev/null || return 1
+		[ "$t" -ge $((WAIT * 10)) ] && return 1
+		sleep 0.1
+		t=$((t + 1))
+	done
+	return 0
+}
+
+cgroup_kind() {
+	if [ -f /sys/fs/cgroup/cgroup.controllers ] && grep -qw memory /sys/fs/cgroup/cgroup.controllers; then
+		echo v2
+	elif [ -d /sys/fs/cgroup/memory ]; then
+		echo v1
+	else
+		echo none
+	fi
+}
+
+# Run the hog in a memory cgroup with a small limit, so the cgroup's OOM
+# killer (oom_kill_process, like the global one) kills exactly it.
+oom_workload() {
+	cg=
+	case $(cgroup_kind) in
+	v2)
+		grep -qw memory /sys/fs/cgroup/cgroup.subtree_control ||
+			echo +memory >/sys/fs/cgroup/cgroup.subtree_control || return 1
+		cg=/sys/fs/cgroup/bbvm-oom-$$
+		mkdir "$cg" || return 1
+		echo 32M >"$cg/memory.max" || return 1
+		[ -f "$cg/memory.swap.max" ] && echo 0 >"$cg/memory.swap.max"
+		;;
+	v1)
+		cg=/sys/fs/cgroup/memory/bbvm-oom-$$
+		mkdir "$cg" || return 1
+		echo 32M >"$cg/memory.limit_in_bytes" || return 1
+		;;
+	*)
+		echo "no memory cgroup controller" >&2
+		return 1
+		;;
+	esac
+	sh -c "echo \$\$ >$cg/cgroup.procs && exec $HELPER hog"
+	rc=$?
+	rmdir "$cg" 2>/dev/null
+	# 137: killed by SIGKILL, which is what the OOM killer sends
+	[ "$rc" -eq 137 ] || {
+		echo "hog exited with $rc, expected 137 (SIGKILL by the OOM killer)" >&2
+		return 1
+	}
+	return 0
+}
+
+workload() { # name args...
+	case "$1" in
+	none) return 0 ;;
+	marker) "$HELPER" marker "$2" ;;
+	read)
+		echo bpfbridge >"$WORK/readme" && "$HELPER" read "$WORK/readme" "$2"
+		;;
+	disk)
+		[ -b "$BBVM_DISK" ] || {
+			echo "no disk to write to" >&2
+			return 1
+		}
+		dd if=/dev/zero of="$BBVM_DISK" bs=4096 count="$2" oflag=direct 2>&1
+		;;
+	oom) oom_workload ;;
+	*)
+		echo "unknown workload $1" >&2
+		return 2
+		;;
+	esac
+}
+
+# session LABEL YAML WORKLOAD...: dump before and after the workload
+session() {
+	label=$1
+	yaml=$2
+	shift 2
+	out=$WORK/$label.json
+	err=$WORK/$label.err
+	wout=$WORK/$label.workload
+	"$BB" dump --format json --interval "$INTERVAL" "$yaml" >"$out" 2>"$err" &
+	pid=$!
+	wrc=-1
+	if wait_docs "$out" 1 "$pid"; then
+		workload "$@" >"$wout" 2>&1
+		wrc=$?
+		# the document being written right now may predate the workload's end
+		n=$(($(docs "$out") + 2))
+		wait_docs "$out" "$n" "$pid" || echo "BBINFO $label-timeout no document after the workload"
+	else
+		echo "BBINFO $label-timeout no first document"
+	fi
+	kill -TERM "$pid" 2>/dev/null
+	wait "$pid"
+	rc=$?
+	emit "$label" dump "$rc" "$out"
+	emit "$label" stderr "$rc" "$err"
+	emit "$label" workload "$wrc" "$wout"
+}
+
+check() { # LABEL YAML
+	"$BB" check "$2" >"$WORK/$1.check" 2>&1
+	emit "$1" check $? "$WORK/$1.check"
+}
+
+echo "BBVM begin $(uname -r)"
+info
+while read -r step label yaml rest <&3; do
+	case "$step" in
+	'' | '#'*) ;;
+	check) check "$label" "$yaml" </dev/null ;;
+	session)
+		# shellcheck disable=SC2086 # rest is the workload and its arguments
+		session "$label" "$yaml" $rest </dev/null
+		;;
+	*) echo "BBINFO plan-error unknown step $step" ;;
+	esac
+done 3<"$BBVM_DIR/plan"
+rm -rf "$WORK"
+echo "BBVM end"
