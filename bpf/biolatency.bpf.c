@@ -132,16 +132,13 @@ int raw_tp_block_rq_complete(struct bpf_raw_tracepoint_args *ctx)
 	return biolatency_complete((void *)ctx->args[0]);
 }
 
-/* Both are called once per request, when its I/O accounting ends; which of
- * the two exists (and is not inlined) depends on the kernel. */
-SEC("kprobe/blk_account_io_done")
-int BPF_KPROBE(kprobe_blk_account_io_done, struct request *rq)
-{
-	return biolatency_complete(rq);
-}
-
-SEC("kprobe/__blk_account_io_done")
-int BPF_KPROBE(kprobe___blk_account_io_done, struct request *rq)
+/* blk_update_request() is where block_rq_complete fires (at its start), so
+ * the kprobe sees the same completions, except the batched ones of
+ * blk_mq_end_request_batch() (v5.16+, e.g. NVMe), which do not call it.
+ * blk_account_io_done() is no target: on Debian's 6.1 it is a local symbol
+ * that kprobes refuse (EINVAL), and __blk_account_io_done() does not exist. */
+SEC("kprobe/blk_update_request")
+int BPF_KPROBE(kprobe_blk_update_request, struct request *rq)
 {
 	return biolatency_complete(rq);
 }

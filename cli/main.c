@@ -385,6 +385,9 @@ static int cmd_check(int argc, char **argv)
 		check_usage(stderr);
 		return 2;
 	}
+	/* The table says what did not attach; the same warnings on stderr are noise. */
+	if (bb_log_get_level() < BB_LOG_DEBUG)
+		bb_log_set_level(BB_LOG_ERR);
 	bb_cli_catch_signals();
 	ok = calloc((size_t)(argc - optind), sizeof(*ok));
 	if (!ok) {

@@ -84,14 +84,17 @@ static const char *relabel_regex_quote(const char *s, char *buf, size_t len)
 	return buf;
 }
 
-/* The name write_prometheus 5.12 gives a value of collectd type TYPE. */
-static void relabel_wp_name(char *buf, size_t len, const char *type, const char *suffix,
-			    bool derive)
+/* The name write_prometheus 5.12 gives a value of collectd type
+ * FAMILY+SUFFIX whose data source is DS (the plugin's types: "value", or
+ * "scaled" for a histogram's _sum; see docs/collectd.md). */
+static void relabel_wp_name(char *buf, size_t len, const char *family, const char *suffix,
+			    const char *ds, bool derive)
 {
-	char full[PATH_MAX];
+	char type[PATH_MAX];
 
-	snprintf(full, sizeof(full), "%s%s", type, suffix);
-	snprintf(buf, len, "collectd_%s%s%s", strcmp(full, "ebpf") == 0 ? "" : "ebpf_", full,
+	snprintf(type, sizeof(type), "%s%s", family, suffix);
+	snprintf(buf, len, "collectd_%s%s%s%s%s", strcmp(type, "ebpf") == 0 ? "" : "ebpf_", type,
+		 strcmp(ds, "value") == 0 ? "" : "_", strcmp(ds, "value") == 0 ? "" : ds,
 		 derive ? "_total" : "");
 }
 
@@ -138,16 +141,17 @@ static void relabel_config_names(const struct relabel_out *o, const struct bb_co
 			static const char *const derived[] = { "_bucket", "_count" };
 
 			for (size_t k = 0; k < 2; k++) {
-				relabel_wp_name(from, sizeof(from), m->name, derived[k], true);
+				relabel_wp_name(from, sizeof(from), m->name, derived[k], "value",
+						true);
 				snprintf(to, sizeof(to), "%s%s", m->name, derived[k]);
 				relabel_rename(o, cre, from, to, prefix);
 			}
-			/* _sum is a GAUGE: scaled by bucket_multiplier, DERIVE holds integers */
-			relabel_wp_name(from, sizeof(from), m->name, "_sum", false);
+			/* _sum: GAUGE "scaled", already multiplied by bucket_multiplier */
+			relabel_wp_name(from, sizeof(from), m->name, "_sum", "scaled", false);
 			snprintf(to, sizeof(to), "%s_sum", m->name);
 			relabel_rename(o, cre, from, to, prefix);
 		} else {
-			relabel_wp_name(from, sizeof(from), m->name, "",
+			relabel_wp_name(from, sizeof(from), m->name, "", "value",
 					m->kind == BB_METRIC_COUNTER);
 			relabel_rename(o, cre, from, m->name, prefix);
 		}

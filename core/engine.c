@@ -158,54 +158,56 @@ static int add_value(struct bb_family *fam, const char *const *vals, uint64_t va
 	return 0;
 }
 
-/* The self-metric families (see DESIGN.md), present in every read. */
+/*
+ * The self-metric families (see DESIGN.md), present in every read. Each family
+ * is filled before the next is created: creating one may move the others.
+ */
 static int add_self_metrics(struct bb_engine *eng, struct bb_snapshot *snap)
 {
 	static const char *const prog_labels[] = { "config", "program", "hook", "section" };
 	static const char *const cfg_labels[] = { "config" };
 	static const char *const metric_labels[] = { "config", "metric" };
 	const char *name = eng->cfg->name;
-	struct bb_family *attached, *duration, *series, *dropped, *decode, *rerr;
+	const char *cfg_vals[] = { name };
+	struct bb_family *fam;
 	int ret = 0;
 
-	attached = self_family(snap, "bpfbridge_program_attached",
-			       "Whether a BPF program of the config is attached (1) or not (0).",
-			       BB_METRIC_GAUGE, prog_labels, 4);
-	duration = self_family(snap, "bpfbridge_read_duration_microseconds",
-			       "How long the last read of the config's maps took.", BB_METRIC_GAUGE,
-			       cfg_labels, 1);
-	series = self_family(snap, "bpfbridge_series", "Series the last read of the config produced.",
-			     BB_METRIC_GAUGE, cfg_labels, 1);
-	dropped = self_family(snap, "bpfbridge_series_dropped_total",
-			      "Series dropped because the metric reached its max_series limit.",
-			      BB_METRIC_COUNTER, metric_labels, 2);
-	decode = self_family(snap, "bpfbridge_decode_errors_total",
-			     "Map keys whose labels could not be decoded.", BB_METRIC_COUNTER,
-			     metric_labels, 2);
-	rerr = self_family(snap, "bpfbridge_read_errors_total",
-			   "Reads of the config's maps that failed.", BB_METRIC_COUNTER, cfg_labels,
-			   1);
-
+	fam = self_family(snap, "bpfbridge_program_attached",
+			  "Whether a BPF program of the config is attached (1) or not (0).",
+			  BB_METRIC_GAUGE, prog_labels, 4);
 	for (size_t i = 0; i < bb_engine_n_programs(eng); i++) {
 		const struct bb_program_status *st = bb_engine_program(eng, i);
 		const char *vals[] = { name, st->name, st->hook, st->section };
 
-		ret |= add_value(attached, vals, st->state == BB_PROG_ATTACHED);
+		ret |= add_value(fam, vals, st->state == BB_PROG_ATTACHED);
 	}
-	{
-		const char *vals[] = { name };
-
-		ret |= add_value(duration, vals, eng->last_duration_us);
-		ret |= add_value(series, vals, eng->last_series);
-		ret |= add_value(rerr, vals, eng->read_errors);
-	}
+	fam = self_family(snap, "bpfbridge_read_duration_microseconds",
+			  "How long the last read of the config's maps took.", BB_METRIC_GAUGE,
+			  cfg_labels, 1);
+	ret |= add_value(fam, cfg_vals, eng->last_duration_us);
+	fam = self_family(snap, "bpfbridge_series", "Series the last read of the config produced.",
+			  BB_METRIC_GAUGE, cfg_labels, 1);
+	ret |= add_value(fam, cfg_vals, eng->last_series);
+	fam = self_family(snap, "bpfbridge_series_dropped_total",
+			  "Series dropped because the metric reached its max_series limit.",
+			  BB_METRIC_COUNTER, metric_labels, 2);
 	for (size_t i = 0; i < bb_reader_n_metrics(eng->rd); i++) {
-		const struct bb_metric_stats *ms = bb_reader_stats(eng->rd, i);
 		const char *vals[] = { name, eng->cfg->metrics[i].name };
 
-		ret |= add_value(dropped, vals, ms->series_dropped);
-		ret |= add_value(decode, vals, ms->decode_errors);
+		ret |= add_value(fam, vals, bb_reader_stats(eng->rd, i)->series_dropped);
 	}
+	fam = self_family(snap, "bpfbridge_decode_errors_total",
+			  "Map keys whose labels could not be decoded.", BB_METRIC_COUNTER,
+			  metric_labels, 2);
+	for (size_t i = 0; i < bb_reader_n_metrics(eng->rd); i++) {
+		const char *vals[] = { name, eng->cfg->metrics[i].name };
+
+		ret |= add_value(fam, vals, bb_reader_stats(eng->rd, i)->decode_errors);
+	}
+	fam = self_family(snap, "bpfbridge_read_errors_total",
+			  "Reads of the config's maps that failed.", BB_METRIC_COUNTER, cfg_labels,
+			  1);
+	ret |= add_value(fam, cfg_vals, eng->read_errors);
 	return ret ? -ENOMEM : 0;
 }
 

@@ -10,6 +10,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,16 @@
 
 #define TRACEFS "/sys/kernel/tracing"
 #define DEBUGFS_TRACING "/sys/kernel/debug/tracing"
+
+/* snprintf that may truncate on purpose (reasons and paths are best effort). */
+static void __attribute__((format(printf, 3, 4))) fmt(char *out, size_t len, const char *f, ...)
+{
+	va_list ap;
+
+	va_start(ap, f);
+	vsnprintf(out, len, f, ap);
+	va_end(ap);
+}
 
 /* ---- errno names -------------------------------------------------------- */
 
@@ -106,6 +117,13 @@ static void capture_warning(const char *line)
 	snprintf(c->msg, sizeof(c->msg), "%s", line);
 }
 
+/* The verifier's closing statistics say nothing about what went wrong. */
+static bool verifier_stats_line(const char *line)
+{
+	return strncmp(line, "processed ", 10) == 0 || strncmp(line, "verification time", 17) == 0 ||
+	       strncmp(line, "stack depth", 11) == 0;
+}
+
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
 	enum bb_log_level to = level == LIBBPF_WARN ? BB_LOG_WARN : BB_LOG_DEBUG;
@@ -135,7 +153,7 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 				if (tls_capture && last[0])
 					snprintf(tls_capture->verifier_tail,
 						 sizeof(tls_capture->verifier_tail), "%s", last);
-			} else if (*text) {
+			} else if (*text && !verifier_stats_line(text)) {
 				snprintf(last, sizeof(last), "%s", text);
 			}
 			bb_debug("libbpf: %s", text);
@@ -170,27 +188,31 @@ void bb_loader_init_libbpf(void)
 
 /* ---- reading files root can trust -------------------------------------------- */
 
-static int check_owner(const char *path, const struct stat *st, bool is_dir, char *err,
+static int check_owner(const char *path, const char *dir, const struct stat *st, char *err,
 		       size_t errlen)
 {
 	const char *why = "loading BPF is root-equivalent, so only root may be able to change "
 			  "what gets loaded";
+	char what[PATH_MAX + 32];
+	mode_t mode = st->st_mode;
 
+	if (dir)
+		fmt(what, sizeof(what), "its directory %s", dir);
+	else
+		fmt(what, sizeof(what), "it");
 	if (st->st_uid != 0) {
-		snprintf(err, errlen, "%s: refusing to load: %s owned by uid %u, not root (%s)",
-			 path, is_dir ? "its directory is" : "file is", (unsigned)st->st_uid, why);
+		fmt(err, errlen, "%s: refusing to load: %s is owned by uid %u, not root (%s)", path,
+		    what, (unsigned)st->st_uid, why);
 		return -EPERM;
 	}
 	/* A sticky directory (like /tmp) does not let others replace root's file. */
-	if ((st->st_mode & (S_IWGRP | S_IWOTH)) && !(is_dir && (st->st_mode & S_ISVTX))) {
-		snprintf(err, errlen,
-			 "%s: refusing to load: %s mode %04o lets %s write it (%s; chmod go-w)",
-			 path, is_dir ? "its directory has" : "file has",
-			 (unsigned)(st->st_mode & 07777),
-			 (st->st_mode & S_IWGRP) && (st->st_mode & S_IWOTH) ? "group and others" :
-			 (st->st_mode & S_IWGRP)			     ? "its group" :
-									       "others",
-			 why);
+	if ((mode & (S_IWGRP | S_IWOTH)) && !(dir && (mode & S_ISVTX))) {
+		fmt(err, errlen, "%s: refusing to load: %s has mode %04o, writable by %s (%s; chmod go-w)",
+		    path, what, (unsigned)(mode & 07777),
+		    (mode & S_IWGRP) && (mode & S_IWOTH) ? "group and others" :
+		    (mode & S_IWGRP)			 ? "its group" :
+							   "others",
+		    why);
 		return -EPERM;
 	}
 	return 0;
@@ -226,7 +248,7 @@ int bb_loader_read_file(const char *path, bool skip_owner_check, char **buf, siz
 		char *copy = strdup(path), *dir;
 		struct stat dst;
 
-		ret = check_owner(path, &st, false, err, errlen);
+		ret = check_owner(path, NULL, &st, err, errlen);
 		if (ret)
 			goto out;
 		if (!copy) {
@@ -236,7 +258,7 @@ int bb_loader_read_file(const char *path, bool skip_owner_check, char **buf, siz
 		}
 		dir = dirname(copy);
 		if (stat(dir, &dst) == 0)
-			ret = check_owner(path, &dst, true, err, errlen);
+			ret = check_owner(path, dir, &dst, err, errlen);
 		free(copy);
 		if (ret)
 			goto out;
@@ -360,10 +382,10 @@ static void set_reason(char *out, size_t len, const struct sec_info *si, int err
 		       const char *explanation)
 {
 	if (explanation)
-		snprintf(out, len, "%s %s: %s (%s)", si->label, si->target, explanation,
-			 errno_name(err));
+		fmt(out, len, "%s %s: %s (%s)", si->label, si->target, explanation,
+		    errno_name(err));
 	else
-		snprintf(out, len, "%s %s: %s (%s)", si->label, si->target, errno_name(err),
+		fmt(out, len, "%s %s: %s (%s)", si->label, si->target, errno_name(err),
 			 errno_text(err));
 }
 
@@ -573,7 +595,7 @@ static int probe_kprobe(const struct sec_info *si, char *reason, size_t len)
 	{
 		char expl[160];
 
-		snprintf(expl, sizeof(expl), "no function %s in %s", func, where);
+		fmt(expl, sizeof(expl), "no function %s in %s", func, where);
 		set_reason(reason, len, si, -ENOENT, expl);
 	}
 	return -ENOENT;
@@ -693,7 +715,7 @@ static bool resolve_binary(const char *bin, char *out, size_t len)
 	}
 	if (strstr(bin, ".so")) {
 		for (size_t i = 0; i < sizeof(libdirs) / sizeof(libdirs[0]); i++) {
-			snprintf(out, len, "%s/%s", libdirs[i], bin);
+			fmt(out, len, "%s/%s", libdirs[i], bin);
 			if (access(out, R_OK) == 0)
 				return true;
 		}
@@ -705,7 +727,7 @@ static bool resolve_binary(const char *bin, char *out, size_t len)
 	while (*path_env) {
 		size_t n = strcspn(path_env, ":");
 
-		snprintf(out, len, "%.*s/%s", (int)n, path_env, bin);
+		fmt(out, len, "%.*s/%s", (int)n, path_env, bin);
 		if (n && access(out, X_OK) == 0)
 			return true;
 		path_env += n + (path_env[n] == ':');
@@ -902,7 +924,7 @@ static int probe_target(const struct sec_info *si, char *reason, size_t len)
 	reason[0] = '\0';
 	if (si->kind == AK_OTHER)
 		return 0;
-	snprintf(key, sizeof(key), "%d/%d/%d %s", si->kind, si->type, si->sleepable, si->target);
+	fmt(key, sizeof(key), "%s/%d/%d %s", si->label, si->type, si->sleepable, si->target);
 	if (probe_cached(key, &err, reason, len))
 		return err;
 	switch (si->kind) {
@@ -1305,7 +1327,6 @@ static bool prog_wanted(const struct bb_loader *ld, const struct prog *pr)
 static int load(struct bb_loader *ld, char *err, size_t errlen)
 {
 	const struct bb_config *cfg = ld->cfg;
-	size_t attempts = ld->n_progs + 2;
 	int ret;
 
 	for (size_t attempt = 0;; attempt++) {
@@ -1345,7 +1366,8 @@ static int load(struct bb_loader *ld, char *err, size_t errlen)
 			return 0;
 
 		bad = cap.prog[0] ? prog_index(ld, cap.prog) : -1;
-		if (bad < 0 || !prog_wanted(ld, &ld->progs[bad]) || attempt + 1 >= attempts) {
+		/* each retry disables one more program, so this ends */
+		if (bad < 0 || !prog_wanted(ld, &ld->progs[bad]) || attempt > ld->n_progs) {
 			snprintf(err, errlen, "%s: loading failed: %s%s%s", cfg->object_path,
 				 cap.msg[0] ? cap.msg : errno_text(ret),
 				 cap.verifier_tail[0] ? ": " : "", cap.verifier_tail);
@@ -1356,9 +1378,9 @@ static int load(struct bb_loader *ld, char *err, size_t errlen)
 
 			pr->load_failed = true;
 			pr->load_err = ret;
-			snprintf(pr->load_reason, sizeof(pr->load_reason),
-				 "load failed: %s (%s)%s%s", errno_name(ret), errno_text(ret),
-				 cap.verifier_tail[0] ? ": " : "", cap.verifier_tail);
+			fmt(pr->load_reason, sizeof(pr->load_reason), "load failed: %s (%s)%s%s",
+			    errno_name(ret), errno_text(ret), cap.verifier_tail[0] ? ": " : "",
+			    cap.verifier_tail);
 			if (pr->hook >= 0) {
 				ld->hooks[pr->hook].alt_bad[pr->alt] = true;
 				bb_warn("%s: program %s (hook %s) failed to load, trying the next "
@@ -1688,6 +1710,9 @@ int bb_loader_open(const struct bb_config *cfg, const struct bb_options *opts,
 
 	ret = bb_loader_read_file(cfg->object_path, ld->opts.skip_owner_check, &ld->obj_buf,
 				  &ld->obj_len, err, errlen);
+	if (ret == -ENOENT)
+		fmt(err, errlen, "%s: no such file: config %s needs its BPF object next to it",
+		    cfg->object_path, cfg->yaml_path);
 	if (ret)
 		goto fail;
 	if (ld->opts.btf_path && access(ld->opts.btf_path, R_OK)) {

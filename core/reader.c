@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -928,6 +930,7 @@ static int read_metric(struct bb_reader *rd, struct mreader *mr, struct bb_snaps
 		return ret;
 	}
 
+	bb_debug("%s: map %s: %zu entries", rd->cfg->name, mr->map.name, n);
 	slots = value_slots(rd, mr);
 	ks = mr->map.key_size;
 	for (size_t i = 0; i < n && !nomem; i++) {

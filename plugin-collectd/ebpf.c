@@ -7,8 +7,9 @@
  *   plugin "ebpf", plugin_instance = config name,
  *   type = metric name (counter: DERIVE, self-metric gauge: GAUGE);
  *   histograms: NAME_bucket (DERIVE, one value per cumulative bucket, +Inf
- *   included), NAME_sum (GAUGE, already scaled by bucket_multiplier: DERIVE
- *   holds integers only) and NAME_count (DERIVE).
+ *   included), NAME_sum (one GAUGE data source "scaled": the sum already
+ *   multiplied by bucket_multiplier, as DERIVE holds integers only) and
+ *   NAME_count (DERIVE).
  *   type_instance = the labels as "key=value,key=value" (buckets end with
  *   ",le=BOUND"), see ebpf_format_type_instance(). Labels also go into
  *   meta_data, one string entry per label.
@@ -49,6 +50,7 @@
 #define EBPF_SUFFIX_BUCKET "_bucket"
 #define EBPF_SUFFIX_SUM "_sum"
 #define EBPF_SUFFIX_COUNT "_count"
+#define EBPF_SUM_DS_NAME "scaled"
 #define EBPF_MAX_FAMILY_NAME (DATA_MAX_NAME_LEN - 1 - (sizeof(EBPF_SUFFIX_BUCKET) - 1))
 
 /* A type_instance longer than DATA_MAX_NAME_LEN - 1 keeps its first bytes and
@@ -301,28 +303,40 @@ static bool ebpf_format_type_instance(char *out, size_t size, char *const *names
 
 /* ---- data sets ---- */
 
-static int ebpf_ds_type(enum bb_metric_kind kind, const char *suffix)
+/* The one data source of type FAMILY+SUFFIX. A histogram's _sum is a GAUGE
+ * (scaled by bucket_multiplier; DERIVE holds integers only) named "scaled":
+ * write_prometheus appends a data source name other than "value", so it
+ * exports collectd_ebpf_NAME_sum_scaled, which promtool's lint accepts,
+ * where a gauge ending in _sum is reserved for histograms. */
+static void ebpf_data_source(enum bb_metric_kind kind, const char *suffix, data_source_t *src)
 {
-	if (kind == BB_METRIC_GAUGE)
-		return DS_TYPE_GAUGE;
-	if (kind == BB_METRIC_HISTOGRAM && strcmp(suffix, EBPF_SUFFIX_SUM) == 0)
-		return DS_TYPE_GAUGE;
-	return DS_TYPE_DERIVE;
+	const char *name = "value";
+
+	src->min = NAN;
+	src->max = NAN;
+	if (kind == BB_METRIC_GAUGE) {
+		src->type = DS_TYPE_GAUGE;
+	} else if (kind == BB_METRIC_HISTOGRAM && strcmp(suffix, EBPF_SUFFIX_SUM) == 0) {
+		src->type = DS_TYPE_GAUGE;
+		name = EBPF_SUM_DS_NAME;
+	} else {
+		src->type = DS_TYPE_DERIVE;
+		src->min = 0;
+	}
+	ebpf_copy_field(src->name, sizeof(src->name), name);
 }
 
-/* Make sure the collectd type NAME+SUFFIX exists with one data source "value"
- * of the right kind. A type of that name with another shape (types.db's, say)
- * is a conflict: overwriting it would break the plugins that use it. */
+/* Make sure the collectd type FAMILY+SUFFIX exists with its one data source.
+ * A type of that name with another shape (types.db's, say) is a conflict:
+ * overwriting it would break the plugins that use it. */
 static int ebpf_register_type(const char *config, const char *family, enum bb_metric_kind kind,
 			      const char *suffix)
 {
-	data_source_t src = { .name = "value", .min = NAN, .max = NAN };
+	data_source_t src;
 	data_set_t ds = { .ds_num = 1, .ds = &src };
 	const data_set_t *have;
 
-	src.type = ebpf_ds_type(kind, suffix);
-	if (src.type == DS_TYPE_DERIVE)
-		src.min = 0;
+	ebpf_data_source(kind, suffix, &src);
 	if ((size_t)snprintf(ds.type, sizeof(ds.type), "%s%s", family, suffix) >= sizeof(ds.type)) {
 		ERROR(EBPF_PLUGIN " plugin: config %s: metric %s: name longer than %zu bytes cannot "
 				  "be a collectd type",
@@ -332,13 +346,15 @@ static int ebpf_register_type(const char *config, const char *family, enum bb_me
 
 	have = plugin_get_ds(ds.type);
 	if (have != NULL) {
-		if (have->ds_num == 1 && have->ds[0].type == src.type)
+		if (have->ds_num == 1 && have->ds[0].type == src.type &&
+		    strcmp(have->ds[0].name, src.name) == 0)
 			return 0;
 		ERROR(EBPF_PLUGIN " plugin: config %s: metric %s: collectd type \"%s\" already "
-				  "exists (types.db?) with %zu data source(s), first %s; need one %s "
-				  "data source: rename the metric",
+				  "exists (types.db?) with %zu data source(s), first %s:%s; need "
+				  "one, %s:%s: rename the metric",
 		      config, family, ds.type, have->ds_num,
-		      have->ds_num > 0 ? DS_TYPE_TO_STRING(have->ds[0].type) : "none",
+		      have->ds_num > 0 ? have->ds[0].name : "-",
+		      have->ds_num > 0 ? DS_TYPE_TO_STRING(have->ds[0].type) : "none", src.name,
 		      DS_TYPE_TO_STRING(src.type));
 		return -EEXIST;
 	}
@@ -610,20 +626,23 @@ static int ebpf_read(user_data_t *ud)
 
 static void ebpf_log_programs(const struct ebpf_instance *inst)
 {
-	size_t n = bb_engine_n_programs(inst->engine), attached = 0;
+	size_t n = bb_engine_n_programs(inst->engine), attached = 0, failed = 0;
 
 	for (size_t i = 0; i < n; i++) {
 		const struct bb_program_status *p = bb_engine_program(inst->engine, i);
 
-		if (p->state == BB_PROG_ATTACHED)
+		if (p->state == BB_PROG_ATTACHED) {
 			attached++;
-		else if (p->state == BB_PROG_FAILED)
+		} else if (p->state == BB_PROG_FAILED) {
+			failed++;
 			WARNING(EBPF_PLUGIN " plugin: config %s: program %s (hook %s) not attached: %s",
 				inst->name, p->name, p->hook ? p->hook : "-",
 				p->reason ? p->reason : strerror(-p->error));
+		}
 	}
-	INFO(EBPF_PLUGIN " plugin: config %s: %zu of %zu programs attached", inst->name, attached,
-	     n);
+	INFO(EBPF_PLUGIN " plugin: config %s: %zu program(s) attached, %zu failed, %zu alternative(s) "
+			 "not used",
+	     inst->name, attached, failed, n - attached - failed);
 }
 
 static struct ebpf_instance *ebpf_find_instance(const char *name)

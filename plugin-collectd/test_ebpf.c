@@ -430,6 +430,8 @@ static void test_dispatch_snapshot(void **state)
 	assert_int_equal(plugin_get_ds("bio_latency_seconds_count")->ds[0].type, DS_TYPE_DERIVE);
 	assert_int_equal(plugin_get_ds("bpfbridge_series")->ds[0].type, DS_TYPE_GAUGE);
 	assert_string_equal(plugin_get_ds("syscalls_total")->ds[0].name, "value");
+	assert_string_equal(plugin_get_ds("bio_latency_seconds_sum")->ds[0].name, "scaled");
+	assert_string_equal(plugin_get_ds("bio_latency_seconds_count")->ds[0].name, "value");
 
 	assert_int_equal(ebpf_dispatch_snapshot(inst, snap), 0);
 	/* 2 counters + (3 buckets + Inf + sum + count) + 1 gauge */

@@ -13,8 +13,8 @@
 #
 # Environment: BBVM_DIR (holds bin/, plan and the config dirs), BBVM_DISK
 # (block device the disk workload may overwrite; empty: none),
-# BBVM_INTERVAL (dump interval, seconds), BBVM_WAIT (seconds to wait for one
-# dump document before giving up).
+# BBVM_INTERVAL (dump interval, seconds: the workload must finish within it),
+# BBVM_WAIT (seconds to wait for bpfbridge to become ready or to exit).
 
 BB="$BBVM_DIR/bin/bpfbridge"
 HELPER="$BBVM_DIR/bin/bbvm-helper"
@@ -40,26 +40,39 @@ info() {
 	echo "BBINFO preempt-rt $(uname -v | grep -q PREEMPT_RT && echo yes || echo no)"
 }
 
-# Number of complete JSON documents bpfbridge dump has written to $1: each
-# document is one line (dump prints compact JSON, one document per interval).
-docs() {
-	[ -f "$1" ] || {
-		echo 0
-		return
-	}
-	grep -c '^{.*}$' "$1"
+# alive PID: PID runs and is not a zombie waiting to be reaped (kill -0
+# succeeds for those)
+alive() {
+	st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)
+	[ -n "$st" ] && [ "$st" != Z ]
 }
 
-# wait_docs FILE N PID: until FILE holds N documents; 1 when PID died or time ran out
-wait_docs() {
+# wait_file FILE PID: until FILE exists; 1 when PID died first or time ran out
+wait_file() {
 	t=0
-	while [ "$(docs "$1")" -lt "$2" ]; do
-		kill -0 "$3" 2>/dev/null || return 1
+	while [ ! -e "$1" ]; do
+		alive "$2" || return 1
 		[ "$t" -ge $((WAIT * 10)) ] && return 1
 		sleep 0.1
 		t=$((t + 1))
 	done
 	return 0
+}
+
+# wait_exit PID: wait for PID, SIGKILL it after WAIT seconds; its status in $rc
+wait_exit() {
+	t=0
+	while alive "$1"; do
+		if [ "$t" -ge $((WAIT * 10)) ]; then
+			echo "BBINFO $label-hung bpfbridge dump did not exit: killed"
+			kill -KILL "$1"
+			break
+		fi
+		sleep 0.1
+		t=$((t + 1))
+	done
+	wait "$1"
+	rc=$?
 }
 
 cgroup_kind() {
@@ -128,7 +141,10 @@ workload() { # name args...
 	esac
 }
 
-# session LABEL YAML WORKLOAD...: dump before and after the workload
+# session LABEL YAML WORKLOAD...: load YAML with a fresh set of maps, run the
+# workload while `bpfbridge dump` waits its interval, keep the one snapshot it
+# prints. Counters start at zero, so the snapshot holds what the workload did
+# (plus whatever else the system did meanwhile).
 session() {
 	label=$1
 	yaml=$2
@@ -136,37 +152,39 @@ session() {
 	out=$WORK/$label.json
 	err=$WORK/$label.err
 	wout=$WORK/$label.workload
-	"$BB" dump --format json --interval "$INTERVAL" "$yaml" >"$out" 2>"$err" &
+	ready=$WORK/$label.ready
+	"$BB" dump --format json --interval "$INTERVAL" --ready-file "$ready" "$yaml" \
+		>"$out" 2>"$err" &
 	pid=$!
 	wrc=-1
-	if wait_docs "$out" 1 "$pid"; then
+	if wait_file "$ready" "$pid"; then
 		workload "$@" >"$wout" 2>&1
 		wrc=$?
-		# the document being written right now may predate the workload's end
-		n=$(($(docs "$out") + 2))
-		wait_docs "$out" "$n" "$pid" || echo "BBINFO $label-timeout no document after the workload"
+		# the snapshot is only meaningful if it was taken after the workload
+		alive "$pid" ||
+			echo "BBINFO $label-late the workload outlasted the dump interval ($INTERVAL s)"
 	else
-		echo "BBINFO $label-timeout no first document"
+		echo "not run: bpfbridge dump exited or never became ready" >"$wout"
 	fi
-	kill -TERM "$pid" 2>/dev/null
-	wait "$pid"
-	rc=$?
+	wait_exit "$pid"
 	emit "$label" dump "$rc" "$out"
 	emit "$label" stderr "$rc" "$err"
 	emit "$label" workload "$wrc" "$wout"
 }
 
-check() { # LABEL YAML
-	"$BB" check "$2" >"$WORK/$1.check" 2>&1
-	emit "$1" check $? "$WORK/$1.check"
+check() { # LABEL YAML [OPTION]
+	"$BB" check $3 "$2" >"$WORK/$1.check" 2>&1
+	emit "$1" "check$3" $? "$WORK/$1.check"
 }
 
 echo "BBVM begin $(uname -r)"
 info
 while read -r step label yaml rest <&3; do
+	yaml=$BBVM_DIR/$yaml # plan paths are relative to BBVM_DIR
 	case "$step" in
 	'' | '#'*) ;;
 	check) check "$label" "$yaml" </dev/null ;;
+	strict) check "$label" "$yaml" --strict </dev/null ;;
 	session)
 		# shellcheck disable=SC2086 # rest is the workload and its arguments
 		session "$label" "$yaml" $rest </dev/null

@@ -1,0 +1,497 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the dlmod and the subagent share: the settings and their config
+ * tokens, the core's logger routed into net-snmp's, and the engines whose
+ * snapshot feeds every cache load of the tables.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bbsnmp.h"
+
+#ifndef BBSNMP_DEFAULT_CONFIG_DIR
+#define BBSNMP_DEFAULT_CONFIG_DIR "/usr/share/bpfbridge/configs"
+#endif
+
+static const oid default_root[] = { BBSNMP_DEFAULT_ROOT };
+
+/* ---- settings ------------------------------------------------------------------- */
+
+void bbsnmp_settings_init(struct bbsnmp_settings *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->cache_timeout = BBSNMP_DEFAULT_CACHE_TIMEOUT;
+	memcpy(s->root, default_root, sizeof(default_root));
+	s->root_len = sizeof(default_root) / sizeof(default_root[0]);
+}
+
+void bbsnmp_settings_destroy(struct bbsnmp_settings *s)
+{
+	free(s->config_dir);
+	for (size_t i = 0; i < s->n_configs; i++)
+		free(s->configs[i]);
+	free(s->configs);
+	free(s->btf_path);
+	memset(s, 0, sizeof(*s));
+}
+
+static const char *set_string(char **field, const char *value, const char *what)
+{
+	char *copy;
+
+	if (!value || !*value)
+		return what;
+	copy = strdup(value);
+	if (!copy)
+		return "out of memory";
+	free(*field);
+	*field = copy;
+	return NULL;
+}
+
+const char *bbsnmp_set_config_dir(struct bbsnmp_settings *s, const char *dir)
+{
+	return set_string(&s->config_dir, dir, "expected a directory");
+}
+
+const char *bbsnmp_set_btf(struct bbsnmp_settings *s, const char *path)
+{
+	return set_string(&s->btf_path, path, "expected the path of a BTF file");
+}
+
+/* NAMES: one or more config names separated by blanks or commas. */
+const char *bbsnmp_add_configs(struct bbsnmp_settings *s, const char *names)
+{
+	const char *p = names;
+	size_t added = 0;
+
+	while (p && *p) {
+		size_t len;
+		char **grown;
+
+		while (*p && (isspace((unsigned char)*p) || *p == ','))
+			p++;
+		len = strcspn(p, " \t\r\n,");
+		if (!len)
+			break;
+		grown = realloc(s->configs, (s->n_configs + 1) * sizeof(*grown));
+		if (!grown)
+			return "out of memory";
+		s->configs = grown;
+		s->configs[s->n_configs] = strndup(p, len);
+		if (!s->configs[s->n_configs])
+			return "out of memory";
+		s->n_configs++;
+		added++;
+		p += len;
+	}
+	return added ? NULL : "expected one or more config names (NAME for NAME.yaml)";
+}
+
+const char *bbsnmp_set_cache_timeout(struct bbsnmp_settings *s, const char *value)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = value ? strtol(value, &end, 10) : 0;
+	if (!value || end == value || *end || errno || v < 0 || v > 86400)
+		return "expected a whole number of seconds from 0 to 86400";
+	s->cache_timeout = (int)v;
+	return NULL;
+}
+
+const char *bbsnmp_set_strict(struct bbsnmp_settings *s, const char *value)
+{
+	static const char *const yes[] = { "1", "yes", "true", "on" };
+	static const char *const no[] = { "0", "no", "false", "off" };
+
+	for (size_t i = 0; value && i < 4; i++) {
+		if (strcasecmp(value, yes[i]) == 0) {
+			s->strict = true;
+			return NULL;
+		}
+		if (strcasecmp(value, no[i]) == 0) {
+			s->strict = false;
+			return NULL;
+		}
+	}
+	return "expected yes or no";
+}
+
+const char *bbsnmp_set_max_series(struct bbsnmp_settings *s, const char *value)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = value ? strtoul(value, &end, 10) : 0;
+	if (!value || end == value || *end || errno || v > UINT32_MAX || value[0] == '-')
+		return "expected a whole number of series (0 for the default)";
+	s->max_series = (uint32_t)v;
+	return NULL;
+}
+
+/* Numeric OIDs are parsed here so that "1.3.6..." is never taken as relative
+ * to mib-2; names go through net-snmp (they need the MIB to be loaded). */
+const char *bbsnmp_set_root_oid(struct bbsnmp_settings *s, const char *value)
+{
+	const char *p = value;
+	oid parsed[MAX_OID_LEN];
+	size_t n = 0;
+
+	if (!value || !*value)
+		return "expected an OID such as .1.3.6.1.4.1.8072.9999.25186";
+	if (*p == '.')
+		p++;
+	if (isdigit((unsigned char)*p)) {
+		while (*p) {
+			char *end;
+			unsigned long v;
+
+			errno = 0;
+			v = strtoul(p, &end, 10);
+			if (end == p || errno || v > 0xffffffffUL || n == MAX_OID_LEN - 2 ||
+			    (*end && *end != '.'))
+				return "expected a numeric OID (.1.3.6...) of at most 126 sub-identifiers";
+			parsed[n++] = v;
+			p = *end ? end + 1 : end;
+		}
+	} else {
+		size_t len = MAX_OID_LEN;
+
+		if (!snmp_parse_oid(value, parsed, &len))
+			return "expected an OID (a name needs its MIB loaded; a numeric OID always "
+			       "works)";
+		n = len;
+		if (n > MAX_OID_LEN - 2)
+			return "expected an OID of at most 126 sub-identifiers";
+	}
+	if (n < 2)
+		return "expected an OID of at least two sub-identifiers";
+	memcpy(s->root, parsed, n * sizeof(oid));
+	s->root_len = n;
+	return NULL;
+}
+
+/* ---- config tokens --------------------------------------------------------------- */
+
+/* net-snmp's token callbacks carry no context pointer. */
+static struct bbsnmp_settings *token_settings;
+
+typedef const char *(*setter_fn)(struct bbsnmp_settings *s, const char *value);
+
+static const struct token {
+	const char *name;
+	setter_fn set;
+	const char *help;
+} tokens[] = {
+	{ "bpfbridgeConfigDir", bbsnmp_set_config_dir, "DIRECTORY" },
+	{ "bpfbridgeConfig", bbsnmp_add_configs, "NAME [NAME...]" },
+	{ "bpfbridgeCacheTimeout", bbsnmp_set_cache_timeout, "SECONDS" },
+	{ "bpfbridgeRootOID", bbsnmp_set_root_oid, "OID" },
+	{ "bpfbridgeStrict", bbsnmp_set_strict, "yes|no" },
+	{ "bpfbridgeMaxSeries", bbsnmp_set_max_series, "SERIES-PER-METRIC" },
+	{ "bpfbridgeBTF", bbsnmp_set_btf, "PATH" },
+};
+
+static void parse_token(const char *token, char *line)
+{
+	char msg[256];
+	char *end;
+
+	if (!token_settings)
+		return;
+	/* Trailing blanks are not part of a value. */
+	for (end = line + strlen(line); end > line && isspace((unsigned char)end[-1]); end--)
+		end[-1] = '\0';
+	for (size_t i = 0; i < sizeof(tokens) / sizeof(tokens[0]); i++) {
+		const char *err;
+
+		if (strcasecmp(token, tokens[i].name) != 0)
+			continue;
+		err = tokens[i].set(token_settings, line);
+		if (err) {
+			snprintf(msg, sizeof(msg), "%s: %s, got \"%s\"", tokens[i].name, err, line);
+			config_perror(msg);
+		}
+		return;
+	}
+}
+
+void bbsnmp_tokens_register(struct bbsnmp_settings *s)
+{
+	token_settings = s;
+	for (size_t i = 0; i < sizeof(tokens) / sizeof(tokens[0]); i++)
+		register_app_config_handler(tokens[i].name, parse_token, NULL, tokens[i].help);
+}
+
+void bbsnmp_tokens_unregister(void)
+{
+	for (size_t i = 0; i < sizeof(tokens) / sizeof(tokens[0]); i++)
+		unregister_app_config_handler(tokens[i].name);
+	token_settings = NULL;
+}
+
+/* ---- logging ----------------------------------------------------------------------- */
+
+static void log_sink(enum bb_log_level level, const char *msg, void *ctx)
+{
+	static const int priority[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
+
+	snmp_log(priority[level <= BB_LOG_DEBUG ? level : BB_LOG_DEBUG], "bpfbridge: %s\n", msg);
+}
+
+void bbsnmp_log_to_netsnmp(void)
+{
+	bb_log_set_sink(log_sink, NULL);
+}
+
+void bbsnmp_log_restore(void)
+{
+	bb_log_set_sink(NULL, NULL);
+}
+
+/* ---- engines ------------------------------------------------------------------------ */
+
+struct failed_config {
+	char *name;
+	char *error;
+};
+
+struct bbsnmp_agent {
+	struct bb_engine **engines;
+	size_t n_engines;
+	struct failed_config *failed;
+	size_t n_failed;
+	struct bbsnmp_program *programs; /* strings point into engines and failed */
+	size_t n_programs;
+	struct bbsnmp_tables *tables;
+};
+
+static enum bbsnmp_program_status program_status(enum bb_program_state state)
+{
+	switch (state) {
+	case BB_PROG_ATTACHED:
+		return BBSNMP_PROG_ATTACHED;
+	case BB_PROG_FAILED:
+		return BBSNMP_PROG_FAILED;
+	case BB_PROG_SKIPPED:
+		return BBSNMP_PROG_SKIPPED;
+	}
+	return BBSNMP_PROG_FAILED;
+}
+
+/* The programs table's rows; built once, since statuses are fixed at open. */
+static int build_programs(struct bbsnmp_agent *a)
+{
+	size_t n = a->n_failed;
+
+	for (size_t e = 0; e < a->n_engines; e++)
+		n += bb_engine_n_programs(a->engines[e]);
+	a->programs = calloc(n ? n : 1, sizeof(*a->programs));
+	if (!a->programs)
+		return -ENOMEM;
+	for (size_t e = 0; e < a->n_engines; e++) {
+		const char *config = bb_engine_name(a->engines[e]);
+
+		for (size_t i = 0; i < bb_engine_n_programs(a->engines[e]); i++) {
+			const struct bb_program_status *st = bb_engine_program(a->engines[e], i);
+			struct bbsnmp_program *p = &a->programs[a->n_programs++];
+
+			p->config = config;
+			p->name = st->name;
+			p->section = st->section;
+			p->hook = st->hook;
+			p->alternative = st->alternative;
+			p->status = program_status(st->state);
+			p->error = st->state == BB_PROG_ATTACHED ? 0 : st->error;
+			p->reason = st->reason;
+		}
+	}
+	for (size_t f = 0; f < a->n_failed; f++) {
+		struct bbsnmp_program *p = &a->programs[a->n_programs++];
+
+		p->config = a->failed[f].name;
+		p->name = "";
+		p->section = "";
+		p->hook = "";
+		p->alternative = -1;
+		p->status = BBSNMP_PROG_CONFIG_FAILED;
+		p->error = EINVAL;
+		p->reason = a->failed[f].error;
+	}
+	return 0;
+}
+
+static int agent_load(struct bbsnmp_tables *tables, void *ctx)
+{
+	struct bbsnmp_agent *a = ctx;
+	struct bb_snapshot *snap = NULL;
+	int err;
+
+	if (a->n_engines) {
+		snap = bb_engines_snapshot(a->engines, a->n_engines);
+		if (!snap) {
+			bb_err("snmp: cannot take a snapshot: out of memory");
+			return -ENOMEM;
+		}
+	}
+	err = bbsnmp_tables_update(tables, snap, a->programs, a->n_programs);
+	bb_snapshot_unref(snap);
+	return err;
+}
+
+static bool already_opened(const struct bbsnmp_agent *a, const char *name)
+{
+	for (size_t e = 0; e < a->n_engines; e++)
+		if (strcmp(bb_engine_name(a->engines[e]), name) == 0)
+			return true;
+	for (size_t f = 0; f < a->n_failed; f++)
+		if (strcmp(a->failed[f].name, name) == 0)
+			return true;
+	return false;
+}
+
+/* NAME, NAME.yaml or a path -> the config's name, as the engine names it. */
+static char *config_name(const char *arg)
+{
+	const char *base = strrchr(arg, '/') ? strrchr(arg, '/') + 1 : arg;
+	size_t len = strlen(base);
+
+	if (len > 5 && strcmp(base + len - 5, ".yaml") == 0)
+		len -= 5;
+	return strndup(base, len);
+}
+
+static int open_config(struct bbsnmp_agent *a, const struct bbsnmp_settings *s,
+		       const struct bb_options *opts, const char *arg)
+{
+	const char *dir = s->config_dir ? s->config_dir : BBSNMP_DEFAULT_CONFIG_DIR;
+	char err[BB_ERRMSG_MAX] = "";
+	char *name = config_name(arg);
+	char *path = NULL;
+	struct bb_engine *eng = NULL;
+	int rc;
+
+	if (!name)
+		return -ENOMEM;
+	if (already_opened(a, name)) {
+		snmp_log(LOG_WARNING, "bpfbridge: config %s is listed twice; loading it once\n",
+			 name);
+		free(name);
+		return 0;
+	}
+	path = bb_config_path(dir, arg);
+	if (!path) {
+		free(name);
+		return -ENOMEM;
+	}
+	rc = bb_engine_open(path, opts, &eng, err, sizeof(err));
+	if (rc == 0) {
+		struct bb_engine **grown =
+			realloc(a->engines, (a->n_engines + 1) * sizeof(*a->engines));
+
+		if (!grown) {
+			bb_engine_close(eng);
+			rc = -ENOMEM;
+			goto out;
+		}
+		a->engines = grown;
+		a->engines[a->n_engines++] = eng;
+		snmp_log(LOG_INFO, "bpfbridge: loaded config %s (%s)\n", name, path);
+	} else {
+		struct failed_config *grown =
+			realloc(a->failed, (a->n_failed + 1) * sizeof(*a->failed));
+
+		/* A bad config is reported, never fatal to the agent or the others. */
+		snmp_log(LOG_ERR, "bpfbridge: config %s not loaded: %s\n", name,
+			 err[0] ? err : strerror(-rc));
+		if (!grown) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		a->failed = grown;
+		a->failed[a->n_failed].name = name;
+		a->failed[a->n_failed].error = strdup(err[0] ? err : strerror(-rc));
+		a->n_failed++;
+		name = NULL;
+		rc = 0;
+	}
+out:
+	free(name);
+	free(path);
+	return rc;
+}
+
+struct bbsnmp_agent *bbsnmp_agent_start(const struct bbsnmp_settings *s)
+{
+	struct bbsnmp_agent *a = calloc(1, sizeof(*a));
+	struct bb_options opts;
+
+	if (!a)
+		goto oom;
+	bb_options_init(&opts);
+	opts.strict = s->strict;
+	opts.max_series_per_metric = s->max_series;
+	opts.btf_path = s->btf_path;
+	if (!s->n_configs)
+		snmp_log(LOG_WARNING, "bpfbridge: no config to load (bpfbridgeConfig NAME, or "
+				      "--config NAME for bpfbridge-snmp); the tables stay empty\n");
+	for (size_t i = 0; i < s->n_configs; i++)
+		if (open_config(a, s, &opts, s->configs[i]) < 0)
+			goto oom;
+	if (build_programs(a) < 0)
+		goto oom;
+	a->tables = bbsnmp_tables_new();
+	if (!a->tables)
+		goto oom;
+	if (bbsnmp_tables_register(a->tables, s->root, s->root_len, s->cache_timeout, agent_load,
+				   a) < 0) {
+		bbsnmp_agent_stop(a);
+		return NULL;
+	}
+	{
+		char root[MAX_OID_LEN * 11] = "";
+		size_t len = 0;
+
+		for (size_t i = 0; i < s->root_len && len < sizeof(root); i++)
+			len += snprintf(root + len, sizeof(root) - len, ".%lu",
+					(unsigned long)s->root[i]);
+		snmp_log(LOG_INFO,
+			 "bpfbridge: serving %zu config(s) (%zu failed) under %s, cache %d s\n",
+			 a->n_engines, a->n_failed, root, s->cache_timeout);
+	}
+	return a;
+oom:
+	snmp_log(LOG_ERR, "bpfbridge: out of memory while starting\n");
+	bbsnmp_agent_stop(a);
+	return NULL;
+}
+
+void bbsnmp_agent_stop(struct bbsnmp_agent *a)
+{
+	if (!a)
+		return;
+	/* Registrations first: no request may reach an engine being closed. */
+	bbsnmp_tables_free(a->tables);
+	for (size_t e = 0; e < a->n_engines; e++)
+		bb_engine_close(a->engines[e]);
+	for (size_t f = 0; f < a->n_failed; f++) {
+		free(a->failed[f].name);
+		free(a->failed[f].error);
+	}
+	free(a->engines);
+	free(a->failed);
+	free(a->programs);
+	free(a);
+}
+
+size_t bbsnmp_agent_n_engines(const struct bbsnmp_agent *a)
+{
+	return a ? a->n_engines : 0;
+}

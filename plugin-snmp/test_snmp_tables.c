@@ -1,0 +1,981 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * BPFBRIDGE-MIB's tables, in process: a real net-snmp agent (init_agent as a
+ * master with no listening transport) answers GET, GETNEXT, GETBULK and SET
+ * PDUs sent over its internal callback transport, so every request goes
+ * through the same handler chain as in snmpd (table, cache, table_container,
+ * our handlers). The rows come from hand-built snapshots: no BPF needed.
+ * snmpd itself is exercised by tests/integration/test_snmp.py.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bbsnmp.h"
+
+extern int callback_master_num; /* net-snmp's agent; declared in no header */
+
+static const oid root[] = { BBSNMP_DEFAULT_ROOT };
+#define ROOT_LEN (sizeof(root) / sizeof(root[0]))
+
+static netsnmp_session *client;
+
+/* What the tables' load callback serves. */
+static struct bb_snapshot *cur_snap;
+static const struct bbsnmp_program *cur_programs;
+static size_t cur_n_programs;
+static int n_loads;
+
+static int test_load(struct bbsnmp_tables *tables, void *ctx)
+{
+	n_loads++;
+	return bbsnmp_tables_update(tables, cur_snap, cur_programs, cur_n_programs);
+}
+
+/* ---- snapshots --------------------------------------------------------------------- */
+
+static const char *const name_syscall[] = { "syscall" };
+static const char *const name_syscall_errno[] = { "syscall", "errno" };
+static const char *const name_dev_op[] = { "device", "operation" };
+static const char *const name_config[] = { "config" };
+
+static void add_counter(struct bb_family *fam, const char *const *values, uint64_t v)
+{
+	struct bb_series *s = bb_family_add_series(fam, values);
+
+	assert_non_null(s);
+	s->value = v;
+}
+
+static void add_hist(struct bb_family *fam, const char *const *values, const uint64_t *cum,
+		     uint64_t count, uint64_t sum_raw)
+{
+	struct bb_series *s = bb_family_add_series(fam, values);
+
+	assert_non_null(s);
+	for (size_t i = 0; i < fam->n_buckets; i++)
+		s->buckets[i] = cum[i];
+	s->count = count;
+	s->sum_raw = sum_raw;
+	s->sum = sum_raw * fam->multiplier;
+}
+
+/*
+ * syscalls_total{syscall}: read 100, write 50, ioprio_get 7, and a value that
+ * needs escaping; syscall_errors_total{syscall,errno}; a histogram with four
+ * finite buckets and two series; a gauge; a counter without labels.
+ */
+static struct bb_snapshot *snapshot_a(void)
+{
+	static const double le[] = { 1e-06, 2e-06, 4e-06, 8e-06 };
+	static const int64_t le_raw[] = { 1, 2, 4, 8 };
+	static const uint64_t read_cum[] = { 1, 3, 3, 6 };
+	static const uint64_t write_cum[] = { 0, 0, 2, 2 };
+	struct bb_snapshot *snap = bb_snapshot_new();
+	struct bb_family *fam;
+
+	assert_non_null(snap);
+	fam = bb_snapshot_family(snap, "syscalls_total", "Syscalls by name.", BB_METRIC_COUNTER,
+				 name_syscall, 1);
+	assert_non_null(fam);
+	add_counter(fam, (const char *const[]){ "read" }, 100);
+	add_counter(fam, (const char *const[]){ "write" }, 50);
+	add_counter(fam, (const char *const[]){ "ioprio_get" }, 7);
+	add_counter(fam, (const char *const[]){ "we\"ird\\x\ny" }, 1);
+
+	fam = bb_snapshot_family(snap, "syscall_errors_total", "Failed syscalls.",
+				 BB_METRIC_COUNTER, name_syscall_errno, 2);
+	assert_non_null(fam);
+	add_counter(fam, (const char *const[]){ "ioprio_get", "EINVAL" }, 7);
+
+	fam = bb_snapshot_family(snap, "bio_latency_seconds", "Block I/O latency.",
+				 BB_METRIC_HISTOGRAM, name_dev_op, 2);
+	assert_non_null(fam);
+	assert_int_equal(bb_family_set_buckets(fam, le, le_raw, 4, 1e-06), 0);
+	add_hist(fam, (const char *const[]){ "sda", "read" }, read_cum, 9, 40);
+	add_hist(fam, (const char *const[]){ "sda", "write" }, write_cum, 5, 77);
+
+	fam = bb_snapshot_family(snap, "bpfbridge_read_duration_microseconds", "Last read.",
+				 BB_METRIC_GAUGE, name_config, 1);
+	assert_non_null(fam);
+	add_counter(fam, (const char *const[]){ "syscalls" }, 5000000000ULL); /* > 2^32 */
+
+	fam = bb_snapshot_family(snap, "events_total", "No labels.", BB_METRIC_COUNTER, NULL, 0);
+	assert_non_null(fam);
+	add_counter(fam, NULL, 3);
+	bb_snapshot_finish(snap);
+	return snap;
+}
+
+static const struct bbsnmp_program programs_a[] = {
+	{ "biolatency", "tp_btf_block_rq_issue", "tp_btf/block_rq_issue", "block_rq_issue", 0,
+	  BBSNMP_PROG_ATTACHED, 0, NULL },
+	{ "biolatency", "kprobe_blk_mq_start_request", "kprobe/blk_mq_start_request",
+	  "block_rq_issue", 2, BBSNMP_PROG_SKIPPED, -ENOENT, "an earlier alternative was chosen" },
+	{ "broken", "", "", "", -1, BBSNMP_PROG_CONFIG_FAILED, EINVAL,
+	  "broken.yaml:3:5: metrics: expected a mapping, got a sequence" },
+};
+
+/* ---- agent plumbing -------------------------------------------------------------------- */
+
+static int group_setup(void **state)
+{
+	const char *mib_dir = getenv("BB_MIB_DIR");
+	char dirs[4096];
+
+	/* The MIB is loaded so that tests can check it against the code. */
+	if (mib_dir) {
+		snprintf(dirs, sizeof(dirs), "%s/mibs:%s:/usr/share/snmp/mibs", mib_dir, mib_dir);
+		setenv("MIBDIRS", dirs, 1);
+		setenv("MIBS", "BPFBRIDGE-MIB", 1);
+	} else {
+		setenv("MIBS", "", 1);
+	}
+	netsnmp_ds_set_boolean(NETSNMP_DS_LIBRARY_ID, NETSNMP_DS_LIB_DONT_READ_CONFIGS, 1);
+	netsnmp_ds_set_boolean(NETSNMP_DS_LIBRARY_ID, NETSNMP_DS_LIB_DONT_PERSIST_STATE, 1);
+	netsnmp_ds_set_boolean(NETSNMP_DS_APPLICATION_ID, NETSNMP_DS_AGENT_ROLE, 0);
+	snmp_enable_stderrlog();
+	init_agent("bbsnmptest");
+	init_snmp("bbsnmptest");
+	bbsnmp_log_to_netsnmp();
+
+	client = netsnmp_callback_open(callback_master_num, NULL, NULL, NULL);
+	assert_non_null(client);
+	client->version = SNMP_VERSION_2c;
+	client->securityModel = SNMP_SEC_MODEL_SNMPv2c;
+	client->securityLevel = SNMP_SEC_LEVEL_NOAUTH;
+	client->community = (u_char *)strdup("public");
+	client->community_len = strlen("public");
+	client->myvoid = netsnmp_check_outstanding_agent_requests;
+	client->flags |= SNMP_FLAGS_RESP_CALLBACK | SNMP_FLAGS_DONT_PROBE;
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	snmp_close(client);
+	bbsnmp_log_restore();
+	snmp_shutdown("bbsnmptest");
+	return 0;
+}
+
+/* Each test gets fresh tables, registered with a cache that reloads per PDU. */
+static int setup(void **state)
+{
+	struct bbsnmp_tables *t = bbsnmp_tables_new();
+
+	assert_non_null(t);
+	cur_snap = snapshot_a();
+	cur_programs = programs_a;
+	cur_n_programs = 3;
+	n_loads = 0;
+	assert_int_equal(bbsnmp_tables_register(t, root, ROOT_LEN, 0, test_load, NULL), 0);
+	*state = t;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	bbsnmp_tables_free(*state);
+	bb_snapshot_unref(cur_snap);
+	cur_snap = NULL;
+	return 0;
+}
+
+static netsnmp_pdu *send_pdu(int type, const oid *name, size_t len, long reps)
+{
+	netsnmp_pdu *pdu = snmp_pdu_create(type), *resp = NULL;
+
+	assert_non_null(pdu);
+	if (type == SNMP_MSG_GETBULK) {
+		pdu->non_repeaters = 0;
+		pdu->max_repetitions = reps;
+	}
+	snmp_add_null_var(pdu, name, len);
+	assert_int_equal(snmp_synch_response(client, pdu, &resp), STAT_SUCCESS);
+	assert_non_null(resp);
+	return resp;
+}
+
+/* ROOT.1.TABLE.1.COLUMN.INDEX... */
+static size_t column_oid(oid *out, int table, int column, int n_idx, ...)
+{
+	va_list ap;
+	size_t len = ROOT_LEN;
+
+	memcpy(out, root, sizeof(root));
+	out[len++] = 1;
+	out[len++] = table;
+	out[len++] = 1;
+	out[len++] = column;
+	va_start(ap, n_idx);
+	for (int i = 0; i < n_idx; i++)
+		out[len++] = va_arg(ap, unsigned);
+	va_end(ap);
+	return len;
+}
+
+/* GET of one OID; returns the response (caller frees) after checking the status. */
+static netsnmp_pdu *get(const oid *name, size_t len)
+{
+	netsnmp_pdu *resp = send_pdu(SNMP_MSG_GET, name, len, 0);
+
+	assert_int_equal(resp->errstat, SNMP_ERR_NOERROR);
+	assert_non_null(resp->variables);
+	return resp;
+}
+
+static void assert_get_text(const oid *name, size_t len, const char *want)
+{
+	netsnmp_pdu *resp = get(name, len);
+	netsnmp_variable_list *vb = resp->variables;
+
+	assert_int_equal(vb->type, ASN_OCTET_STR);
+	assert_int_equal(vb->val_len, strlen(want));
+	assert_memory_equal(vb->val.string, want, vb->val_len);
+	snmp_free_pdu(resp);
+}
+
+static uint64_t counter64_of(const netsnmp_variable_list *vb)
+{
+	assert_int_equal(vb->type, ASN_COUNTER64);
+	return ((uint64_t)vb->val.counter64->high << 32) | (vb->val.counter64->low & 0xffffffffu);
+}
+
+static void assert_get_counter64(const oid *name, size_t len, uint64_t want)
+{
+	netsnmp_pdu *resp = get(name, len);
+
+	assert_int_equal(counter64_of(resp->variables), want);
+	snmp_free_pdu(resp);
+}
+
+static void assert_get_int(const oid *name, size_t len, u_char type, long want)
+{
+	netsnmp_pdu *resp = get(name, len);
+
+	assert_int_equal(resp->variables->type, type);
+	assert_int_equal(*resp->variables->val.integer, want);
+	snmp_free_pdu(resp);
+}
+
+static void assert_get_exception(const oid *name, size_t len, u_char exception)
+{
+	netsnmp_pdu *resp = get(name, len);
+
+	assert_int_equal(resp->variables->type, exception);
+	snmp_free_pdu(resp);
+}
+
+/* The index a series got, found by GETNEXT over the labels column. */
+static unsigned series_index(unsigned metric, const char *labels)
+{
+	oid name[MAX_OID_LEN];
+	size_t len = column_oid(name, BBSNMP_TABLE_SERIES, BBSNMP_COL_SERIES_LABELS, 1, metric);
+	size_t prefix = len;
+
+	for (;;) {
+		netsnmp_pdu *resp = send_pdu(SNMP_MSG_GETNEXT, name, len, 0);
+		netsnmp_variable_list *vb = resp->variables;
+		unsigned idx;
+
+		if (vb->name_length != prefix + 1 ||
+		    snmp_oid_compare(vb->name, prefix, name, prefix) != 0) {
+			snmp_free_pdu(resp);
+			return 0;
+		}
+		idx = vb->name[prefix];
+		if (vb->val_len == strlen(labels) && memcmp(vb->val.string, labels, vb->val_len) == 0) {
+			snmp_free_pdu(resp);
+			return idx;
+		}
+		memcpy(name, vb->name, vb->name_length * sizeof(oid));
+		len = vb->name_length;
+		snmp_free_pdu(resp);
+	}
+}
+
+/* The index of metric NAME, by GETNEXT over the names column. */
+static unsigned metric_index(const char *metric)
+{
+	oid name[MAX_OID_LEN];
+	size_t len = column_oid(name, BBSNMP_TABLE_METRICS, BBSNMP_COL_METRIC_NAME, 0);
+	size_t prefix = len;
+
+	for (;;) {
+		netsnmp_pdu *resp = send_pdu(SNMP_MSG_GETNEXT, name, len, 0);
+		netsnmp_variable_list *vb = resp->variables;
+		unsigned idx;
+
+		if (vb->name_length != prefix + 1 ||
+		    snmp_oid_compare(vb->name, prefix, name, prefix) != 0) {
+			snmp_free_pdu(resp);
+			return 0;
+		}
+		idx = vb->name[prefix];
+		if (vb->val_len == strlen(metric) && memcmp(vb->val.string, metric, vb->val_len) == 0) {
+			snmp_free_pdu(resp);
+			return idx;
+		}
+		memcpy(name, vb->name, vb->name_length * sizeof(oid));
+		len = vb->name_length;
+		snmp_free_pdu(resp);
+	}
+}
+
+/* A walk's result: the OIDs and a printable form of each value. */
+struct walk {
+	oid (*names)[MAX_OID_LEN];
+	size_t *lens;
+	char **values;
+	size_t n;
+};
+
+static void walk_add(struct walk *w, const netsnmp_variable_list *vb)
+{
+	char buf[2048];
+
+	w->names = realloc(w->names, (w->n + 1) * sizeof(*w->names));
+	w->lens = realloc(w->lens, (w->n + 1) * sizeof(*w->lens));
+	w->values = realloc(w->values, (w->n + 1) * sizeof(*w->values));
+	assert_true(w->names && w->lens && w->values);
+	memcpy(w->names[w->n], vb->name, vb->name_length * sizeof(oid));
+	w->lens[w->n] = vb->name_length;
+	snprint_value(buf, sizeof(buf), vb->name, vb->name_length, vb);
+	w->values[w->n] = strdup(buf);
+	w->n++;
+}
+
+static void walk_free(struct walk *w)
+{
+	for (size_t i = 0; i < w->n; i++)
+		free(w->values[i]);
+	free(w->names);
+	free(w->lens);
+	free(w->values);
+	memset(w, 0, sizeof(*w));
+}
+
+static bool in_root(const oid *name, size_t len)
+{
+	return len > ROOT_LEN && snmp_oid_compare(name, ROOT_LEN, root, ROOT_LEN) == 0;
+}
+
+/* Walk everything under the root with GETNEXT (reps == 0) or GETBULK. */
+static void walk_root(struct walk *w, long reps)
+{
+	oid name[MAX_OID_LEN];
+	size_t len = ROOT_LEN;
+	bool done = false;
+
+	memset(w, 0, sizeof(*w));
+	memcpy(name, root, sizeof(root));
+	while (!done) {
+		netsnmp_pdu *resp = send_pdu(reps ? SNMP_MSG_GETBULK : SNMP_MSG_GETNEXT, name, len,
+					     reps);
+		netsnmp_variable_list *vb;
+
+		assert_int_equal(resp->errstat, SNMP_ERR_NOERROR);
+		for (vb = resp->variables; vb; vb = vb->next_variable) {
+			if (vb->type == SNMP_ENDOFMIBVIEW || !in_root(vb->name, vb->name_length)) {
+				done = true;
+				break;
+			}
+			walk_add(w, vb);
+			memcpy(name, vb->name, vb->name_length * sizeof(oid));
+			len = vb->name_length;
+		}
+		snmp_free_pdu(resp);
+		assert_true(w->n < 100000);
+	}
+}
+
+/* ---- tests ------------------------------------------------------------------------------ */
+
+/* The column numbers in the code are the MIB's. */
+static void test_mib_matches_code(void **state)
+{
+	static const struct {
+		const char *name;
+		int table, column;
+	} objects[] = {
+		{ "BPFBRIDGE-MIB::bpfbridgeProgramConfig", 1, BBSNMP_COL_PROGRAM_CONFIG },
+		{ "BPFBRIDGE-MIB::bpfbridgeProgramError", 1, BBSNMP_COL_PROGRAM_ERROR },
+		{ "BPFBRIDGE-MIB::bpfbridgeProgramStatus", 1, BBSNMP_COL_PROGRAM_STATUS },
+		{ "BPFBRIDGE-MIB::bpfbridgeMetricName", 2, BBSNMP_COL_METRIC_NAME },
+		{ "BPFBRIDGE-MIB::bpfbridgeMetricBuckets", 2, BBSNMP_COL_METRIC_BUCKETS },
+		{ "BPFBRIDGE-MIB::bpfbridgeSeriesLabels", 3, BBSNMP_COL_SERIES_LABELS },
+		{ "BPFBRIDGE-MIB::bpfbridgeSeriesValue", 3, BBSNMP_COL_SERIES_VALUE },
+		{ "BPFBRIDGE-MIB::bpfbridgeSeriesGauge", 3, BBSNMP_COL_SERIES_GAUGE },
+		{ "BPFBRIDGE-MIB::bpfbridgeSeriesSumScaled", 3, BBSNMP_COL_SERIES_SUM_SCALED },
+		{ "BPFBRIDGE-MIB::bpfbridgeBucketUpperBoundRaw", 4, BBSNMP_COL_BUCKET_UPPER_BOUND_RAW },
+		{ "BPFBRIDGE-MIB::bpfbridgeBucketCount", 4, BBSNMP_COL_BUCKET_COUNT },
+	};
+
+	if (!getenv("BB_MIB_DIR"))
+		fail_msg("BB_MIB_DIR is not set: run through make check");
+	for (size_t i = 0; i < sizeof(objects) / sizeof(objects[0]); i++) {
+		oid parsed[MAX_OID_LEN], want[MAX_OID_LEN];
+		size_t len = MAX_OID_LEN;
+		size_t want_len = column_oid(want, objects[i].table, objects[i].column, 0);
+
+		if (!read_objid(objects[i].name, parsed, &len))
+			fail_msg("%s is not in BPFBRIDGE-MIB.txt", objects[i].name);
+		if (snmp_oid_compare(parsed, len, want, want_len) != 0)
+			fail_msg("%s: the MIB and the code disagree", objects[i].name);
+	}
+}
+
+static void test_rows_from_snapshot(void **state)
+{
+	struct bbsnmp_tables *t = bbsnmp_tables_new();
+	struct bb_snapshot *snap = snapshot_a();
+
+	assert_int_equal(bbsnmp_tables_update(t, snap, programs_a, 3), 0);
+	assert_int_equal(bbsnmp_tables_rows(t, BBSNMP_TABLE_PROGRAMS), 3);
+	assert_int_equal(bbsnmp_tables_rows(t, BBSNMP_TABLE_METRICS), 5);
+	assert_int_equal(bbsnmp_tables_rows(t, BBSNMP_TABLE_SERIES), 4 + 1 + 2 + 1 + 1);
+	assert_int_equal(bbsnmp_tables_rows(t, BBSNMP_TABLE_BUCKETS), 2 * (4 + 1));
+	/* The rows hold the snapshot: dropping ours must not free it. */
+	bb_snapshot_unref(snap);
+	bbsnmp_tables_clear(t);
+	assert_int_equal(bbsnmp_tables_rows(t, BBSNMP_TABLE_SERIES), 0);
+	/* No snapshot at all (no engine loaded): only the programs. */
+	assert_int_equal(bbsnmp_tables_update(t, NULL, programs_a, 3), 0);
+	assert_int_equal(bbsnmp_tables_rows(t, BBSNMP_TABLE_PROGRAMS), 3);
+	assert_int_equal(bbsnmp_tables_rows(t, BBSNMP_TABLE_METRICS), 0);
+	bbsnmp_tables_free(t);
+}
+
+static void test_get_values(void **state)
+{
+	oid name[MAX_OID_LEN];
+	size_t len;
+	unsigned sys = metric_index("syscalls_total");
+	unsigned bio = metric_index("bio_latency_seconds");
+	unsigned gauge = metric_index("bpfbridge_read_duration_microseconds");
+	unsigned nolabels = metric_index("events_total");
+	unsigned ioprio, sda_read;
+
+	assert_true(sys && bio && gauge && nolabels);
+	ioprio = series_index(sys, "syscall=\"ioprio_get\"");
+	sda_read = series_index(bio, "device=\"sda\",operation=\"read\"");
+	assert_true(ioprio && sda_read);
+
+	len = column_oid(name, BBSNMP_TABLE_SERIES, BBSNMP_COL_SERIES_VALUE, 2, sys, ioprio);
+	assert_get_counter64(name, len, 7);
+	/* Escapes as in Prometheus' text format. */
+	assert_int_not_equal(series_index(sys, "syscall=\"we\\\"ird\\\\x\\ny\""), 0);
+	assert_int_not_equal(series_index(nolabels, ""), 0);
+
+	len = column_oid(name, BBSNMP_TABLE_SERIES, BBSNMP_COL_SERIES_COUNT, 2, bio, sda_read);
+	assert_get_counter64(name, len, 9);
+	len = column_oid(name, BBSNMP_TABLE_SERIES, BBSNMP_COL_SERIES_SUM, 2, bio, sda_read);
+	assert_get_counter64(name, len, 40);
+	len = column_oid(name, BBSNMP_TABLE_SERIES, BBSNMP_COL_SERIES_SUM_SCALED, 2, bio, sda_read);
+	assert_get_text(name, len, "4e-05");
+
+	/* Buckets: cumulative, the last one (+Inf) is the count. */
+	len = column_oid(name, BBSNMP_TABLE_BUCKETS, BBSNMP_COL_BUCKET_COUNT, 3, bio, sda_read, 2);
+	assert_get_counter64(name, len, 3);
+	len = column_oid(name, BBSNMP_TABLE_BUCKETS, BBSNMP_COL_BUCKET_COUNT, 3, bio, sda_read, 5);
+	assert_get_counter64(name, len, 9);
+	len = column_oid(name, BBSNMP_TABLE_BUCKETS, BBSNMP_COL_BUCKET_UPPER_BOUND, 3, bio,
+			 sda_read, 1);
+	assert_get_text(name, len, "1e-06");
+	len = column_oid(name, BBSNMP_TABLE_BUCKETS, BBSNMP_COL_BUCKET_UPPER_BOUND, 3, bio,
+			 sda_read, 5);
+	assert_get_text(name, len, "+Inf");
+	len = column_oid(name, BBSNMP_TABLE_BUCKETS, BBSNMP_COL_BUCKET_UPPER_BOUND_RAW, 3, bio,
+			 sda_read, 4);
+	assert_get_int(name, len, ASN_INTEGER, 8);
+	len = column_oid(name, BBSNMP_TABLE_BUCKETS, BBSNMP_COL_BUCKET_UPPER_BOUND_RAW, 3, bio,
+			 sda_read, 5);
+	assert_get_exception(name, len, SNMP_NOSUCHINSTANCE);
+
+	/* Metrics. */
+	len = column_oid(name, BBSNMP_TABLE_METRICS, BBSNMP_COL_METRIC_KIND, 1, bio);
+	assert_get_int(name, len, ASN_INTEGER, 2);
+	len = column_oid(name, BBSNMP_TABLE_METRICS, BBSNMP_COL_METRIC_LABEL_NAMES, 1, bio);
+	assert_get_text(name, len, "device,operation");
+	len = column_oid(name, BBSNMP_TABLE_METRICS, BBSNMP_COL_METRIC_UNIT, 1, bio);
+	assert_get_text(name, len, "seconds");
+	len = column_oid(name, BBSNMP_TABLE_METRICS, BBSNMP_COL_METRIC_UNIT, 1, sys);
+	assert_get_text(name, len, "");
+	len = column_oid(name, BBSNMP_TABLE_METRICS, BBSNMP_COL_METRIC_UNIT, 1, gauge);
+	assert_get_text(name, len, "microseconds");
+	len = column_oid(name, BBSNMP_TABLE_METRICS, BBSNMP_COL_METRIC_MULTIPLIER, 1, bio);
+	assert_get_text(name, len, "1e-06");
+	len = column_oid(name, BBSNMP_TABLE_METRICS, BBSNMP_COL_METRIC_SERIES, 1, sys);
+	assert_get_int(name, len, ASN_GAUGE, 4);
+	len = column_oid(name, BBSNMP_TABLE_METRICS, BBSNMP_COL_METRIC_BUCKETS, 1, bio);
+	assert_get_int(name, len, ASN_GAUGE, 5);
+	len = column_oid(name, BBSNMP_TABLE_METRICS, BBSNMP_COL_METRIC_HELP, 1, sys);
+	assert_get_text(name, len, "Syscalls by name.");
+
+	/* A gauge above 2^32 is held at the Gauge32 maximum. */
+	len = column_oid(name, BBSNMP_TABLE_SERIES, BBSNMP_COL_SERIES_GAUGE, 2, gauge, 1);
+	assert_get_int(name, len, ASN_GAUGE, 4294967295L);
+}
+
+/* Columns that are not the row's kind, missing rows and columns. */
+static void test_get_absent(void **state)
+{
+	oid name[MAX_OID_LEN];
+	size_t len;
+	unsigned sys = metric_index("syscalls_total");
+	unsigned bio = metric_index("bio_latency_seconds");
+
+	len = column_oid(name, BBSNMP_TABLE_SERIES, BBSNMP_COL_SERIES_COUNT, 2, sys, 1);
+	assert_get_exception(name, len, SNMP_NOSUCHINSTANCE);
+	len = column_oid(name, BBSNMP_TABLE_SERIES, BBSNMP_COL_SERIES_VALUE, 2, bio, 1);
+	assert_get_exception(name, len, SNMP_NOSUCHINSTANCE);
+	len = column_oid(name, BBSNMP_TABLE_SERIES, BBSNMP_COL_SERIES_GAUGE, 2, sys, 1);
+	assert_get_exception(name, len, SNMP_NOSUCHINSTANCE);
+	len = column_oid(name, BBSNMP_TABLE_SERIES, BBSNMP_COL_SERIES_VALUE, 2, sys, 999);
+	assert_get_exception(name, len, SNMP_NOSUCHINSTANCE);
+	len = column_oid(name, BBSNMP_TABLE_SERIES, 99, 2, sys, 1);
+	assert_get_exception(name, len, SNMP_NOSUCHOBJECT);
+	/* The index column is not-accessible. */
+	len = column_oid(name, BBSNMP_TABLE_SERIES, 1, 2, sys, 1);
+	assert_get_exception(name, len, SNMP_NOSUCHOBJECT);
+}
+
+static void test_programs_table(void **state)
+{
+	oid name[MAX_OID_LEN];
+	size_t len;
+
+	len = column_oid(name, BBSNMP_TABLE_PROGRAMS, BBSNMP_COL_PROGRAM_NAME, 1, 1);
+	assert_get_text(name, len, "tp_btf_block_rq_issue");
+	len = column_oid(name, BBSNMP_TABLE_PROGRAMS, BBSNMP_COL_PROGRAM_STATUS, 1, 1);
+	assert_get_int(name, len, ASN_INTEGER, BBSNMP_PROG_ATTACHED);
+	len = column_oid(name, BBSNMP_TABLE_PROGRAMS, BBSNMP_COL_PROGRAM_ERROR, 1, 1);
+	assert_get_text(name, len, "");
+	len = column_oid(name, BBSNMP_TABLE_PROGRAMS, BBSNMP_COL_PROGRAM_ALTERNATIVE, 1, 2);
+	assert_get_int(name, len, ASN_INTEGER, 2);
+	len = column_oid(name, BBSNMP_TABLE_PROGRAMS, BBSNMP_COL_PROGRAM_ERRNO, 1, 2);
+	assert_get_int(name, len, ASN_INTEGER, ENOENT); /* shown positive */
+	len = column_oid(name, BBSNMP_TABLE_PROGRAMS, BBSNMP_COL_PROGRAM_STATUS, 1, 3);
+	assert_get_int(name, len, ASN_INTEGER, BBSNMP_PROG_CONFIG_FAILED);
+	len = column_oid(name, BBSNMP_TABLE_PROGRAMS, BBSNMP_COL_PROGRAM_ERROR, 1, 3);
+	assert_get_text(name, len, "broken.yaml:3:5: metrics: expected a mapping, got a sequence");
+	len = column_oid(name, BBSNMP_TABLE_PROGRAMS, BBSNMP_COL_PROGRAM_CONFIG, 1, 3);
+	assert_get_text(name, len, "broken");
+}
+
+/* Count the instances the walk must return, from the snapshot, independently. */
+static size_t expected_instances(const struct bb_snapshot *snap)
+{
+	size_t n = cur_n_programs * 8; /* program columns 2..9 */
+
+	n += snap->n_families * 8; /* metric columns 2..9 */
+	for (size_t f = 0; f < snap->n_families; f++) {
+		const struct bb_family *fam = &snap->families[f];
+
+		switch (fam->kind) {
+		case BB_METRIC_COUNTER:
+		case BB_METRIC_GAUGE:
+			n += fam->n_series * 2; /* labels + value or gauge */
+			break;
+		case BB_METRIC_HISTOGRAM:
+			n += fam->n_series * 4; /* labels, count, sum, scaled sum */
+			/* per bucket: bound, raw bound (finite only), count */
+			n += fam->n_series * (fam->n_buckets * 3 + 2);
+			break;
+		}
+	}
+	return n;
+}
+
+static void test_getnext_order(void **state)
+{
+	struct walk w;
+
+	walk_root(&w, 0);
+	assert_int_equal(w.n, expected_instances(cur_snap));
+	for (size_t i = 1; i < w.n; i++)
+		if (snmp_oid_compare(w.names[i - 1], w.lens[i - 1], w.names[i], w.lens[i]) >= 0)
+			fail_msg("OID %zu is not after OID %zu", i, i - 1);
+	/* Every table is present, in order: programs first, buckets last. */
+	assert_int_equal(w.names[0][ROOT_LEN + 1], BBSNMP_TABLE_PROGRAMS);
+	assert_int_equal(w.names[w.n - 1][ROOT_LEN + 1], BBSNMP_TABLE_BUCKETS);
+	/* The last object is the last bucket count of the last histogram series. */
+	assert_int_equal(w.names[w.n - 1][ROOT_LEN + 3], BBSNMP_COL_BUCKET_COUNT);
+	walk_free(&w);
+}
+
+static void test_getbulk_matches_getnext(void **state)
+{
+	static const long reps[] = { 1, 7, 50 };
+	struct walk next, bulk;
+
+	walk_root(&next, 0);
+	for (size_t r = 0; r < sizeof(reps) / sizeof(reps[0]); r++) {
+		walk_root(&bulk, reps[r]);
+		assert_int_equal(bulk.n, next.n);
+		for (size_t i = 0; i < next.n; i++) {
+			assert_int_equal(snmp_oid_compare(bulk.names[i], bulk.lens[i], next.names[i],
+							  next.lens[i]),
+					 0);
+			assert_string_equal(bulk.values[i], next.values[i]);
+		}
+		walk_free(&bulk);
+	}
+	walk_free(&next);
+}
+
+/* A walk from below the root and from inside a column land on the next instance. */
+static void test_getnext_entry_points(void **state)
+{
+	oid name[MAX_OID_LEN], want[MAX_OID_LEN];
+	size_t len, want_len;
+	unsigned sys = metric_index("syscalls_total");
+	netsnmp_pdu *resp;
+
+	/* The series table's first column from its entry OID. */
+	len = column_oid(name, BBSNMP_TABLE_SERIES, 0, 0) - 1; /* ROOT.1.3.1 */
+	resp = send_pdu(SNMP_MSG_GETNEXT, name, len, 0);
+	want_len = column_oid(want, BBSNMP_TABLE_SERIES, BBSNMP_COL_SERIES_LABELS, 2, sys, 1);
+	assert_int_equal(snmp_oid_compare(resp->variables->name, resp->variables->name_length,
+					  want, want_len),
+			 0);
+	snmp_free_pdu(resp);
+
+	/* Sparse column: the value column skips histogram and gauge series. */
+	len = column_oid(name, BBSNMP_TABLE_SERIES, BBSNMP_COL_SERIES_VALUE, 2,
+			 metric_index("syscall_errors_total"), 1);
+	resp = send_pdu(SNMP_MSG_GETNEXT, name, len, 0);
+	want_len = column_oid(want, BBSNMP_TABLE_SERIES, BBSNMP_COL_SERIES_VALUE, 2,
+			      metric_index("events_total"), 1);
+	assert_int_equal(snmp_oid_compare(resp->variables->name, resp->variables->name_length,
+					  want, want_len),
+			 0);
+	assert_int_equal(counter64_of(resp->variables), 3);
+	snmp_free_pdu(resp);
+}
+
+/* Same labels -> same index; a vanished series' index is never reused. */
+static void test_index_stability(void **state)
+{
+	static const char *const names[] = { "syscall" };
+	unsigned sys = metric_index("syscalls_total");
+	unsigned read_idx = series_index(sys, "syscall=\"read\"");
+	unsigned write_idx = series_index(sys, "syscall=\"write\"");
+	unsigned ioprio_idx = series_index(sys, "syscall=\"ioprio_get\"");
+	unsigned bio = metric_index("bio_latency_seconds");
+	struct bb_snapshot *b = bb_snapshot_new();
+	struct bb_family *fam;
+	unsigned open_idx;
+
+	assert_true(read_idx && write_idx && ioprio_idx);
+	/* Snapshot B: write is gone, open is new, the order is reversed. */
+	fam = bb_snapshot_family(b, "syscalls_total", "Syscalls by name.", BB_METRIC_COUNTER, names,
+				 1);
+	add_counter(fam, (const char *const[]){ "open" }, 1);
+	add_counter(fam, (const char *const[]){ "ioprio_get" }, 8);
+	add_counter(fam, (const char *const[]){ "read" }, 101);
+	bb_snapshot_finish(b);
+	bb_snapshot_unref(cur_snap);
+	cur_snap = b;
+
+	assert_int_equal(metric_index("syscalls_total"), sys);
+	assert_int_equal(series_index(sys, "syscall=\"read\""), read_idx);
+	assert_int_equal(series_index(sys, "syscall=\"ioprio_get\""), ioprio_idx);
+	assert_int_equal(series_index(sys, "syscall=\"write\""), 0);
+	open_idx = series_index(sys, "syscall=\"open\"");
+	assert_true(open_idx > ioprio_idx && open_idx != write_idx);
+	/* The histogram is gone from B: its rows too. */
+	assert_int_equal(metric_index("bio_latency_seconds"), 0);
+
+	/* Back to A: write and the histogram get their old indexes back. */
+	bb_snapshot_unref(cur_snap);
+	cur_snap = snapshot_a();
+	assert_int_equal(series_index(sys, "syscall=\"write\""), write_idx);
+	assert_int_equal(metric_index("bio_latency_seconds"), bio);
+	assert_int_equal(series_index(sys, "syscall=\"open\""), 0);
+}
+
+/* Two series with equal labels are one row with the values added. */
+static void test_duplicate_labels_merged(void **state)
+{
+	static const double le[] = { 1, 2 };
+	static const int64_t le_raw[] = { 1, 2 };
+	static const uint64_t cum1[] = { 1, 2 }, cum2[] = { 0, 5 };
+	struct bb_snapshot *snap = bb_snapshot_new();
+	struct bb_family *fam;
+	oid name[MAX_OID_LEN];
+	size_t len;
+	unsigned m, h;
+
+	fam = bb_snapshot_family(snap, "dup_total", "", BB_METRIC_COUNTER, name_syscall, 1);
+	add_counter(fam, (const char *const[]){ "x" }, 2);
+	add_counter(fam, (const char *const[]){ "x" }, 3);
+	fam = bb_snapshot_family(snap, "dup_hist", "", BB_METRIC_HISTOGRAM, name_syscall, 1);
+	assert_int_equal(bb_family_set_buckets(fam, le, le_raw, 2, 1), 0);
+	add_hist(fam, (const char *const[]){ "y" }, cum1, 3, 10);
+	add_hist(fam, (const char *const[]){ "y" }, cum2, 6, 20);
+	bb_snapshot_finish(snap);
+	bb_snapshot_unref(cur_snap);
+	cur_snap = snap;
+
+	m = metric_index("dup_total");
+	h = metric_index("dup_hist");
+	len = column_oid(name, BBSNMP_TABLE_SERIES, BBSNMP_COL_SERIES_VALUE, 2, m, 1);
+	assert_get_counter64(name, len, 5);
+	len = column_oid(name, BBSNMP_TABLE_SERIES, BBSNMP_COL_SERIES_VALUE, 2, m, 2);
+	assert_get_exception(name, len, SNMP_NOSUCHINSTANCE);
+	len = column_oid(name, BBSNMP_TABLE_SERIES, BBSNMP_COL_SERIES_COUNT, 2, h, 1);
+	assert_get_counter64(name, len, 9);
+	len = column_oid(name, BBSNMP_TABLE_BUCKETS, BBSNMP_COL_BUCKET_COUNT, 3, h, 1, 2);
+	assert_get_counter64(name, len, 7);
+	len = column_oid(name, BBSNMP_TABLE_BUCKETS, BBSNMP_COL_BUCKET_COUNT, 3, h, 1, 3);
+	assert_get_counter64(name, len, 9);
+	len = column_oid(name, BBSNMP_TABLE_METRICS, BBSNMP_COL_METRIC_SERIES, 1, m);
+	assert_get_int(name, len, ASN_GAUGE, 1);
+}
+
+/* Texts longer than BpfbridgeText's 1024 octets are cut on a character boundary. */
+static void test_long_text_cut(void **state)
+{
+	char value[3000];
+	struct bb_snapshot *snap = bb_snapshot_new();
+	struct bb_family *fam;
+	oid name[MAX_OID_LEN];
+	size_t len, n = 0;
+	netsnmp_pdu *resp;
+	netsnmp_variable_list *vb;
+
+	/* "syscall=\"" is 9 octets; then 2-octet characters (é). */
+	while (n + 2 < sizeof(value) - 1) {
+		value[n++] = (char)0xc3;
+		value[n++] = (char)0xa9;
+	}
+	value[n] = '\0';
+	fam = bb_snapshot_family(snap, "long_total", "", BB_METRIC_COUNTER, name_syscall, 1);
+	add_counter(fam, (const char *const[]){ value }, 1);
+	bb_snapshot_finish(snap);
+	bb_snapshot_unref(cur_snap);
+	cur_snap = snap;
+
+	len = column_oid(name, BBSNMP_TABLE_SERIES, BBSNMP_COL_SERIES_LABELS, 2,
+			 metric_index("long_total"), 1);
+	resp = get(name, len);
+	vb = resp->variables;
+	assert_int_equal(vb->type, ASN_OCTET_STR);
+	assert_true(vb->val_len <= BBSNMP_TEXT_MAX && vb->val_len >= BBSNMP_TEXT_MAX - 4);
+	assert_memory_equal(vb->val.string + vb->val_len - 3, "...", 3);
+	/* 9 ASCII octets, then whole 2-octet characters. */
+	assert_int_equal((vb->val_len - 3 - 9) % 2, 0);
+	snmp_free_pdu(resp);
+}
+
+/* One load serves every PDU of a cache period. */
+static void test_cache_period(void **state)
+{
+	struct bbsnmp_tables *t = *state;
+	oid name[MAX_OID_LEN];
+	size_t len = column_oid(name, BBSNMP_TABLE_METRICS, BBSNMP_COL_METRIC_NAME, 1, 1);
+	netsnmp_pdu *resp;
+
+	/* Timeout 0: every PDU loads once, however many tables it touches. */
+	n_loads = 0;
+	snmp_free_pdu(get(name, len));
+	snmp_free_pdu(get(name, len));
+	assert_int_equal(n_loads, 2);
+
+	bbsnmp_tables_unregister(t);
+	assert_int_equal(bbsnmp_tables_register(t, root, ROOT_LEN, 600, test_load, NULL), 0);
+	n_loads = 0;
+	for (int i = 0; i < 5; i++)
+		snmp_free_pdu(get(name, len));
+	resp = send_pdu(SNMP_MSG_GETBULK, root, ROOT_LEN, 40);
+	snmp_free_pdu(resp);
+	assert_int_equal(n_loads, 1);
+}
+
+static void test_unregister_and_again(void **state)
+{
+	struct bbsnmp_tables *t = *state;
+	oid name[MAX_OID_LEN];
+	size_t len = column_oid(name, BBSNMP_TABLE_METRICS, BBSNMP_COL_METRIC_NAME, 1, 1);
+
+	/* Registering twice is refused, not duplicated. */
+	assert_int_equal(bbsnmp_tables_register(t, root, ROOT_LEN, 0, test_load, NULL),
+			 -EALREADY);
+	bbsnmp_tables_unregister(t);
+	assert_get_exception(name, len, SNMP_NOSUCHOBJECT);
+	bbsnmp_tables_unregister(t); /* harmless */
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(bbsnmp_tables_register(t, root, ROOT_LEN, 0, test_load, NULL), 0);
+		assert_get_text(name, len, "syscalls_total");
+		bbsnmp_tables_unregister(t);
+	}
+	assert_int_equal(bbsnmp_tables_register(t, root, ROOT_LEN, 0, test_load, NULL), 0);
+}
+
+/* Another agent module already owns the subtree: registration fails cleanly. */
+static void test_duplicate_registration_refused(void **state)
+{
+	struct bbsnmp_tables *other = bbsnmp_tables_new();
+
+	assert_non_null(other);
+	assert_int_not_equal(bbsnmp_tables_register(other, root, ROOT_LEN, 0, test_load, NULL), 0);
+	bbsnmp_tables_free(other);
+	/* The first registration still answers. */
+	assert_int_not_equal(metric_index("syscalls_total"), 0);
+}
+
+static void test_configured_root(void **state)
+{
+	struct bbsnmp_tables *t = *state;
+	static const oid other_root[] = { 1, 3, 6, 1, 4, 1, 99999, 7 };
+	oid name[MAX_OID_LEN];
+	size_t len = sizeof(other_root) / sizeof(other_root[0]);
+	netsnmp_pdu *resp;
+
+	bbsnmp_tables_unregister(t);
+	assert_int_equal(bbsnmp_tables_register(t, other_root, len, 0, test_load, NULL), 0);
+	memcpy(name, other_root, sizeof(other_root));
+	name[len++] = 1;
+	name[len++] = BBSNMP_TABLE_METRICS;
+	name[len++] = 1;
+	name[len++] = BBSNMP_COL_METRIC_NAME;
+	name[len++] = 1;
+	assert_get_text(name, len, "syscalls_total");
+	len = column_oid(name, BBSNMP_TABLE_METRICS, BBSNMP_COL_METRIC_NAME, 1, 1);
+	resp = get(name, len);
+	assert_true(resp->variables->type == SNMP_NOSUCHOBJECT);
+	snmp_free_pdu(resp);
+}
+
+static void test_set_refused(void **state)
+{
+	oid name[MAX_OID_LEN];
+	size_t len = column_oid(name, BBSNMP_TABLE_METRICS, BBSNMP_COL_METRIC_NAME, 1, 1);
+	netsnmp_pdu *pdu = snmp_pdu_create(SNMP_MSG_SET), *resp = NULL;
+
+	snmp_pdu_add_variable(pdu, name, len, ASN_OCTET_STR, "x", 1);
+	assert_int_equal(snmp_synch_response(client, pdu, &resp), STAT_SUCCESS);
+	assert_non_null(resp);
+	assert_true(resp->errstat == SNMP_ERR_NOTWRITABLE || resp->errstat == SNMP_ERR_NOACCESS);
+	snmp_free_pdu(resp);
+}
+
+static void test_settings(void **state)
+{
+	struct bbsnmp_settings s;
+	static const oid want[] = { 1, 3, 6, 1, 4, 1, 8072, 9999, 42 };
+
+	bbsnmp_settings_init(&s);
+	assert_int_equal(s.cache_timeout, BBSNMP_DEFAULT_CACHE_TIMEOUT);
+	assert_int_equal(snmp_oid_compare(s.root, s.root_len, root, ROOT_LEN), 0);
+
+	assert_null(bbsnmp_set_root_oid(&s, ".1.3.6.1.4.1.8072.9999.42"));
+	assert_int_equal(snmp_oid_compare(s.root, s.root_len, want, 9), 0);
+	assert_null(bbsnmp_set_root_oid(&s, "1.3.6.1.4.1.8072.9999.42"));
+	assert_int_equal(snmp_oid_compare(s.root, s.root_len, want, 9), 0);
+	assert_non_null(bbsnmp_set_root_oid(&s, ".1.3.x"));
+	assert_non_null(bbsnmp_set_root_oid(&s, "1"));
+	assert_non_null(bbsnmp_set_root_oid(&s, ""));
+	if (getenv("BB_MIB_DIR")) {
+		assert_null(bbsnmp_set_root_oid(&s, "BPFBRIDGE-MIB::bpfbridgeMIB"));
+		assert_int_equal(snmp_oid_compare(s.root, s.root_len, root, ROOT_LEN), 0);
+	}
+
+	assert_null(bbsnmp_set_cache_timeout(&s, "0"));
+	assert_int_equal(s.cache_timeout, 0);
+	assert_null(bbsnmp_set_cache_timeout(&s, "30"));
+	assert_int_equal(s.cache_timeout, 30);
+	assert_non_null(bbsnmp_set_cache_timeout(&s, "-1"));
+	assert_non_null(bbsnmp_set_cache_timeout(&s, "5s"));
+	assert_non_null(bbsnmp_set_cache_timeout(&s, "86401"));
+	assert_int_equal(s.cache_timeout, 30);
+
+	assert_null(bbsnmp_set_strict(&s, "yes"));
+	assert_true(s.strict);
+	assert_null(bbsnmp_set_strict(&s, "Off"));
+	assert_false(s.strict);
+	assert_non_null(bbsnmp_set_strict(&s, "maybe"));
+
+	assert_null(bbsnmp_add_configs(&s, "syscalls biolatency"));
+	assert_null(bbsnmp_add_configs(&s, "runqlat,vfs-latency.yaml"));
+	assert_int_equal(s.n_configs, 4);
+	assert_string_equal(s.configs[0], "syscalls");
+	assert_string_equal(s.configs[3], "vfs-latency.yaml");
+	assert_non_null(bbsnmp_add_configs(&s, "  "));
+
+	assert_null(bbsnmp_set_max_series(&s, "500"));
+	assert_int_equal(s.max_series, 500);
+	assert_non_null(bbsnmp_set_max_series(&s, "-3"));
+	assert_non_null(bbsnmp_set_config_dir(&s, ""));
+	assert_null(bbsnmp_set_config_dir(&s, "/etc/bpfbridge"));
+	assert_string_equal(s.config_dir, "/etc/bpfbridge");
+	bbsnmp_settings_destroy(&s);
+}
+
+static void test_index_map(void **state)
+{
+	struct bbsnmp_index_map map;
+	char key[32];
+
+	bbsnmp_index_map_init(&map, NULL);
+	/* Enough keys to grow the table several times; indexes stay put. */
+	for (int i = 0; i < 5000; i++) {
+		int n = snprintf(key, sizeof(key), "k%d", i);
+		struct bbsnmp_index_entry *e = bbsnmp_index_get(&map, key, n);
+
+		assert_non_null(e);
+		assert_int_equal(e->index, i + 1);
+	}
+	for (int i = 4999; i >= 0; i--) {
+		int n = snprintf(key, sizeof(key), "k%d", i);
+
+		assert_int_equal(bbsnmp_index_get(&map, key, n)->index, i + 1);
+	}
+	/* Keys are bytes: an embedded NUL makes a different key. */
+	assert_int_equal(bbsnmp_index_get(&map, "a\0b", 3)->index, 5001);
+	assert_int_equal(bbsnmp_index_get(&map, "a\0c", 3)->index, 5002);
+	assert_int_equal(bbsnmp_index_get(&map, "a", 1)->index, 5003);
+	/* Exhausted index space is an error, never a wrap-around. */
+	map.last_index = UINT32_MAX;
+	errno = 0;
+	assert_null(bbsnmp_index_get(&map, "new", 3));
+	assert_int_equal(errno, ERANGE);
+	assert_int_equal(bbsnmp_index_get(&map, "k7", 2)->index, 8);
+	bbsnmp_index_map_destroy(&map);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_index_map),
+		cmocka_unit_test(test_settings),
+		cmocka_unit_test(test_mib_matches_code),
+		cmocka_unit_test(test_rows_from_snapshot),
+		cmocka_unit_test_setup_teardown(test_get_values, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_get_absent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_programs_table, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_getnext_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_getbulk_matches_getnext, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_getnext_entry_points, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_index_stability, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_duplicate_labels_merged, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_long_text_cut, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cache_period, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unregister_and_again, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_duplicate_registration_refused, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_configured_root, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_set_refused, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

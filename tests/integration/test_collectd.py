@@ -1,0 +1,475 @@
+"""The collectd plugin `ebpf` inside the real collectd 5.12 (/usr/sbin/collectd -f).
+
+Every collectd started here goes through CollectdRunner, and the `collectd`
+fixture always stops it afterwards. It checks that collectd exited cleanly
+and within the timeout, and that none of the BPF programs it loaded are
+still in the kernel.
+"""
+import glob
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from conftest import (MARKER_ERRNO, MARKER_SYSCALL_NAME, SRC_DIR, require, run_marker,
+                      wait_for)
+
+COLLECTD = "/usr/sbin/collectd"
+SYSTEM_PLUGINS = "/usr/lib/collectd"
+HOSTNAME = "bbtest"
+INIT_DONE = "Initialization complete, entering read-loop."
+MARKER_TI = "syscall=" + MARKER_SYSCALL_NAME
+MARKER_ERR_TI = "syscall=%s,errno=%s" % (MARKER_SYSCALL_NAME, MARKER_ERRNO)
+
+
+def bpf_prog_ids():
+    out = subprocess.run(["bpftool", "-j", "prog", "list"], capture_output=True, text=True,
+                         check=True).stdout
+    import json
+    return {p["id"] for p in json.loads(out or "[]")}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class CollectdRunner:
+    """One collectd process with a generated config, in its own temp dir."""
+
+    def __init__(self, workdir, plugin_so, ebpf_block, interval=1.0, csv=True,
+                 prometheus_port=None, valgrind=False):
+        self.dir = str(workdir)
+        self.plugin_so = plugin_so
+        self.ebpf_block = ebpf_block
+        self.interval = interval
+        self.csv_dir = os.path.join(self.dir, "csv") if csv else None
+        self.prometheus_port = prometheus_port
+        self.valgrind = valgrind
+        self.log_path = os.path.join(self.dir, "collectd.log")
+        self.out_path = os.path.join(self.dir, "collectd.out")
+        self.valgrind_xml = os.path.join(self.dir, "valgrind.xml")
+        self.conf_path = os.path.join(self.dir, "collectd.conf")
+        self.proc = None
+        self.progs_before = set()
+        self.progs_ours = set()
+        self.stopped = False
+
+    def plugin_dir(self):
+        # collectd 5.12 loads NAME.so from one PluginDir and refuses symlinks:
+        # copies of the plugins this config loads, ebpf.so included.
+        d = os.path.join(self.dir, "plugins")
+        os.makedirs(d, exist_ok=True)
+        for p in ("logfile", "csv", "write_prometheus"):
+            shutil.copy(os.path.join(SYSTEM_PLUGINS, p + ".so"), d)
+        shutil.copy(self.plugin_so, os.path.join(d, "ebpf.so"))
+        return d
+
+    def write_conf(self):
+        parts = [
+            'Hostname "%s"' % HOSTNAME,
+            "FQDNLookup false",
+            "Interval %g" % self.interval,
+            "AutoLoadPlugin false",
+            'TypesDB "/usr/share/collectd/types.db"',
+            'PluginDir "%s"' % self.plugin_dir(),
+            'BaseDir "%s"' % self.dir,
+            'PIDFile "%s"' % os.path.join(self.dir, "collectd.pid"),
+            "LoadPlugin logfile",
+            "<Plugin logfile>\n  LogLevel info\n  File \"%s\"\n  Timestamp true\n</Plugin>"
+            % self.log_path,
+            "LoadPlugin ebpf",
+            "<Plugin ebpf>\n%s\n</Plugin>" % self.ebpf_block.strip("\n"),
+        ]
+        if self.csv_dir:
+            parts += ["LoadPlugin csv",
+                      '<Plugin csv>\n  DataDir "%s"\n  StoreRates false\n</Plugin>' % self.csv_dir]
+        if self.prometheus_port:
+            parts += ["LoadPlugin write_prometheus",
+                      '<Plugin write_prometheus>\n  Host "127.0.0.1"\n  Port "%d"\n</Plugin>'
+                      % self.prometheus_port]
+        with open(self.conf_path, "w") as f:
+            f.write("\n".join(parts) + "\n")
+
+    def start(self, timeout=30.0):
+        self.write_conf()
+        cmd = [COLLECTD, "-f", "-C", self.conf_path]
+        if self.valgrind:
+            cmd = ["valgrind", "--leak-check=full", "--show-leak-kinds=definite,indirect,possible",
+                   "--errors-for-leak-kinds=definite,indirect,possible", "--track-origins=no",
+                   "--num-callers=40", "--xml=yes", "--xml-file=" + self.valgrind_xml] + cmd
+        self.progs_before = bpf_prog_ids()
+        self.out = open(self.out_path, "w")
+        self.proc = subprocess.Popen(cmd, stdout=self.out, stderr=subprocess.STDOUT,
+                                     cwd=self.dir)
+        wait_for(lambda: self.proc.poll() is not None or INIT_DONE in self.log(),
+                 timeout=timeout, what="collectd init")
+        if self.proc.poll() is not None:
+            raise AssertionError("collectd exited %s during init:\n%s\n%s"
+                                 % (self.proc.returncode, self.log(), self.output()))
+        self.progs_ours = bpf_prog_ids() - self.progs_before
+
+    def log(self):
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def output(self):
+        with open(self.out_path, errors="replace") as f:
+            return f.read()
+
+    def assert_running(self):
+        assert self.proc.poll() is None, "collectd died (rc %s):\n%s\n%s" % (
+            self.proc.returncode, self.log()[-4000:], self.output()[-4000:])
+
+    def stop(self, timeout=60.0):
+        """SIGTERM, then require a clean exit and no program of ours left."""
+        if self.stopped or self.proc is None:
+            return
+        self.stopped = True
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError("collectd did not stop within %.0fs after SIGTERM:\n%s"
+                                 % (timeout, self.log()[-4000:]))
+        finally:
+            self.out.close()
+        assert rc == 0, "collectd exited with %s:\n%s\n%s" % (rc, self.log()[-4000:],
+                                                              self.output()[-4000:])
+        assert "Exiting normally" in self.log(), self.log()[-4000:]
+        # Programs are freed once the last reference goes; give RCU a moment.
+        left = wait_for(lambda: (self.progs_ours & bpf_prog_ids()) or True, timeout=1)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            left = self.progs_ours & bpf_prog_ids()
+            if not left:
+                break
+            time.sleep(0.1)
+        assert not left, "BPF programs still loaded after collectd stopped: %s" % sorted(left)
+
+    # ---- csv ----
+
+    def csv_files(self, config, type_, type_instance):
+        base = os.path.join(self.csv_dir, HOSTNAME, "ebpf-" + config,
+                            "%s-%s-" % (type_, type_instance) if type_instance else type_ + "-")
+        # the csv plugin appends the date
+        return sorted(f for f in glob.glob(glob.escape(base) + "*")
+                      if re.fullmatch(r"\d{4}-\d\d-\d\d", f[len(base):]))
+
+    def csv_rows(self, config, type_, type_instance):
+        rows = []
+        for path in self.csv_files(config, type_, type_instance):
+            with open(path) as f:
+                for line in f:
+                    if line.startswith("epoch"):
+                        continue
+                    t, v = line.strip().split(",")
+                    rows.append((float(t), float(v)))
+        return rows
+
+    def csv_last(self, config, type_, type_instance):
+        rows = self.csv_rows(config, type_, type_instance)
+        return rows[-1][1] if rows else None
+
+
+@pytest.fixture
+def plugin_so(build_dir):
+    path = os.path.join(build_dir, "plugin-collectd", ".libs", "ebpf.so")
+    require(os.path.exists(path), "collectd plugin not built at " + path)
+    require(os.access(COLLECTD, os.X_OK), COLLECTD + " missing (apt-get install collectd-core)")
+    return path
+
+
+@pytest.fixture
+def collectd(tmp_path, plugin_so):
+    """Factory: collectd(ebpf_block, ...) starts one; all are stopped and checked after."""
+    runners = []
+
+    def start(ebpf_block, name="collectd", **kw):
+        workdir = tmp_path / name
+        workdir.mkdir()
+        r = CollectdRunner(workdir, plugin_so, ebpf_block, **kw)
+        runners.append(r)
+        r.start(timeout=120 if kw.get("valgrind") else 30)
+        return r
+
+    yield start
+    errors = []
+    for r in runners:
+        try:
+            r.stop()
+        except AssertionError as e:
+            errors.append(str(e))
+    assert not errors, "\n\n".join(errors)
+
+
+def ebpf_block(config_dir, *configs, extra=""):
+    lines = ['  ConfigDir "%s"' % config_dir]
+    lines += ['  Config "%s"' % c for c in configs]
+    return "\n".join(lines) + "\n" + extra
+
+
+def wait_first_read(c, config):
+    """Until the config's first read reached the csv writer; returns its programs' state."""
+    d = os.path.join(c.csv_dir, HOSTNAME, "ebpf-" + config)
+
+    def attached():
+        c.assert_running()
+        files = glob.glob(os.path.join(glob.escape(d), "bpfbridge_program_attached-*"))
+        return files
+
+    return wait_for(attached, timeout=20, what="first read of " + config)
+
+
+def test_csv_marker_syscalls_exact(collectd, config_dir):
+    """N marker syscalls show up as exactly N in the csv counters."""
+    n = 37
+    c = collectd(ebpf_block(config_dir, "syscalls", "biolatency"), interval=1)
+    wait_first_read(c, "syscalls")
+    wait_first_read(c, "biolatency")
+    assert "ebpf plugin: 2 of 2 configs loaded" in c.log(), c.log()
+    attached = [c.csv_last("syscalls", "bpfbridge_program_attached", os.path.basename(f)
+                           .split("bpfbridge_program_attached-", 1)[1].rsplit("-", 3)[0])
+                for f in glob.glob(os.path.join(c.csv_dir, HOSTNAME, "ebpf-syscalls",
+                                                "bpfbridge_program_attached-*"))]
+    assert 1.0 in attached, "no syscalls program attached: %s\n%s" % (attached, c.log())
+
+    base = c.csv_last("syscalls", "syscalls_total", MARKER_TI) or 0.0
+    base_err = c.csv_last("syscalls", "syscall_errors_total", MARKER_ERR_TI) or 0.0
+    run_marker(n)
+    wait_for(lambda: c.csv_last("syscalls", "syscalls_total", MARKER_TI) == base + n,
+             timeout=15, what="csv syscalls_total == %d" % (base + n))
+    wait_for(lambda: c.csv_last("syscalls", "syscall_errors_total", MARKER_ERR_TI) == base_err + n,
+             timeout=15, what="csv syscall_errors_total == %d" % (base_err + n))
+    # Several more reads: the value stays exactly there.
+    rows_before = len(c.csv_rows("syscalls", "syscalls_total", MARKER_TI))
+    wait_for(lambda: len(c.csv_rows("syscalls", "syscalls_total", MARKER_TI)) >= rows_before + 3,
+             timeout=15, what="three more reads")
+    assert c.csv_last("syscalls", "syscalls_total", MARKER_TI) == base + n
+    assert c.csv_last("syscalls", "syscall_errors_total", MARKER_ERR_TI) == base_err + n
+    c.assert_running()
+
+
+def test_histogram_series_in_csv(collectd, config_dir, tmp_path):
+    """A histogram becomes cumulative _bucket values (+Inf = _count) and a scaled _sum."""
+    c = collectd(ebpf_block(config_dir, "biolatency"), interval=1)
+    wait_first_read(c, "biolatency")
+    device = write_direct(tmp_path / "direct.dat", 64)
+    d = os.path.join(c.csv_dir, HOSTNAME, "ebpf-biolatency")
+    prefix = "device=%s,operation=write" % device
+
+    def have_inf():
+        c.assert_running()
+        return c.csv_last("biolatency", "bio_latency_seconds_bucket", prefix + ",le=+Inf")
+
+    wait_for(have_inf, timeout=20, what="bio_latency_seconds_bucket le=+Inf for " + device)
+    time.sleep(2.5)  # a complete read after the writes
+    # One read's values: the last row of every bucket file.
+    buckets = {}
+    for f in glob.glob(os.path.join(glob.escape(d), "bio_latency_seconds_bucket-"
+                                    + glob.escape(prefix) + ",le=*")):
+        ti = os.path.basename(f)[len("bio_latency_seconds_bucket-"):].rsplit("-", 3)[0]
+        buckets[ti.split(",le=")[1]] = c.csv_last("biolatency", "bio_latency_seconds_bucket", ti)
+    bounds = sorted((float(k), v) for k, v in buckets.items())
+    assert len(bounds) == 28, sorted(buckets)  # exp2 buckets 0..26 plus +Inf
+    assert bounds[0][0] == 1e-06 and bounds[-1][0] == float("inf")
+    values = [v for _, v in bounds]
+    assert values == sorted(values), "buckets are not cumulative: %s" % bounds
+    count = c.csv_last("biolatency", "bio_latency_seconds_count", prefix)
+    total = c.csv_last("biolatency", "bio_latency_seconds_sum", prefix)
+    assert count >= 64 and values[-1] == count
+    # seconds, not microseconds: mean latency between 100ns and 10s
+    assert 1e-7 < total / count < 10, (total, count)
+    with open(c.csv_files("biolatency", "bio_latency_seconds_sum", prefix)[0]) as f:
+        assert f.readline().strip() == "epoch,scaled"
+
+
+def write_direct(path, blocks):
+    """blocks O_DIRECT 4 KiB writes (+fsync) to PATH; returns the disk's name."""
+    import mmap
+    fd = os.open(str(path), os.O_CREAT | os.O_WRONLY | os.O_DIRECT, 0o600)
+    try:
+        buf = mmap.mmap(-1, 4096)
+        buf.write(b"b" * 4096)
+        for i in range(blocks):
+            os.pwrite(fd, buf, i * 4096)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    st = os.stat(str(path))
+    sys_dev = os.path.realpath("/sys/dev/block/%d:%d" % (os.major(st.st_dev),
+                                                           os.minor(st.st_dev)))
+    if os.path.exists(os.path.join(sys_dev, "partition")):
+        sys_dev = os.path.dirname(sys_dev)
+    return os.path.basename(sys_dev)
+
+
+def test_bad_and_good_configs(collectd, config_dir, tmp_path):
+    """A bad config is logged with file:line:column; collectd and the good one keep going."""
+    confs = tmp_path / "configs"
+    confs.mkdir()
+    for name in ("syscalls.yaml", "syscalls.bpf.o"):
+        with open(os.path.join(config_dir, name), "rb") as src, open(confs / name, "wb") as dst:
+            dst.write(src.read())
+    with open(os.path.join(config_dir, "syscalls.yaml")) as f:
+        good = f.read()
+    # a label size that does not fit the map key: a config error with a position
+    bad = good.replace("size: 4", "size: four", 1)
+    assert bad != good
+    line = next(i for i, l in enumerate(bad.splitlines(), 1) if "size: four" in l)
+    with open(confs / "broken.yaml", "w") as f:
+        f.write(bad)
+    with open(confs / "broken.bpf.o", "wb") as dst, \
+            open(os.path.join(config_dir, "syscalls.bpf.o"), "rb") as src:
+        dst.write(src.read())
+
+    c = collectd(ebpf_block(str(confs), "broken", "missing", "syscalls"), interval=1)
+    log = c.log()
+    m = re.search(r"ebpf plugin: config broken: (\S+):(\d+):(\d+): (.*)", log)
+    assert m, log
+    assert m.group(1) == str(confs / "broken.yaml") and int(m.group(2)) == line, m.group(0)
+    assert "size" in m.group(4), m.group(0)
+    assert re.search(r"ebpf plugin: config missing: .*missing\.yaml", log), log
+    assert "ebpf plugin: 1 of 3 configs loaded" in log, log
+
+    wait_first_read(c, "syscalls")
+    base = c.csv_last("syscalls", "syscalls_total", MARKER_TI) or 0.0
+    run_marker(5)
+    wait_for(lambda: c.csv_last("syscalls", "syscalls_total", MARKER_TI) == base + 5,
+             timeout=15, what="the good config's values")
+    assert not os.path.exists(os.path.join(c.csv_dir, HOSTNAME, "ebpf-broken"))
+    c.assert_running()
+
+
+def test_no_config_loads(collectd, tmp_path):
+    """If no config loads, the plugin's init fails cleanly and collectd keeps running."""
+    c = collectd(ebpf_block(str(tmp_path), "nothere"), interval=1)
+    log = c.log()
+    assert "ebpf plugin: config nothere: " in log, log
+    assert "ebpf plugin: none of the 1 configs could be loaded" in log, log
+    assert re.search(r"Initialization of plugin .ebpf. failed", log), log
+    assert not c.progs_ours
+    time.sleep(1.5)
+    c.assert_running()
+
+
+def test_unknown_key_refuses_config(tmp_path, plugin_so, config_dir):
+    """An unknown key in <Plugin ebpf> names the key, and collectd refuses the config."""
+    r = CollectdRunner(tmp_path, plugin_so,
+                       ebpf_block(config_dir, "syscalls", extra='  ConfigDirectory "/x"\n'))
+    r.write_conf()
+    p = subprocess.run([COLLECTD, "-f", "-C", r.conf_path], capture_output=True, text=True,
+                       timeout=30)
+    out = p.stdout + p.stderr + r.log()
+    assert p.returncode != 0, out
+    assert 'ebpf plugin: unknown option "ConfigDirectory"' in out, out
+    assert "ConfigDir, Config, Strict, MaxSeriesPerMetric, BTFPath, Interval" in out, out
+
+
+@pytest.mark.slow
+def test_valgrind_repeated_reads(collectd, config_dir):
+    """>= 200 read cycles under valgrind: no leak from ebpf.so, no invalid access."""
+    require(subprocess.run(["which", "valgrind"], capture_output=True).returncode == 0,
+            "valgrind not installed")
+    c = collectd(ebpf_block(config_dir, "syscalls", "biolatency"), interval=0.05,
+                 valgrind=True)
+
+    def reads():
+        c.assert_running()
+        return len(c.csv_rows("syscalls", "bpfbridge_series", "config=syscalls"))
+
+    wait_for(lambda: reads() >= 200, timeout=180, interval=0.5, what="200 reads")
+    run_marker(3)
+    wait_for(lambda: reads() >= 220, timeout=60, interval=0.5, what="20 more reads")
+    c.stop(timeout=120)
+
+    root = ET.parse(c.valgrind_xml).getroot()
+    problems = []
+    for err in root.findall("error"):
+        kind = err.findtext("kind")
+        objs = [fr.findtext("obj") or "" for fr in err.iter("frame")]
+        fns = [fr.findtext("fn") or "" for fr in err.iter("frame")]
+        ours = any(o.endswith("/ebpf.so") for o in objs) or any(
+            f.startswith(("bb_", "ebpf_")) for f in fns)
+        text = (err.findtext("xwhat/text") or err.findtext("what") or "") + "\n  " + \
+            "\n  ".join("%s (%s)" % (f, os.path.basename(o)) for f, o in zip(fns, objs))
+        if kind.startswith("Leak_"):
+            if ours:
+                problems.append(kind + ": " + text)
+        else:
+            # invalid reads/writes, uninitialised values, bad frees: none at all
+            problems.append(kind + ": " + text)
+    assert not problems, "valgrind:\n" + "\n\n".join(problems)
+
+
+def test_main_job_run_collectd(build_dir, plugin_so):
+    """tools/run-collectd: collectd in the foreground, PUTVAL lines, write_prometheus."""
+    port = free_port()
+    env = dict(os.environ, BB_BUILD_DIR=build_dir, BB_INTERVAL="1", BB_PROM_PORT=str(port))
+    script = os.path.join(SRC_DIR, "tools", "run-collectd")
+    printed = subprocess.run([script, "--print-config"], env=env, capture_output=True,
+                             text=True, check=True).stdout
+    shipped = sorted(os.path.basename(y)[:-5] for y in glob.glob(
+        os.path.join(build_dir, "bpf", "*.yaml"))
+        if os.path.exists(y[:-5] + ".bpf.o"))
+    assert shipped and all('Config "%s"' % n in printed for n in shipped), printed
+
+    before = bpf_prog_ids()
+    proc = subprocess.Popen([script, "syscalls", "biolatency"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        lines = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if "/ebpf-syscalls/syscalls_total-" in line and line.startswith("PUTVAL "):
+                break
+        assert any(l.startswith("PUTVAL ") and "/ebpf-syscalls/syscalls_total-" in l
+                   for l in lines), "".join(lines[-20:])
+        import urllib.request
+        metrics = wait_for(lambda: _get("http://127.0.0.1:%d/metrics" % port), timeout=10,
+                           what="write_prometheus")
+        assert "collectd_ebpf_syscalls_total_total{" in metrics
+        ours = bpf_prog_ids() - before
+        assert ours
+        # Ctrl-C: SIGINT to the whole process group
+        os.killpg(proc.pid, signal.SIGINT)
+        rc = proc.wait(timeout=30)
+        err = proc.stderr.read()
+        assert rc == 0, err[-3000:]
+        assert "Exiting normally" in err, err[-3000:]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+    deadline = time.monotonic() + 10
+    while (ours & bpf_prog_ids()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not ours & bpf_prog_ids()
+
+
+def _get(url):
+    import urllib.request
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:
+            return r.read().decode()
+    except OSError:
+        return None
