@@ -32,6 +32,7 @@ static void usage(FILE *f)
 		"  check   load and attach each CONFIG, print a table of its programs\n"
 		"  dump    wait --interval seconds, then print one snapshot\n"
 		"  watch   a live view, refreshed every --interval seconds (q quits)\n"
+		"  relabel print Prometheus relabel rules for collectd's write_prometheus\n"
 		"\n"
 		"CONFIG is a NAME looked up in --config-dir (default %s),\n"
 		"or a path to NAME.yaml.\n"
@@ -541,6 +542,8 @@ int main(int argc, char **argv)
 		return cmd_dump(argc, argv);
 	if (strcmp(cmd, "watch") == 0)
 		return bb_cli_watch(argc, argv);
+	if (strcmp(cmd, "relabel") == 0)
+		return bb_cli_relabel(argc, argv);
 	if (strcmp(cmd, "help") == 0) {
 		usage(stdout);
 		return 0;

@@ -90,12 +90,11 @@ static const char *relabel_regex_quote(const char *s, char *buf, size_t len)
 static void relabel_wp_name(char *buf, size_t len, const char *family, const char *suffix,
 			    const char *ds, bool derive)
 {
-	char type[PATH_MAX];
+	bool plain_ds = strcmp(ds, "value") == 0;
+	bool type_is_plugin = strcmp(family, "ebpf") == 0 && *suffix == '\0';
 
-	snprintf(type, sizeof(type), "%s%s", family, suffix);
-	snprintf(buf, len, "collectd_%s%s%s%s%s", strcmp(type, "ebpf") == 0 ? "" : "ebpf_", type,
-		 strcmp(ds, "value") == 0 ? "" : "_", strcmp(ds, "value") == 0 ? "" : ds,
-		 derive ? "_total" : "");
+	snprintf(buf, len, "collectd_%s%s%s%s%s%s", type_is_plugin ? "" : "ebpf_", family, suffix,
+		 plain_ds ? "" : "_", plain_ds ? "" : ds, derive ? "_total" : "");
 }
 
 static void relabel_replace(const struct relabel_out *o, const char *comment,

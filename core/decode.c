@@ -65,7 +65,6 @@ static const char *const default_pci_ids[] = { "/usr/share/misc/pci.ids",
 					       "/usr/share/hwdata/pci.ids" };
 
 /* For tests: how long a cache is trusted after a miss (see REFRESH_MS_DEFAULT). */
-void bb_decode_ctx_set_refresh_ms(struct bb_decode_ctx *ctx, unsigned ms);
 
 struct ksym {
 	uint64_t addr;
@@ -118,9 +117,9 @@ struct bb_decode_ctx {
 	uint64_t cgroups_loaded_at;
 
 	char *pci_text;
-	struct pci_array pci_vendors; /* key: vendor */
-	struct pci_array pci_devices; /* key: vendor << 16 | device */
-	struct pci_array pci_classes; /* key: class */
+	struct pci_array pci_vendors;	 /* key: vendor */
+	struct pci_array pci_devices;	 /* key: vendor << 16 | device */
+	struct pci_array pci_classes;	 /* key: class */
 	struct pci_array pci_subclasses; /* key: class << 8 | subclass */
 	bool pci_loaded;
 	uint64_t pci_failed_at;
@@ -142,7 +141,7 @@ struct step {
 	const char *name;
 	const uint8_t *in;
 	size_t inlen;
-	bool raw; /* in is the label's key bytes, not text */
+	bool raw;  /* in is the label's key bytes, not text */
 	char *out; /* BB_LABEL_MAX bytes */
 	char *err;
 	size_t errlen;
@@ -161,8 +160,8 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000 + 1;
 }
 
-__attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errlen,
-							  const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errlen, const char *fmt,
+							  ...)
 {
 	va_list ap;
 
@@ -174,7 +173,7 @@ __attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errl
 }
 
 __attribute__((format(printf, 2, 3))) static enum bb_decode_status fail(struct step *s,
-									 const char *fmt, ...)
+									const char *fmt, ...)
 {
 	va_list ap;
 
@@ -391,7 +390,7 @@ static enum bb_decode_status out_text(struct step *s, const char *text)
 }
 
 __attribute__((format(printf, 2, 3))) static enum bb_decode_status out_fmt(struct step *s,
-									    const char *fmt, ...)
+									   const char *fmt, ...)
 {
 	va_list ap;
 
@@ -493,14 +492,15 @@ static bool ksyms_parse(struct bb_decode_ctx *ctx, FILE *f)
 out:
 	free(line);
 	if (!ok) {
-		snprintf(ctx->ksyms_error, sizeof(ctx->ksyms_error), "ksym: out of memory reading %s",
-			 ctx->kallsyms_path);
+		snprintf(ctx->ksyms_error, sizeof(ctx->ksyms_error),
+			 "ksym: out of memory reading %s", ctx->kallsyms_path);
 		return false;
 	}
 	if (ctx->n_ksyms == 0) {
 		if (zero)
 			snprintf(ctx->ksyms_error, sizeof(ctx->ksyms_error),
-				 "ksym: %s shows only zero addresses (hidden by kernel.kptr_restrict; "
+				 "ksym: %s shows only zero addresses (hidden by "
+				 "kernel.kptr_restrict; "
 				 "needs root or CAP_SYSLOG)",
 				 ctx->kallsyms_path);
 		else
@@ -943,8 +943,9 @@ static bool pci_ready(struct bb_decode_ctx *ctx, const char *decoder, char *err,
 		return true;
 	now = now_ms();
 	if (!(ctx->pci_failed_at && now - ctx->pci_failed_at < ctx->refresh_ms)) {
-		const char *const *paths = ctx->pci_ids_path ? (const char *const *)&ctx->pci_ids_path :
-							       default_pci_ids;
+		const char *const *paths = ctx->pci_ids_path
+						   ? (const char *const *)&ctx->pci_ids_path
+						   : default_pci_ids;
 
 		n = ctx->pci_ids_path ? 1 : sizeof(default_pci_ids) / sizeof(default_pci_ids[0]);
 		for (i = 0; i < n && !ctx->pci_text; i++) {
@@ -964,11 +965,12 @@ static bool pci_ready(struct bb_decode_ctx *ctx, const char *decoder, char *err,
 			return true;
 		}
 		if (ctx->pci_text)
-			snprintf(ctx->pci_error, sizeof(ctx->pci_error), "out of memory parsing %.400s",
-				 looked);
+			snprintf(ctx->pci_error, sizeof(ctx->pci_error),
+				 "out of memory parsing %.400s", looked);
 		else if (errnum == ENOENT)
 			snprintf(ctx->pci_error, sizeof(ctx->pci_error),
-				 "no pci.ids database found (looked in %.400s; apt-get install pci.ids)",
+				 "no pci.ids database found (looked in %.400s; apt-get install "
+				 "pci.ids)",
 				 looked);
 		pci_clear(ctx);
 		ctx->pci_failed_at = now;
@@ -1046,8 +1048,10 @@ static enum bb_decode_status dec_static_map(struct step *s)
 		return out_text(s, (*hit)->value);
 	if (s->dec->allow_unknown)
 		return out_text(s, text);
-	return fail(s, "static_map: no entry for \"%.64s\" (set allow_unknown: true to keep such values)",
-		    text);
+	return fail(
+		s,
+		"static_map: no entry for \"%.64s\" (set allow_unknown: true to keep such values)",
+		text);
 }
 
 static enum bb_decode_status dec_regexp(struct step *s)
@@ -1286,7 +1290,8 @@ static enum bb_decode_status dec_dname(struct step *s)
 				    pos);
 		if (pos + 1 + len > s->inlen)
 			return fail(s,
-				    "dname: label of length %u at offset %zu runs past the end (%zu bytes)",
+				    "dname: label of length %u at offset %zu runs past the end "
+				    "(%zu bytes)",
 				    len, pos, s->inlen);
 		wire += 1 + (size_t)len;
 		if (wire > 255)
@@ -1505,7 +1510,8 @@ static int prepare_regexps(struct bb_decoder_conf *dec, struct prepared *p, char
 		rc = regcomp(&p->regexps[i], dec->regexps[i], REG_EXTENDED | REG_NOSUB);
 		if (rc) {
 			regerror(rc, &p->regexps[i], msg, sizeof(msg));
-			set_err(err, errlen, "regexps[%zu]: invalid regular expression: %s", i, msg);
+			set_err(err, errlen, "regexps[%zu]: invalid regular expression: %s", i,
+				msg);
 			return -EINVAL;
 		}
 		p->n_regexps++; /* only compiled ones are freed */
@@ -1564,8 +1570,8 @@ int bb_decoder_prepare(struct bb_decoder_conf *dec, char *err, size_t errlen)
 		set_err(err, errlen, "%s: out of memory", def->name);
 		return -ENOMEM;
 	}
-	rc = is_static ? prepare_static_map(dec, p, err, errlen) :
-			 prepare_regexps(dec, p, err, errlen);
+	rc = is_static ? prepare_static_map(dec, p, err, errlen)
+		       : prepare_regexps(dec, p, err, errlen);
 	if (rc) {
 		prepared_free(p);
 		return rc;
@@ -1589,8 +1595,7 @@ struct bb_decode_ctx *bb_decode_ctx_new(const struct bb_decode_paths *paths)
 	if (!ctx)
 		return NULL;
 	ctx->refresh_ms = REFRESH_MS_DEFAULT;
-	ctx->kallsyms_path =
-		strdup(paths && paths->kallsyms ? paths->kallsyms : DEFAULT_KALLSYMS);
+	ctx->kallsyms_path = strdup(paths && paths->kallsyms ? paths->kallsyms : DEFAULT_KALLSYMS);
 	ctx->partitions_path =
 		strdup(paths && paths->partitions ? paths->partitions : DEFAULT_PARTITIONS);
 	ctx->cgroup_root =
@@ -1650,7 +1655,8 @@ enum bb_decode_status bb_decode_label(struct bb_decode_ctx *ctx, const struct bb
 		return BB_DECODE_ERROR;
 	}
 	if (label->n_decoders == 0 || !label->decoders) {
-		set_err(err, errlen, "decoders: label %s has none", label->name ? label->name : "?");
+		set_err(err, errlen, "decoders: label %s has none",
+			label->name ? label->name : "?");
 		return BB_DECODE_ERROR;
 	}
 	s.in = raw ? raw : (const uint8_t *)"";

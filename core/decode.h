@@ -54,6 +54,9 @@ struct bb_decode_paths {
 struct bb_decode_ctx *bb_decode_ctx_new(const struct bb_decode_paths *paths /* NULL = defaults */);
 void bb_decode_ctx_free(struct bb_decode_ctx *ctx);
 
+/* How often a cache (kallsyms, partitions, cgroups) may be reloaded after a miss. Default 5 s. */
+void bb_decode_ctx_set_refresh_ms(struct bb_decode_ctx *ctx, unsigned ms);
+
 /*
  * Decode one label: run LABEL's decoder chain over RAW (label->size bytes).
  * Writes a NUL-terminated value of at most outlen-1 bytes. On BB_DECODE_ERROR

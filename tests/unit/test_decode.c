@@ -32,7 +32,6 @@
 #endif
 
 /* Not in decode.h: lets the refresh tests avoid sleeping (defined in decode.c). */
-void bb_decode_ctx_set_refresh_ms(struct bb_decode_ctx *ctx, unsigned ms);
 
 #if defined(__x86_64__)
 #define NR_IOPRIO_GET "\xfc\x00\x00\x00\x00\x00\x00\x00" /* 252 */
@@ -114,8 +113,8 @@ static void run_cases(struct bb_decode_ctx *ctx, const struct decode_case *cases
 		enum bb_decode_status st;
 
 		memset(out, 'X', sizeof(out));
-		st = decode_chain(ctx, c->chain, false, c->raw, c->size, out,
-				  sizeof(out), err, sizeof(err));
+		st = decode_chain(ctx, c->chain, false, c->raw, c->size, out, sizeof(out), err,
+				  sizeof(err));
 		if (st != c->status)
 			fail_msg("case %zu (%s): status %d, want %d (out \"%s\", err \"%s\")", i,
 				 c->chain, st, c->status, st == BB_DECODE_OK ? out : "", err);
@@ -126,8 +125,8 @@ static void run_cases(struct bb_decode_ctx *ctx, const struct decode_case *cases
 			assert_string_equal(out, "");
 		} else if (c->status == BB_DECODE_OK) {
 			if (strcmp(out, c->expect) != 0)
-				fail_msg("case %zu (%s): got \"%s\", want \"%s\"", i, c->chain,
-					 out, c->expect);
+				fail_msg("case %zu (%s): got \"%s\", want \"%s\"", i, c->chain, out,
+					 c->expect);
 		} else {
 			assert_string_equal(out, "");
 		}
@@ -168,7 +167,9 @@ static void test_prepare_errors(void **state)
 		{ { .name = (char *)"static_map" }, "static_map: expected a non-empty mapping" },
 		{ { .name = (char *)"static_map", .static_map = dup, .n_static_map = 3 },
 		  "static_map: duplicate key \"1\"" },
-		{ { .name = (char *)"static_map", .static_map = dup, .n_static_map = 2,
+		{ { .name = (char *)"static_map",
+		    .static_map = dup,
+		    .n_static_map = 2,
 		    .allow_unknown = true },
 		  NULL },
 		{ { .name = (char *)"regexp" },
@@ -180,7 +181,9 @@ static void test_prepare_errors(void **state)
 		{ { .name = (char *)"regexp", .regexps = bad_re, .n_regexps = 1 }, NULL },
 		{ { .name = (char *)"uint", .allow_unknown = true },
 		  "allow_unknown: only valid with static_map" },
-		{ { .name = (char *)"regexp", .regexps = bad_re, .n_regexps = 1,
+		{ { .name = (char *)"regexp",
+		    .regexps = bad_re,
+		    .n_regexps = 1,
 		    .allow_unknown = true },
 		  "allow_unknown: only valid with static_map" },
 		{ { .name = (char *)"hex", .static_map = dup, .n_static_map = 1 },
@@ -227,7 +230,8 @@ static void test_basic_decoders(void **state)
 		{ "uint", RAW("\xff\xff\xff\xff"), BB_DECODE_OK, "4294967295" },
 		{ "uint", RAW("\xff\xff\xff\xff\xff\xff\xff\xff"), BB_DECODE_OK,
 		  "18446744073709551615" },
-		{ "uint", RAW("\x01\x02\x03"), BB_DECODE_ERROR, "uint: size 3 not one of 1, 2, 4, 8" },
+		{ "uint", RAW("\x01\x02\x03"), BB_DECODE_ERROR,
+		  "uint: size 3 not one of 1, 2, 4, 8" },
 		{ "uint", "", 0, BB_DECODE_ERROR, "uint: size 0 not one of 1, 2, 4, 8" },
 		{ "uint", RAW("\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f\x10"),
 		  BB_DECODE_ERROR, "uint: size 16" },
@@ -240,9 +244,13 @@ static void test_basic_decoders(void **state)
 		{ "string", RAW("bash\0\0\0\0junk\0\0\0\0\0\0\0\0"), BB_DECODE_OK, "bash" },
 		{ "string", RAW("full"), BB_DECODE_OK, "full" },
 		{ "string", RAW("\0abc"), BB_DECODE_OK, "" },
-		{ "string", RAW("a\x01" "b\x7f\x1b[0m\0"), BB_DECODE_OK, "a\\x01b\\x7f\\x1b[0m" },
+		{ "string",
+		  RAW("a\x01"
+		      "b\x7f\x1b[0m\0"),
+		  BB_DECODE_OK, "a\\x01b\\x7f\\x1b[0m" },
 		{ "string", RAW("C:\\dir\0"), BB_DECODE_OK, "C:\\\\dir" },
-		{ "string", RAW("caf\xc3\xa9 \xe2\x82\xac\0"), BB_DECODE_OK, "caf\xc3\xa9 \xe2\x82\xac" },
+		{ "string", RAW("caf\xc3\xa9 \xe2\x82\xac\0"), BB_DECODE_OK,
+		  "caf\xc3\xa9 \xe2\x82\xac" },
 		{ "string", RAW("bad\xff\xc3\0"), BB_DECODE_OK, "bad\\xff\\xc3" },
 		{ "string", RAW("\xc0\xaf\xed\xa0\x80\0"), BB_DECODE_OK,
 		  "\\xc0\\xaf\\xed\\xa0\\x80" }, /* overlong and surrogate */
@@ -294,9 +302,11 @@ static void test_basic_decoders(void **state)
 		{ "errno", RAW("\x16\x00\x00"), BB_DECODE_ERROR, "errno: size 3" },
 		/* inet_ip */
 		{ "inet_ip", RAW("\x7f\x00\x00\x01"), BB_DECODE_OK, "127.0.0.1" },
-		{ "inet_ip", RAW("\x20\x01\x0d\xb8\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01"),
+		{ "inet_ip",
+		  RAW("\x20\x01\x0d\xb8\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01"),
 		  BB_DECODE_OK, "2001:db8::1" },
-		{ "inet_ip", RAW("\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\xff\xff\x0a\x00\x00\x01"),
+		{ "inet_ip",
+		  RAW("\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\xff\xff\x0a\x00\x00\x01"),
 		  BB_DECODE_OK, "::ffff:10.0.0.1" },
 		{ "inet_ip", RAW("\x7f\x00\x00\x01\x00"), BB_DECODE_ERROR,
 		  "inet_ip: size 5 is neither 4 (IPv4) nor 16 (IPv6)" },
@@ -311,23 +321,39 @@ static void test_basic_decoders(void **state)
 		  "ifindex4294967297" },
 		{ "ifname", RAW("\x01\x00\x00"), BB_DECODE_ERROR, "ifname: size 3" },
 		/* dname */
-		{ "dname", RAW("\x03www\x07" "example\x03" "com\x00\x00\x00"), BB_DECODE_OK,
-		  "www.example.com" },
+		{ "dname",
+		  RAW("\x03www\x07"
+		      "example\x03"
+		      "com\x00\x00\x00"),
+		  BB_DECODE_OK, "www.example.com" },
 		{ "dname", RAW("\x00\x00\x00\x00"), BB_DECODE_OK, "." },
-		{ "dname", RAW("\x01" "a\x00"), BB_DECODE_OK, "a" },
-		{ "dname", RAW("\x03" "a.b\x04" "c\\ \x01\x00"), BB_DECODE_OK, "a\\.b.c\\\\\\032\\001" },
-		{ "dname", RAW("\x03www\x07" "exa"), BB_DECODE_ERROR,
+		{ "dname",
+		  RAW("\x01"
+		      "a\x00"),
+		  BB_DECODE_OK, "a" },
+		{ "dname",
+		  RAW("\x03"
+		      "a.b\x04"
+		      "c\\ \x01\x00"),
+		  BB_DECODE_OK, "a\\.b.c\\\\\\032\\001" },
+		{ "dname",
+		  RAW("\x03www\x07"
+		      "exa"),
+		  BB_DECODE_ERROR,
 		  "dname: label of length 7 at offset 4 runs past the end (8 bytes)" },
 		{ "dname", RAW("\x03www"), BB_DECODE_ERROR,
 		  "dname: no terminating zero-length label within 4 bytes" },
-		{ "dname", "", 0, BB_DECODE_ERROR, "no terminating zero-length label within 0 bytes" },
+		{ "dname", "", 0, BB_DECODE_ERROR,
+		  "no terminating zero-length label within 0 bytes" },
 		{ "dname", RAW("\x03www\xc0\x0c"), BB_DECODE_ERROR,
 		  "dname: compression pointer at offset 4 is not supported" },
 		{ "dname", RAW("\x40xxx"), BB_DECODE_ERROR,
 		  "dname: invalid label length byte 0x40 at offset 0" },
 		{ "dname", RAW("\xff\x00"), BB_DECODE_ERROR, "compression pointer at offset 0" },
-		{ "string,dname", RAW("\x01" "a\x00"), BB_DECODE_ERROR,
-		  "dname: must be the first decoder" },
+		{ "string,dname",
+		  RAW("\x01"
+		      "a\x00"),
+		  BB_DECODE_ERROR, "dname: must be the first decoder" },
 	};
 
 	(void)state;
@@ -436,15 +462,18 @@ static void test_ksym(void **state)
 	static const struct decode_case cases[] = {
 		{ "ksym", RAW("\x00\x00\x00\x81\xff\xff\xff\xff"), BB_DECODE_OK, "_stext" },
 		{ "ksym", RAW("\x50\x00\x00\x81\xff\xff\xff\xff"), BB_DECODE_OK, "_stext" },
-		{ "ksym", RAW("\x00\x01\x00\x81\xff\xff\xff\xff"), BB_DECODE_OK, "do_one_initcall" },
-		{ "ksym", RAW("\xff\x01\x00\x81\xff\xff\xff\xff"), BB_DECODE_OK, "do_one_initcall" },
+		{ "ksym", RAW("\x00\x01\x00\x81\xff\xff\xff\xff"), BB_DECODE_OK,
+		  "do_one_initcall" },
+		{ "ksym", RAW("\xff\x01\x00\x81\xff\xff\xff\xff"), BB_DECODE_OK,
+		  "do_one_initcall" },
 		{ "ksym", RAW("\x00\x02\x00\x81\xff\xff\xff\xff"), BB_DECODE_OK, "helper_local" },
 		{ "ksym", RAW("\x10\x10\x00\x81\xff\xff\xff\xff"), BB_DECODE_OK, "vfs_read" },
 		{ "ksym", RAW("\x00\x30\x00\x81\xff\xff\xff\xff"), BB_DECODE_OK, "weak_thing" },
 		{ "ksym", RAW("\x08\x10\x00\xc0\xff\xff\xff\xff"), BB_DECODE_OK, "mod_func" },
 		{ "ksym", RAW("\xff\xff\xff\xff\xff\xff\xff\xff"), BB_DECODE_OK, "mod_func" },
 		/* below the first symbol; absolute symbols (A) do not count */
-		{ "ksym", RAW("\xff\xff\xff\x80\xff\xff\xff\xff"), BB_DECODE_OK, "0xffffffff80ffffff" },
+		{ "ksym", RAW("\xff\xff\xff\x80\xff\xff\xff\xff"), BB_DECODE_OK,
+		  "0xffffffff80ffffff" },
 		{ "ksym", RAW("\x00\x15\x00\x00\x00\x00\x00\x00"), BB_DECODE_OK, "0x1500" },
 		{ "ksym", RAW("\x00\x00\x00\x00\x00\x00\x00\x00"), BB_DECODE_OK, "0x0" },
 		{ "uint,ksym", RAW("\x00\x10\x00\x81\xff\xff\xff\xff"), BB_DECODE_OK, "vfs_read" },
@@ -482,8 +511,8 @@ static void test_kstack_truncation(void **state)
 	(void)state;
 	for (i = 0; i < 64; i++)
 		stack[i] = 0xffffffff81000100ULL; /* do_one_initcall, 15 characters */
-	assert_int_equal(decode_chain(ctx, "kstack", false, stack, sizeof(stack), out,
-				      sizeof(out), err, sizeof(err)),
+	assert_int_equal(decode_chain(ctx, "kstack", false, stack, sizeof(stack), out, sizeof(out),
+				      err, sizeof(err)),
 			 BB_DECODE_OK);
 	len = strlen(out);
 	assert_true(len <= BB_LABEL_MAX - 1);
@@ -545,8 +574,8 @@ static const char *majorminor(struct bb_decode_ctx *ctx, uint32_t dev, char *out
 {
 	char err[BB_ERRMSG_MAX];
 
-	if (decode_chain(ctx, "majorminor", false, &dev, 4, out, BB_LABEL_MAX, err,
-			 sizeof(err)) != BB_DECODE_OK)
+	if (decode_chain(ctx, "majorminor", false, &dev, 4, out, BB_LABEL_MAX, err, sizeof(err)) !=
+	    BB_DECODE_OK)
 		fail_msg("majorminor: %s", err);
 	return out;
 }
@@ -574,8 +603,8 @@ static void test_majorminor(void **state)
 				      sizeof(err)),
 			 BB_DECODE_ERROR);
 	assert_string_equal(err, "majorminor: 4294967296 is not a 32-bit kernel dev_t");
-	assert_int_equal(decode_chain(ctx, "majorminor", false, "\x01\x02\x03", 3, out,
-				      sizeof(out), err, sizeof(err)),
+	assert_int_equal(decode_chain(ctx, "majorminor", false, "\x01\x02\x03", 3, out, sizeof(out),
+				      err, sizeof(err)),
 			 BB_DECODE_ERROR);
 	assert_string_equal(err, "majorminor: size 3 not one of 1, 2, 4, 8");
 	bb_decode_ctx_free(ctx);
@@ -786,8 +815,7 @@ static void test_pci_system(void **state)
 
 	(void)state;
 	assert_non_null(ctx);
-	st = decode_chain(ctx, "pci_vendor", false, &intel, 2, out, sizeof(out), err,
-			  sizeof(err));
+	st = decode_chain(ctx, "pci_vendor", false, &intel, 2, out, sizeof(out), err, sizeof(err));
 	if (access("/usr/share/misc/pci.ids", R_OK) == 0 ||
 	    access("/usr/share/hwdata/pci.ids", R_OK) == 0) {
 		assert_int_equal(st, BB_DECODE_OK);
@@ -857,8 +885,8 @@ static void test_output_bounds(void **state)
 	assert_string_equal(out, "");
 	/* a tiny error buffer is filled, not overrun */
 	memset(err, 'Z', sizeof(err));
-	assert_int_equal(decode_chain(NULL, "uint", false, "\x7b\x00\x00", 3, out, sizeof(out),
-				      err, 6),
+	assert_int_equal(decode_chain(NULL, "uint", false, "\x7b\x00\x00", 3, out, sizeof(out), err,
+				      6),
 			 BB_DECODE_ERROR);
 	assert_string_equal(err, "uint:");
 	assert_int_equal(err[6], 'Z');
@@ -904,8 +932,9 @@ static void *ksym_thread(void *p)
 	uint64_t addr = 0xffffffff81001010ULL;
 	char out[BB_LABEL_MAX], err[BB_ERRMSG_MAX];
 	struct bb_decoder_conf dec = { .name = (char *)"ksym" };
-	struct bb_label_conf label = { .name = (char *)"l", .size = 8, .decoders = &dec,
-				       .n_decoders = 1 };
+	struct bb_label_conf label = {
+		.name = (char *)"l", .size = 8, .decoders = &dec, .n_decoders = 1
+	};
 	int i;
 
 	for (i = 0; i < 200; i++)

@@ -38,6 +38,11 @@ info() {
 	echo "BBINFO disk ${BBVM_DISK:-none}"
 	echo "BBINFO cgroup $(cgroup_kind)"
 	echo "BBINFO preempt-rt $(uname -v | grep -q PREEMPT_RT && echo yes || echo no)"
+	# the kernel functions kprobe and fentry programs want: does this kernel have them?
+	[ -s "$BBVM_DIR/targets" ] && awk 'NR == FNR { want[$1] = 1; next }
+		($3 in want) && ($2 ~ /^[tTwW]$/) { found[$3] = 1 }
+		END { for (w in want) print "BBINFO symbol:" w, ((w in found) ? "yes" : "no") }' \
+		"$BBVM_DIR/targets" /proc/kallsyms
 }
 
 # alive PID: PID runs and is not a zombie waiting to be reaped (kill -0
