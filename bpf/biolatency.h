@@ -21,7 +21,7 @@ enum biolatency_op {
 
 struct biolatency_key {
 	__u32 dev; /* new_encode_dev(major, minor), what the majorminor decoder reads */
-	__u32 op; /* enum biolatency_op */
+	__u32 op;  /* enum biolatency_op */
 	__u64 bucket;
 };
 

@@ -60,8 +60,8 @@ static __always_inline void bb_hist_exp2(void *map, void *key, __u64 *bucket, __
 	bb_hist_add(map, key, bucket, bb_exp2_key(value), bucket_max, value);
 }
 
-static __always_inline void bb_hist_exp2zero(void *map, void *key, __u64 *bucket,
-					     __u64 bucket_max, __u64 value)
+static __always_inline void bb_hist_exp2zero(void *map, void *key, __u64 *bucket, __u64 bucket_max,
+					     __u64 value)
 {
 	bb_hist_add(map, key, bucket, bb_exp2zero_key(value), bucket_max, value);
 }

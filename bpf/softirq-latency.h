@@ -15,7 +15,7 @@
 
 struct softirq_latency_key {
 	__u32 vector; /* HI_SOFTIRQ (0) ... RCU_SOFTIRQ (9) */
-	__u32 pad; /* `padding: 4` in the YAML; always zero */
+	__u32 pad;    /* `padding: 4` in the YAML; always zero */
 	__u64 bucket;
 };
 

@@ -9,7 +9,7 @@
 
 struct tcp_retransmits_key {
 	__u32 family; /* AF_INET (2) or AF_INET6 (10) */
-	__u32 state; /* TCP_ESTABLISHED (1) ... as in include/net/tcp_states.h */
+	__u32 state;  /* TCP_ESTABLISHED (1) ... as in include/net/tcp_states.h */
 };
 
 #endif

@@ -12,12 +12,12 @@
 
 static int failures;
 
-#define CHECK(cond, ...)                                                                           \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			failures++;                                                                \
-			fprintf(stderr, __VA_ARGS__);                                              \
-		}                                                                                  \
+#define CHECK(cond, ...)                              \
+	do {                                          \
+		if (!(cond)) {                        \
+			failures++;                   \
+			fprintf(stderr, __VA_ARGS__); \
+		}                                     \
 	} while (0)
 
 /* le of an exp2 key i is 2^i: the key holds v iff 2^(i-1) < v <= 2^i (v <= 1: key 0). */

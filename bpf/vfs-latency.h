@@ -16,7 +16,7 @@ enum vfs_latency_op {
 };
 
 struct vfs_latency_key {
-	__u32 op; /* enum vfs_latency_op */
+	__u32 op;  /* enum vfs_latency_op */
 	__u32 pad; /* `padding: 4` in the YAML; always zero */
 	__u64 bucket;
 };

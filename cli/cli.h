@@ -23,7 +23,7 @@
 struct bb_cli_common {
 	struct bb_options opts;
 	const char *config_dir;
-	double interval; /* seconds */
+	double interval;	/* seconds */
 	const char *ready_file; /* touched once every config is attached */
 };
 
@@ -38,13 +38,16 @@ enum {
 	BB_OPT_LIBBPF_DEBUG,
 };
 
-#define BB_CLI_COMMON_LONGOPTS                                                    \
-	{ "strict", no_argument, NULL, BB_OPT_STRICT },                           \
-		{ "btf", required_argument, NULL, BB_OPT_BTF },                   \
-		{ "config-dir", required_argument, NULL, BB_OPT_CONFIG_DIR },     \
-		{ "max-series", required_argument, NULL, BB_OPT_MAX_SERIES },     \
-		{ "libbpf-debug", no_argument, NULL, BB_OPT_LIBBPF_DEBUG },       \
-		{ "verbose", no_argument, NULL, 'v' }, { "help", no_argument, NULL, 'h' }
+/* clang-format off */
+#define BB_CLI_COMMON_LONGOPTS \
+	{ "strict", no_argument, NULL, BB_OPT_STRICT }, \
+	{ "btf", required_argument, NULL, BB_OPT_BTF }, \
+	{ "config-dir", required_argument, NULL, BB_OPT_CONFIG_DIR }, \
+	{ "max-series", required_argument, NULL, BB_OPT_MAX_SERIES }, \
+	{ "libbpf-debug", no_argument, NULL, BB_OPT_LIBBPF_DEBUG }, \
+	{ "verbose", no_argument, NULL, 'v' }, \
+	{ "help", no_argument, NULL, 'h' }
+/* clang-format on */
 
 void bb_cli_common_init(struct bb_cli_common *c);
 

@@ -125,7 +125,9 @@ int bb_cli_common_opt(struct bb_cli_common *c, int opt, const char *arg, const c
 		errno = 0;
 		v = strtoul(arg, &end, 10);
 		if (errno || end == arg || *end || v == 0 || v > UINT32_MAX || arg[0] == '-') {
-			fprintf(stderr, "bpfbridge %s: --max-series: expected a positive integer, got \"%s\"\n",
+			fprintf(stderr,
+				"bpfbridge %s: --max-series: expected a positive integer, got "
+				"\"%s\"\n",
 				cmd, arg);
 			return 2;
 		}
@@ -323,7 +325,8 @@ static void print_programs(struct bb_engine *const *engines, size_t n, FILE *f)
 				snprintf(alt, sizeof(alt), "-");
 			fprintf(f, "%-*s  %-*s  %-*s  %-3s  %-*s  %-*s  %s\n", wc,
 				bb_engine_name(engines[e]), wp, st->name, wh, st->hook, alt, ws,
-				st->section, wst, state_name(st->state), st->reason ? st->reason : "");
+				st->section, wst, state_name(st->state),
+				st->reason ? st->reason : "");
 		}
 	}
 }
@@ -343,14 +346,16 @@ static void print_hook_summary(struct bb_engine *const *engines, size_t n, FILE 
 			bool any = false;
 
 			for (size_t i = 0; i < total; i++) {
-				const struct bb_program_status *st = bb_engine_program(engines[e], i);
+				const struct bb_program_status *st =
+					bb_engine_program(engines[e], i);
 
 				if (st->state == BB_PROG_ATTACHED &&
 				    strcmp(st->hook, cfg->hooks[h].name) == 0)
 					any = true;
 			}
 			if (!any)
-				fprintf(f, "; hook %s: no alternative attached", cfg->hooks[h].name);
+				fprintf(f, "; hook %s: no alternative attached",
+					cfg->hooks[h].name);
 		}
 		fputc('\n', f);
 	}
@@ -453,7 +458,8 @@ static int cmd_dump(int argc, char **argv)
 				json = false;
 			} else {
 				fprintf(stderr,
-					"bpfbridge dump: --format: expected prometheus or json, got "
+					"bpfbridge dump: --format: expected prometheus or json, "
+					"got "
 					"\"%s\"\n",
 					optarg);
 				return 2;
@@ -490,11 +496,14 @@ static int cmd_dump(int argc, char **argv)
 		fprintf(stderr, "bpfbridge dump: out of memory\n");
 		return 1;
 	}
-	ret = json ? bb_snapshot_write_json(snap, stdout) : bb_snapshot_write_prometheus(snap, stdout);
+	ret = json ? bb_snapshot_write_json(snap, stdout)
+		   : bb_snapshot_write_prometheus(snap, stdout);
 	bb_snapshot_unref(snap);
 	if (ret || fflush(stdout) || ferror(stdout)) {
 		fprintf(stderr, "bpfbridge dump: writing the snapshot failed: %s\n",
-			strerror(ret < 0 ? -ret : errno ? errno : EIO));
+			strerror(ret < 0 ? -ret
+				 : errno ? errno
+					 : EIO));
 		return 1;
 	}
 	return 0;

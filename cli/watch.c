@@ -24,13 +24,14 @@
 
 static void watch_usage(FILE *f)
 {
-	fprintf(f, "usage: bpfbridge watch [--interval S] [--strict] [--btf FILE] [--config-dir DIR]\n"
-		   "                       [--ready-file FILE] [--max-series N] CONFIG...\n"
-		   "\n"
-		   "Load every CONFIG and redraw its metrics every S seconds (default 1):\n"
-		   "counters as changes per interval, histograms as bars like bcc's tools.\n"
-		   "Keys: t toggles interval/totals, q quits, any other key refreshes now.\n"
-		   "Ctrl-C also quits; everything is detached on the way out.\n");
+	fprintf(f,
+		"usage: bpfbridge watch [--interval S] [--strict] [--btf FILE] [--config-dir DIR]\n"
+		"                       [--ready-file FILE] [--max-series N] CONFIG...\n"
+		"\n"
+		"Load every CONFIG and redraw its metrics every S seconds (default 1):\n"
+		"counters as changes per interval, histograms as bars like bcc's tools.\n"
+		"Keys: t toggles interval/totals, q quits, any other key refreshes now.\n"
+		"Ctrl-C also quits; everything is detached on the way out.\n");
 }
 
 struct view {
@@ -240,7 +241,8 @@ static void draw_histogram(const struct view *v, const struct bb_family *fam)
 		fprintf(v->out, "\n%s: (nothing recorded%s)\n", fam->name,
 			v->totals ? " yet" : " this interval");
 	else if (quiet)
-		fprintf(v->out, "%s: %zu more series with nothing this interval\n", fam->name, quiet);
+		fprintf(v->out, "%s: %zu more series with nothing this interval\n", fam->name,
+			quiet);
 }
 
 static uint64_t self_value(const struct bb_snapshot *snap, const char *family, const char *config)
@@ -293,7 +295,8 @@ static void draw(const struct view *v, const struct bb_cli_engines *e, double in
 			dropped = self_sum(v->cur, "bpfbridge_series_dropped_total", name);
 			decode = self_sum(v->cur, "bpfbridge_decode_errors_total", name);
 			if (dropped)
-				fprintf(v->out, ", %" PRIu64 " series dropped (max_series)", dropped);
+				fprintf(v->out, ", %" PRIu64 " series dropped (max_series)",
+					dropped);
 			if (decode)
 				fprintf(v->out, ", %" PRIu64 " decode errors", decode);
 		}
@@ -432,10 +435,13 @@ int bb_cli_watch(int argc, char **argv)
 		}
 		t = mono();
 		{
-			struct view v = { .cur = cur, .prev = prev, .dt = t - last_t, .totals = totals };
+			struct view v = {
+				.cur = cur, .prev = prev, .dt = t - last_t, .totals = totals
+			};
 
 			if (show(&v, &e, c.interval, tty_out)) {
-				fprintf(stderr, "bpfbridge watch: writing to the terminal failed: %s\n",
+				fprintf(stderr,
+					"bpfbridge watch: writing to the terminal failed: %s\n",
 					strerror(errno));
 				rc = 1;
 			}

@@ -49,6 +49,14 @@
 #define ALIAS_SLACK_NODES 20000
 #define ALIAS_SLACK_BYTES (64 * 1024)
 
+/*
+ * libyaml's scanner costs O(flow depth) per token and its anchor table is a
+ * list searched per anchor and alias: a 1 MiB file of '[' or of anchors would
+ * take minutes. The schema nests 9 deep and needs a handful of anchors.
+ */
+#define MAX_DEPTH 32
+#define MAX_ANCHORS 1000
+
 #define EXPECT_IDENT "an identifier ([A-Za-z_][A-Za-z0-9_]*)"
 
 /* Returned by setters that already wrote the full message. */
@@ -141,7 +149,8 @@ static void render(char *out, size_t outlen, const char *s, size_t len)
 			snprintf(tmp, sizeof(tmp), "\\x%02x", ch);
 			n = 4;
 		} else if (ch >= 0x80) {
-			while (seq < 4 && i + seq < len && ((unsigned char)s[i + seq] & 0xc0) == 0x80)
+			while (seq < 4 && i + seq < len &&
+			       ((unsigned char)s[i + seq] & 0xc0) == 0x80)
 				seq++;
 			memcpy(tmp, s + i, seq);
 			n = seq;
@@ -310,7 +319,8 @@ static const char *copy_text(struct pctx *c, const char *text, char **out)
 	size_t len = strlen(text) + 1;
 
 	if (len > c->bytes_left)
-		return frag(c, "expected at most %zu bytes of text after expanding aliases, got more",
+		return frag(c,
+			    "expected at most %zu bytes of text after expanding aliases, got more",
 			    c->bytes_total);
 	c->bytes_left -= len;
 	*out = strdup(text);
@@ -366,8 +376,7 @@ static const char *get_int(struct pctx *c, const yaml_node_t *n, long long lo, l
 }
 
 /* Locale-independent: collectd or snmpd may have set LC_NUMERIC. */
-static const char *get_number(struct pctx *c, const yaml_node_t *n, const char *expect,
-			      double *out)
+static const char *get_number(struct pctx *c, const yaml_node_t *n, const char *expect, double *out)
 {
 	const char *text, *p, *msg = get_plain(c, n, expect, &text);
 	char *end;
@@ -387,7 +396,8 @@ static const char *get_number(struct pctx *c, const yaml_node_t *n, const char *
 
 static const char *get_bool(struct pctx *c, const yaml_node_t *n, bool *out)
 {
-	static const char *const yes[] = { "true", "yes", "on" }, *const no[] = { "false", "no", "off" };
+	static const char *const yes[] = { "true", "yes", "on" }, *const no[] = { "false", "no",
+										  "off" };
 	const char *text, *msg = get_plain(c, n, "true or false", &text);
 
 	if (msg)
@@ -482,8 +492,8 @@ struct field {
 	const char *key;
 	unsigned shape;
 	bool required;
-	setter_fn set; /* NULL: accepted; the caller checks or ignores it */
-	size_t offset; /* of the member set() fills; 0 when it fills the whole object */
+	setter_fn set;	    /* NULL: accepted; the caller checks or ignores it */
+	size_t offset;	    /* of the member set() fills; 0 when it fills the whole object */
 	const char *expect; /* what the value should be, for messages */
 };
 
@@ -497,7 +507,8 @@ static const struct field *find_field(const struct field *tab, size_t ntab, cons
 	if (key->type != YAML_SCALAR_NODE)
 		return NULL;
 	for (size_t i = 0; i < ntab; i++)
-		if (strlen(tab[i].key) == key->data.scalar.length && !strcmp(tab[i].key, scalar(key)))
+		if (strlen(tab[i].key) == key->data.scalar.length &&
+		    !strcmp(tab[i].key, scalar(key)))
 			return &tab[i];
 	return NULL;
 }
@@ -536,7 +547,8 @@ static int walk_map(struct pctx *c, const yaml_node_t *map, const struct field *
 		i = (size_t)(f - tab);
 		mark = push_key(c, f->key);
 		if (seen[i].key) {
-			fail(c, pos_of(key), "expected each key once, got it again (first at %d:%d)",
+			fail(c, pos_of(key),
+			     "expected each key once, got it again (first at %d:%d)",
 			     pos_of(seen[i].key).line, pos_of(seen[i].key).column);
 		} else if (!(f->shape & shape_of(val))) {
 			fail(c, pos_of(val), "expected %s, got %s", f->expect, describe(c, val));
@@ -549,7 +561,8 @@ static int walk_map(struct pctx *c, const yaml_node_t *map, const struct field *
 	}
 	for (i = 0; i < ntab; i++) {
 		if (tab[i].required && !seen[i].key) {
-			fail(c, pos_of(map), "expected key \"%s\", got a mapping without it", tab[i].key);
+			fail(c, pos_of(map), "expected key \"%s\", got a mapping without it",
+			     tab[i].key);
 			return -1;
 		}
 	}
@@ -597,7 +610,8 @@ static int walk_list(struct pctx *c, const yaml_node_t *seq, const struct list_s
 
 		if (!(shape_of(it) & spec->item_shape)) {
 			mark = push_index(c, i);
-			fail(c, pos_of(it), "expected %s, got %s", spec->item_expect, describe(c, it));
+			fail(c, pos_of(it), "expected %s, got %s", spec->item_expect,
+			     describe(c, it));
 			pop(c, mark);
 			return -1;
 		}
@@ -654,7 +668,8 @@ static const char *set_label_name(struct pctx *c, const yaml_node_t *val, void *
 static const char *set_label_size(struct pctx *c, const yaml_node_t *val, void *dst)
 {
 	long long v;
-	const char *msg = get_int(c, val, 1, KEY_MAX_BYTES, "a positive integer of at most 1024", &v);
+	const char *msg =
+		get_int(c, val, 1, KEY_MAX_BYTES, "a positive integer of at most 1024", &v);
 
 	if (!msg)
 		*(uint32_t *)dst = (uint32_t)v;
@@ -675,7 +690,8 @@ static const char *set_padding(struct pctx *c, const yaml_node_t *val, void *dst
 static const char *set_max_series(struct pctx *c, const yaml_node_t *val, void *dst)
 {
 	long long v;
-	const char *msg = get_int(c, val, 1, UINT32_MAX, "a positive integer of at most 4294967295", &v);
+	const char *msg =
+		get_int(c, val, 1, UINT32_MAX, "a positive integer of at most 4294967295", &v);
 
 	if (!msg)
 		*(uint32_t *)dst = (uint32_t)v;
@@ -693,7 +709,9 @@ static const char *set_perf_event_array(struct pctx *c, const yaml_node_t *val, 
 	const char *msg = get_bool(c, val, &on);
 
 	if (!msg && on)
-		msg = frag(c, "expected false (perf_event_array counters are not supported by bpfbridge), got %s",
+		msg = frag(c,
+			   "expected false (perf_event_array counters are not supported by "
+			   "bpfbridge), got %s",
 			   describe(c, val));
 	return msg;
 }
@@ -758,8 +776,8 @@ static const char *set_bucket_keys(struct pctx *c, const yaml_node_t *val, void 
 		if (!msg && (*k < 0 || *k != floor(*k) || *k > 9007199254740992.0))
 			msg = frag(c, "expected a non-negative integer, got %s", describe(c, it));
 		if (!msg && i && *k <= k[-1])
-			msg = frag(c, "expected a key greater than %.17g (keys ascend), got %s", k[-1],
-				   describe(c, it));
+			msg = frag(c, "expected a key greater than %.17g (keys ascend), got %s",
+				   k[-1], describe(c, it));
 		if (msg)
 			fail(c, pos_of(it), "%s", msg);
 		pop(c, mark);
@@ -816,8 +834,8 @@ static const char *set_static_map(struct pctx *c, const yaml_node_t *val, void *
 	}
 	if (!c->rc && (rep = find_repeat(&keys, &first))) {
 		mark = append_path(c, ".", rep->s, strlen(rep->s));
-		fail(c, rep->pos, "expected each key once, got it again (first at %d:%d)", first->pos.line,
-		     first->pos.column);
+		fail(c, rep->pos, "expected each key once, got it again (first at %d:%d)",
+		     first->pos.line, first->pos.column);
 		pop(c, mark);
 	}
 	refs_free(&keys);
@@ -837,7 +855,10 @@ static int regexp_item(struct pctx *c, const yaml_node_t *item, size_t i, void *
 }
 
 static const struct list_spec regexps_spec = {
-	1, SHAPE_SCALAR, "a list of at least one regular expression", "a regular expression",
+	1,
+	SHAPE_SCALAR,
+	"a list of at least one regular expression",
+	"a regular expression",
 	regexp_item,
 };
 
@@ -888,6 +909,7 @@ static int decoder_item(struct pctx *c, const yaml_node_t *item, size_t i, void 
 	struct bb_decoder_conf *d = &l->decoders[i];
 	struct seen s[D_COUNT];
 	char msg[BB_ERRMSG_MAX];
+	int rc;
 
 	d->pos = pos_of(item);
 	if (walk_map(c, item, decoder_fields, D_COUNT, d, s) ||
@@ -896,23 +918,36 @@ static int decoder_item(struct pctx *c, const yaml_node_t *item, size_t i, void 
 	    check_param(c, d, &s[D_REGEXPS], "regexps", "regexp"))
 		return -1;
 	if (!strcmp(d->name, "static_map") && !s[D_STATIC_MAP].key) {
-		fail(c, d->pos, "expected key \"static_map\" for decoder static_map, got a mapping without it");
+		fail(c, d->pos,
+		     "expected key \"static_map\" for decoder static_map, got a mapping without "
+		     "it");
 		return -1;
 	}
 	if (!strcmp(d->name, "regexp") && !s[D_REGEXPS].key) {
-		fail(c, d->pos, "expected key \"regexps\" for decoder regexp, got a mapping without it");
+		fail(c, d->pos,
+		     "expected key \"regexps\" for decoder regexp, got a mapping without it");
 		return -1;
 	}
 	msg[0] = '\0';
-	if (bb_decoder_prepare(d, msg, sizeof(msg))) {
-		fail(c, d->pos, "%s", msg[0] ? msg : "expected valid decoder parameters, got ones the decoder rejected");
+	rc = bb_decoder_prepare(d, msg, sizeof(msg));
+	if (rc == -ENOMEM) {
+		oom(c);
+		return -1;
+	}
+	if (rc) {
+		fail(c, d->pos, "%s",
+		     msg[0] ? msg
+			    : "expected valid decoder parameters, got ones the decoder rejected");
 		return -1;
 	}
 	return 0;
 }
 
 static const struct list_spec decoders_spec = {
-	1, SHAPE_MAP, "a list of at least one decoder", "a mapping describing a decoder",
+	1,
+	SHAPE_MAP,
+	"a list of at least one decoder",
+	"a mapping describing a decoder",
 	decoder_item,
 };
 
@@ -932,10 +967,10 @@ static const char *set_decoders(struct pctx *c, const yaml_node_t *val, void *ds
 enum { L_NAME, L_SIZE, L_PADDING, L_DECODERS, L_COUNT };
 
 static const struct field label_fields[L_COUNT] = {
-	[L_NAME] = { "name", SHAPE_SCALAR, true, set_label_name, offsetof(struct bb_label_conf, name),
-		     EXPECT_IDENT },
-	[L_SIZE] = { "size", SHAPE_SCALAR, true, set_label_size, offsetof(struct bb_label_conf, size),
-		     "a positive integer of at most 1024" },
+	[L_NAME] = { "name", SHAPE_SCALAR, true, set_label_name,
+		     offsetof(struct bb_label_conf, name), EXPECT_IDENT },
+	[L_SIZE] = { "size", SHAPE_SCALAR, true, set_label_size,
+		     offsetof(struct bb_label_conf, size), "a positive integer of at most 1024" },
 	[L_PADDING] = { "padding", SHAPE_SCALAR, false, set_padding,
 			offsetof(struct bb_label_conf, padding),
 			"a non-negative integer of at most 1024" },
@@ -957,7 +992,8 @@ static int check_bucket_label(struct pctx *c, const struct bb_label_conf *l, con
 		mark = push_key(c, "decoders");
 		push_index(c, l->n_decoders - 1);
 		fail(c, last->pos,
-		     "expected uint as the last decoder (the last label of a histogram is the bucket index), got %s",
+		     "expected uint as the last decoder (the last label of a histogram is the "
+		     "bucket index), got %s",
 		     last->name);
 		pop(c, mark);
 		return -1;
@@ -965,7 +1001,8 @@ static int check_bucket_label(struct pctx *c, const struct bb_label_conf *l, con
 	if (l->size != 1 && l->size != 2 && l->size != 4 && l->size != 8) {
 		mark = push_key(c, "size");
 		fail(c, pos_of(s[L_SIZE].val),
-		     "expected 1, 2, 4 or 8 (the bucket index is an unsigned integer), got %u", l->size);
+		     "expected 1, 2, 4 or 8 (the bucket index is an unsigned integer), got %u",
+		     l->size);
 		pop(c, mark);
 		return -1;
 	}
@@ -986,7 +1023,8 @@ static int label_item(struct pctx *c, const yaml_node_t *item, size_t i, void *o
 		return -1;
 	m->key_size += l->size + l->padding;
 	if (m->key_size > KEY_MAX_BYTES) {
-		fail(c, l->pos, "expected labels of at most %d key bytes in total, got %u up to here",
+		fail(c, l->pos,
+		     "expected labels of at most %d key bytes in total, got %u up to here",
 		     KEY_MAX_BYTES, m->key_size);
 		return -1;
 	}
@@ -997,7 +1035,8 @@ static int label_item(struct pctx *c, const yaml_node_t *item, size_t i, void *o
 	if (!strcmp(l->name, "le")) {
 		mark = push_key(c, "name");
 		fail(c, pos_of(s[L_NAME].val),
-		     "expected a label name other than le in a histogram (le holds the bucket bound), got \"le\"");
+		     "expected a label name other than le in a histogram (le holds the bucket "
+		     "bound), got \"le\"");
 		pop(c, mark);
 		return -1;
 	}
@@ -1042,14 +1081,25 @@ enum {
 	H_COUNT
 };
 
-#define METRIC_COMMON_FIELDS                                                                       \
-	[M_NAME] = { "name", SHAPE_SCALAR, true, set_ident, offsetof(struct bb_metric_conf, name), \
-		     EXPECT_IDENT },                                                               \
-	[M_HELP] = { "help", SHAPE_SCALAR, true, set_text, offsetof(struct bb_metric_conf, help),  \
-		     "a non-empty string" },                                                       \
-	[M_LABELS] = { "labels", SHAPE_LIST, true, set_labels, 0, "a list of labels" },            \
-	[M_MAX_SERIES] = { "max_series", SHAPE_SCALAR, false, set_max_series,                      \
-			   offsetof(struct bb_metric_conf, max_series),                            \
+#define METRIC_COMMON_FIELDS                                                            \
+	[M_NAME] = { "name",                                                            \
+		     SHAPE_SCALAR,                                                      \
+		     true,                                                              \
+		     set_ident,                                                         \
+		     offsetof(struct bb_metric_conf, name),                             \
+		     EXPECT_IDENT },                                                    \
+	[M_HELP] = { "help",                                                            \
+		     SHAPE_SCALAR,                                                      \
+		     true,                                                              \
+		     set_text,                                                          \
+		     offsetof(struct bb_metric_conf, help),                             \
+		     "a non-empty string" },                                            \
+	[M_LABELS] = { "labels", SHAPE_LIST, true, set_labels, 0, "a list of labels" }, \
+	[M_MAX_SERIES] = { "max_series",                                                \
+			   SHAPE_SCALAR,                                                \
+			   false,                                                       \
+			   set_max_series,                                              \
+			   offsetof(struct bb_metric_conf, max_series),                 \
 			   "a positive integer of at most 4294967295" }
 
 static const struct field counter_fields[C_COUNT] = {
@@ -1066,9 +1116,11 @@ static const struct field histogram_fields[H_COUNT] = {
 			    offsetof(struct bb_metric_conf, bucket_type),
 			    "one of exp2, exp2zero, linear, fixed" },
 	[H_BUCKET_MIN] = { "bucket_min", SHAPE_SCALAR, false, set_bucket_bound,
-			   offsetof(struct bb_metric_conf, bucket_min), "an integer from 0 to 1023" },
+			   offsetof(struct bb_metric_conf, bucket_min),
+			   "an integer from 0 to 1023" },
 	[H_BUCKET_MAX] = { "bucket_max", SHAPE_SCALAR, false, set_bucket_bound,
-			   offsetof(struct bb_metric_conf, bucket_max), "an integer from 0 to 1023" },
+			   offsetof(struct bb_metric_conf, bucket_max),
+			   "an integer from 0 to 1023" },
 	[H_BUCKET_MULTIPLIER] = { "bucket_multiplier", SHAPE_SCALAR, false, set_multiplier,
 				  offsetof(struct bb_metric_conf, bucket_multiplier),
 				  "a positive number" },
@@ -1101,7 +1153,8 @@ static int check_histogram(struct pctx *c, const struct bb_metric_conf *m, const
 		/* bucket_min/bucket_max are accepted and ignored, as ebpf_exporter does. */
 		if (!s[H_BUCKET_KEYS].key) {
 			fail(c, m->pos,
-			     "expected key \"bucket_keys\" for bucket_type fixed, got a mapping without it");
+			     "expected key \"bucket_keys\" for bucket_type fixed, got a mapping "
+			     "without it");
 			return -1;
 		}
 		top = m->bucket_multiplier * m->bucket_keys[m->n_bucket_keys - 1];
@@ -1117,22 +1170,24 @@ static int check_histogram(struct pctx *c, const struct bb_metric_conf *m, const
 		}
 		if (!s[H_BUCKET_MAX].key) {
 			fail(c, m->pos,
-			     "expected key \"bucket_max\" for bucket_type %s, got a mapping without it",
+			     "expected key \"bucket_max\" for bucket_type %s, got a mapping "
+			     "without it",
 			     type);
 			return -1;
 		}
 		if (m->bucket_min > m->bucket_max) {
 			mark = push_key(c, "bucket_min");
 			fail(c, pos_of(s[H_BUCKET_MIN].val),
-			     "expected at most bucket_max (%lld), got %lld", (long long)m->bucket_max,
-			     (long long)m->bucket_min);
+			     "expected at most bucket_max (%lld), got %lld",
+			     (long long)m->bucket_max, (long long)m->bucket_min);
 			pop(c, mark);
 			return -1;
 		}
 		if (m->bucket_type == BB_BUCKET_EXP2)
 			top = ldexp(m->bucket_multiplier, (int)m->bucket_max);
 		else if (m->bucket_type == BB_BUCKET_EXP2ZERO)
-			top = m->bucket_max ? ldexp(m->bucket_multiplier, (int)m->bucket_max - 1) : 0;
+			top = m->bucket_max ? ldexp(m->bucket_multiplier, (int)m->bucket_max - 1)
+					    : 0;
 		else
 			top = m->bucket_multiplier * (double)m->bucket_max;
 		at = s[H_BUCKET_MAX].val;
@@ -1140,7 +1195,8 @@ static int check_histogram(struct pctx *c, const struct bb_metric_conf *m, const
 	}
 	if (!isfinite(top))
 		fail(c, pos_of(at),
-		     "expected a top bucket bound that fits a double, got one beyond %g with bucket_multiplier %g",
+		     "expected a top bucket bound that fits a double, got one beyond %g with "
+		     "bucket_multiplier %g",
 		     1.7976931348623157e308, m->bucket_multiplier);
 	pop(c, mark);
 	return c->rc ? -1 : 0;
@@ -1223,8 +1279,9 @@ static const char *set_metrics(struct pctx *c, const yaml_node_t *val, void *dst
 		mark = push_key(c, kind_keys[rep->idx[0] == BB_METRIC_HISTOGRAM]);
 		push_index(c, rep->idx[1]);
 		push_key(c, "name");
-		fail(c, rep->pos, "expected a unique metric name, got \"%s\" again (first at %d:%d)",
-		     rep->s, first->pos.line, first->pos.column);
+		fail(c, rep->pos,
+		     "expected a unique metric name, got \"%s\" again (first at %d:%d)", rep->s,
+		     first->pos.line, first->pos.column);
 		pop(c, mark);
 	}
 	refs_free(&names);
@@ -1267,8 +1324,8 @@ static const char *set_kaddrs(struct pctx *c, const yaml_node_t *val, void *dst)
 	kf.cfg->n_kaddrs = list_len(val);
 	if (!walk_list(c, val, &kaddrs_spec, &kf) && (rep = find_repeat(&kf.names, &first))) {
 		mark = push_index(c, rep->idx[0]);
-		fail(c, rep->pos, "expected each symbol once, got \"%s\" again (first at %d:%d)", rep->s,
-		     first->pos.line, first->pos.column);
+		fail(c, rep->pos, "expected each symbol once, got \"%s\" again (first at %d:%d)",
+		     rep->s, first->pos.line, first->pos.column);
 		pop(c, mark);
 	}
 	refs_free(&kf.names);
@@ -1327,8 +1384,11 @@ static int alternative_item(struct pctx *c, const yaml_node_t *item, size_t i, v
 }
 
 static const struct list_spec alternatives_spec = {
-	1, SHAPE_SCALAR | SHAPE_LIST, "a list of at least one alternative",
-	"a program name or a list of program names", alternative_item,
+	1,
+	SHAPE_SCALAR | SHAPE_LIST,
+	"a list of at least one alternative",
+	"a program name or a list of program names",
+	alternative_item,
 };
 
 static const char *set_alternatives(struct pctx *c, const yaml_node_t *val, void *dst)
@@ -1389,7 +1449,8 @@ static const char *set_hooks(struct pctx *c, const yaml_node_t *val, void *dst)
 		if ((rep = find_repeat(&hf.names, &first))) {
 			mark = push_index(c, rep->idx[0]);
 			push_key(c, "name");
-			fail(c, rep->pos, "expected a unique hook name, got \"%s\" again (first at %d:%d)",
+			fail(c, rep->pos,
+			     "expected a unique hook name, got \"%s\" again (first at %d:%d)",
 			     rep->s, first->pos.line, first->pos.column);
 			pop(c, mark);
 		} else if ((rep = find_repeat(&programs, &first))) {
@@ -1400,7 +1461,8 @@ static const char *set_hooks(struct pctx *c, const yaml_node_t *val, void *dst)
 			if (rep->idx[2] != SIZE_MAX)
 				push_index(c, rep->idx[2]);
 			fail(c, rep->pos,
-			     "expected each program in one alternative only, got \"%s\" again (first at %d:%d)",
+			     "expected each program in one alternative only, got \"%s\" again "
+			     "(first at %d:%d)",
 			     rep->s, first->pos.line, first->pos.column);
 			pop(c, mark);
 		}
@@ -1418,7 +1480,8 @@ enum { R_METRICS, R_KADDRS, R_HOOKS, R_NAME, R_TRACING, R_CGROUP_ID_MAP, R_COUNT
 static const struct field root_fields[R_COUNT] = {
 	[R_METRICS] = { "metrics", SHAPE_MAP, true, set_metrics, 0,
 			"a mapping with counters and/or histograms" },
-	[R_KADDRS] = { "kaddrs", SHAPE_LIST, false, set_kaddrs, 0, "a list of kernel symbol names" },
+	[R_KADDRS] = { "kaddrs", SHAPE_LIST, false, set_kaddrs, 0,
+		       "a list of kernel symbol names" },
 	[R_HOOKS] = { "hooks", SHAPE_LIST, false, set_hooks, 0, "a list of hooks" },
 	/* ebpf_exporter's; the config's name comes from the file name. */
 	[R_NAME] = { "name", SHAPE_SCALAR, false, NULL, 0, "a string" },
@@ -1453,8 +1516,8 @@ static void syntax_error(struct pctx *c, const yaml_parser_t *p, const char *buf
 	} else if (p->error == YAML_READER_ERROR) {
 		pos = pos_at_offset(buf, len, p->problem_offset);
 		if (p->problem_value != -1)
-			fail(c, pos, "expected printable UTF-8 text, got \"%s\" (value 0x%x)", problem,
-			     (unsigned)p->problem_value);
+			fail(c, pos, "expected printable UTF-8 text, got \"%s\" (value 0x%x)",
+			     problem, (unsigned)p->problem_value);
 		else
 			fail(c, pos, "expected printable UTF-8 text, got \"%s\"", problem);
 	} else if (p->context) {
@@ -1463,6 +1526,62 @@ static void syntax_error(struct pctx *c, const yaml_parser_t *p, const char *buf
 	} else {
 		fail(c, pos, "expected valid YAML, got \"%s\"", problem);
 	}
+}
+
+/* A pass over the events: refuse nesting and anchor counts that libyaml handles slowly. */
+static int check_structure(struct pctx *c, const char *buf, size_t len)
+{
+	yaml_parser_t parser;
+	yaml_event_t ev;
+	int depth = 0;
+	size_t anchors = 0;
+	bool done = false;
+
+	if (!yaml_parser_initialize(&parser)) {
+		oom(c);
+		return -1;
+	}
+	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
+	while (!done && !c->rc) {
+		struct bb_pos at;
+		const yaml_char_t *anchor = NULL;
+
+		if (!yaml_parser_parse(&parser, &ev)) {
+			syntax_error(c, &parser, buf, len);
+			break;
+		}
+		at = (struct bb_pos){ (int)ev.start_mark.line + 1, (int)ev.start_mark.column + 1 };
+		switch (ev.type) {
+		case YAML_SEQUENCE_START_EVENT:
+			anchor = ev.data.sequence_start.anchor;
+			depth++;
+			break;
+		case YAML_MAPPING_START_EVENT:
+			anchor = ev.data.mapping_start.anchor;
+			depth++;
+			break;
+		case YAML_SEQUENCE_END_EVENT:
+		case YAML_MAPPING_END_EVENT:
+			depth--;
+			break;
+		case YAML_SCALAR_EVENT:
+			anchor = ev.data.scalar.anchor;
+			break;
+		case YAML_STREAM_END_EVENT:
+			done = true;
+			break;
+		default:
+			break;
+		}
+		if (depth > MAX_DEPTH)
+			fail(c, at, "expected at most %d nested lists and mappings, got more",
+			     MAX_DEPTH);
+		else if (anchor && ++anchors > MAX_ANCHORS)
+			fail(c, at, "expected at most %d anchors, got more", MAX_ANCHORS);
+		yaml_event_delete(&ev);
+	}
+	yaml_parser_delete(&parser);
+	return c->rc ? -1 : 0;
 }
 
 /* NAME, yaml_path and object_path from PATH: DIR/NAME.yaml -> DIR/NAME.bpf.o. */
@@ -1477,7 +1596,8 @@ static int set_paths(struct pctx *c, struct bb_config *cfg, const char *path)
 		blen -= 4;
 	if (!blen) {
 		c->rc = -EINVAL;
-		snprintf(c->err, c->errlen, "%s: expected a path to NAME.yaml, got no file name", path);
+		snprintf(c->err, c->errlen, "%s: expected a path to NAME.yaml, got no file name",
+			 path);
 		return -1;
 	}
 	cfg->name = strndup(base, blen);
@@ -1533,8 +1653,8 @@ static int parse_document(struct pctx *c, yaml_parser_t *parser, struct bb_confi
 		     describe(c, root));
 		goto out;
 	}
-	c->nodes_total = ALIAS_EXPANSION * (size_t)(doc.nodes.top - doc.nodes.start) +
-			 ALIAS_SLACK_NODES;
+	c->nodes_total =
+		ALIAS_EXPANSION * (size_t)(doc.nodes.top - doc.nodes.start) + ALIAS_SLACK_NODES;
 	c->nodes_left = c->nodes_total;
 	c->bytes_total = ALIAS_EXPANSION * len + ALIAS_SLACK_BYTES;
 	c->bytes_left = c->bytes_total;
@@ -1552,8 +1672,8 @@ out:
 	return rc;
 }
 
-int bb_config_parse(const char *path, const char *buf, size_t len, struct bb_config **out, char *err,
-		    size_t errlen)
+int bb_config_parse(const char *path, const char *buf, size_t len, struct bb_config **out,
+		    char *err, size_t errlen)
 {
 	char local_err[BB_ERRMSG_MAX];
 	struct pctx c = { 0 };
@@ -1574,8 +1694,8 @@ int bb_config_parse(const char *path, const char *buf, size_t len, struct bb_con
 	}
 	*out = NULL;
 	if (len > CONFIG_MAX_BYTES) {
-		snprintf(err, errlen, "%s: expected a config of at most %d bytes, got %zu bytes", c.path,
-			 CONFIG_MAX_BYTES, len);
+		snprintf(err, errlen, "%s: expected a config of at most %d bytes, got %zu bytes",
+			 c.path, CONFIG_MAX_BYTES, len);
 		return -EFBIG;
 	}
 	cfg = calloc(1, sizeof(*cfg));
@@ -1590,6 +1710,8 @@ int bb_config_parse(const char *path, const char *buf, size_t len, struct bb_con
 		oom(&c);
 		goto out;
 	}
+	if (check_structure(&c, buf ? buf : "", len))
+		goto out;
 	if (!yaml_parser_initialize(&parser)) {
 		oom(&c);
 		goto out;
@@ -1649,8 +1771,8 @@ int bb_config_load(const char *path, struct bb_config **out, char *err, size_t e
 	}
 	if (st.st_size > CONFIG_MAX_BYTES) {
 		rc = -EFBIG;
-		snprintf(err, errlen, "%s: expected a config of at most %d bytes, got %lld bytes", path,
-			 CONFIG_MAX_BYTES, (long long)st.st_size);
+		snprintf(err, errlen, "%s: expected a config of at most %d bytes, got %lld bytes",
+			 path, CONFIG_MAX_BYTES, (long long)st.st_size);
 		goto out;
 	}
 	/* Read up to one byte past the limit: the file may grow after fstat(). */
@@ -1660,7 +1782,8 @@ int bb_config_load(const char *path, struct bb_config **out, char *err, size_t e
 		ssize_t n;
 
 		if (len == cap) {
-			size_t bigger_cap = 2 * cap > CONFIG_MAX_BYTES + 1 ? CONFIG_MAX_BYTES + 1 : 2 * cap;
+			size_t bigger_cap = 2 * cap > CONFIG_MAX_BYTES + 1 ? CONFIG_MAX_BYTES + 1
+									   : 2 * cap;
 			char *bigger = realloc(buf, bigger_cap);
 
 			if (!bigger) {
@@ -1734,8 +1857,7 @@ char *bb_config_path(const char *dir, const char *name)
 
 static void free_decoder(struct bb_decoder_conf *d)
 {
-	if (d->name)
-		bb_decoder_release(d);
+	bb_decoder_release(d);
 	free(d->name);
 	for (size_t i = 0; i < d->n_static_map; i++) {
 		free(d->static_map[i].key);

@@ -1194,9 +1194,11 @@ static enum bb_decode_status dec_majorminor(struct step *s)
 	if (!input_number(s, &v, &width) || !need_ctx(s))
 		return BB_DECODE_ERROR;
 	if (v > UINT32_MAX)
-		return fail(s, "majorminor: %" PRIu64 " is not a 32-bit kernel dev_t", v);
-	major = (unsigned)(v >> 20);
-	minor = (unsigned)(v & 0xfffff);
+		return fail(s, "majorminor: %" PRIu64 " is not a 32-bit dev_t", v);
+	/* The userspace (new_encode_dev) layout, as ebpf_exporter decodes it with unix.Major/Minor
+	 * and as its objects and ours write it: not the kernel-internal major << 20 | minor. */
+	major = (unsigned)((v >> 8) & 0xfff);
+	minor = (unsigned)((v & 0xff) | ((v >> 12) & 0xfff00));
 	pthread_mutex_lock(&ctx->lock);
 	if (!ctx->parts_loaded_at)
 		parts_load(ctx);

@@ -89,8 +89,8 @@ int bb_engine_open(const char *yaml_path, const struct bb_options *opts, struct 
 		struct bpf_map *map = bb_loader_map(eng->ld, eng->cfg->metrics[i].name);
 
 		if (!map) {
-			snprintf(err, errlen, "%s: metric %s: its map vanished after load", yaml_path,
-				 eng->cfg->metrics[i].name);
+			snprintf(err, errlen, "%s: metric %s: its map vanished after load",
+				 yaml_path, eng->cfg->metrics[i].name);
 			ret = -ENOENT;
 			goto fail;
 		}
@@ -141,7 +141,8 @@ static struct bb_family *self_family(struct bb_snapshot *snap, const char *name,
 	struct bb_family *fam = bb_snapshot_family(snap, name, help, kind, labels, n);
 
 	if (!fam)
-		bb_err("cannot add self-metric family %s: %s", name, strerror(errno ? errno : ENOMEM));
+		bb_err("cannot add self-metric family %s: %s", name,
+		       strerror(errno ? errno : ENOMEM));
 	return fam;
 }
 

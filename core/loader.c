@@ -53,16 +53,36 @@ static const struct {
 	int err;
 	const char *name;
 } errno_names[] = {
-	{ EPERM, "EPERM" },	{ ENOENT, "ENOENT" },	  { ESRCH, "ESRCH" },
-	{ EINTR, "EINTR" },	{ EIO, "EIO" },		  { ENXIO, "ENXIO" },
-	{ E2BIG, "E2BIG" },	{ ENOEXEC, "ENOEXEC" },	  { EBADF, "EBADF" },
-	{ EAGAIN, "EAGAIN" },	{ ENOMEM, "ENOMEM" },	  { EACCES, "EACCES" },
-	{ EFAULT, "EFAULT" },	{ EBUSY, "EBUSY" },	  { EEXIST, "EEXIST" },
-	{ ENODEV, "ENODEV" },	{ ENOTDIR, "ENOTDIR" },	  { EISDIR, "EISDIR" },
-	{ EINVAL, "EINVAL" },	{ EMFILE, "EMFILE" },	  { ENOSPC, "ENOSPC" },
-	{ ERANGE, "ERANGE" },	{ ENOSYS, "ENOSYS" },	  { ELOOP, "ELOOP" },
-	{ ENOTSUP, "ENOTSUP" }, { EPROTO, "EPROTO" },	  { ETIMEDOUT, "ETIMEDOUT" },
-	{ ENAMETOOLONG, "ENAMETOOLONG" }, { ESTALE, "ESTALE" }, { EBADMSG, "EBADMSG" },
+	{ EPERM, "EPERM" },
+	{ ENOENT, "ENOENT" },
+	{ ESRCH, "ESRCH" },
+	{ EINTR, "EINTR" },
+	{ EIO, "EIO" },
+	{ ENXIO, "ENXIO" },
+	{ E2BIG, "E2BIG" },
+	{ ENOEXEC, "ENOEXEC" },
+	{ EBADF, "EBADF" },
+	{ EAGAIN, "EAGAIN" },
+	{ ENOMEM, "ENOMEM" },
+	{ EACCES, "EACCES" },
+	{ EFAULT, "EFAULT" },
+	{ EBUSY, "EBUSY" },
+	{ EEXIST, "EEXIST" },
+	{ ENODEV, "ENODEV" },
+	{ ENOTDIR, "ENOTDIR" },
+	{ EISDIR, "EISDIR" },
+	{ EINVAL, "EINVAL" },
+	{ EMFILE, "EMFILE" },
+	{ ENOSPC, "ENOSPC" },
+	{ ERANGE, "ERANGE" },
+	{ ENOSYS, "ENOSYS" },
+	{ ELOOP, "ELOOP" },
+	{ ENOTSUP, "ENOTSUP" },
+	{ EPROTO, "EPROTO" },
+	{ ETIMEDOUT, "ETIMEDOUT" },
+	{ ENAMETOOLONG, "ENAMETOOLONG" },
+	{ ESTALE, "ESTALE" },
+	{ EBADMSG, "EBADMSG" },
 	{ 524, "ENOTSUPP" }, /* kernel-internal "not supported", seen from BPF */
 };
 
@@ -90,8 +110,8 @@ static const char *errno_text(int err)
 
 /* What the current thread's libbpf load said about a failing program. */
 struct load_capture {
-	char prog[128]; /* first program a warning named */
-	char msg[REASON_MAX]; /* that warning, one line */
+	char prog[128];			/* first program a warning named */
+	char msg[REASON_MAX];		/* that warning, one line */
 	char verifier_tail[REASON_MAX]; /* last line of its verifier log */
 };
 
@@ -120,8 +140,8 @@ static void capture_warning(const char *line)
 /* The verifier's closing statistics say nothing about what went wrong. */
 static bool verifier_stats_line(const char *line)
 {
-	return strncmp(line, "processed ", 10) == 0 || strncmp(line, "verification time", 17) == 0 ||
-	       strncmp(line, "stack depth", 11) == 0;
+	return strncmp(line, "processed ", 10) == 0 ||
+	       strncmp(line, "verification time", 17) == 0 || strncmp(line, "stack depth", 11) == 0;
 }
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -167,6 +187,7 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 }
 
 static pthread_once_t libbpf_once = PTHREAD_ONCE_INIT;
+static int perf_event_handler = -1;
 
 static void libbpf_setup(void)
 {
@@ -179,6 +200,8 @@ static void libbpf_setup(void)
 	ret = libbpf_register_prog_handler("perf_event/", BPF_PROG_TYPE_PERF_EVENT, 0, &hopts);
 	if (ret < 0)
 		bb_warn("cannot register the perf_event/ section handler: %s", errno_text(ret));
+	else
+		perf_event_handler = ret;
 }
 
 void bb_loader_init_libbpf(void)
@@ -207,19 +230,20 @@ static int check_owner(const char *path, const char *dir, const struct stat *st,
 	}
 	/* A sticky directory (like /tmp) does not let others replace root's file. */
 	if ((mode & (S_IWGRP | S_IWOTH)) && !(dir && (mode & S_ISVTX))) {
-		fmt(err, errlen, "%s: refusing to load: %s has mode %04o, writable by %s (%s; chmod go-w)",
-		    path, what, (unsigned)(mode & 07777),
-		    (mode & S_IWGRP) && (mode & S_IWOTH) ? "group and others" :
-		    (mode & S_IWGRP)			 ? "its group" :
-							   "others",
+		fmt(err, errlen,
+		    "%s: refusing to load: %s has mode %04o, writable by %s (%s; chmod go-w)", path,
+		    what, (unsigned)(mode & 07777),
+		    (mode & S_IWGRP) && (mode & S_IWOTH) ? "group and others"
+		    : (mode & S_IWGRP)			 ? "its group"
+							 : "others",
 		    why);
 		return -EPERM;
 	}
 	return 0;
 }
 
-int bb_loader_read_file(const char *path, bool skip_owner_check, char **buf, size_t *len,
-			char *err, size_t errlen)
+int bb_loader_read_file(const char *path, bool skip_owner_check, char **buf, size_t *len, char *err,
+			size_t errlen)
 {
 	struct stat st;
 	char *data = NULL;
@@ -333,7 +357,10 @@ static const struct {
 	{ .prefix = "fexit/", .kind = AK_TRACING, .type = BPF_TRACE_FEXIT },
 	{ .prefix = "fexit.s/", .kind = AK_TRACING, .type = BPF_TRACE_FEXIT, .sleepable = true },
 	{ .prefix = "fmod_ret/", .kind = AK_TRACING, .type = BPF_MODIFY_RETURN },
-	{ .prefix = "fmod_ret.s/", .kind = AK_TRACING, .type = BPF_MODIFY_RETURN, .sleepable = true },
+	{ .prefix = "fmod_ret.s/",
+	  .kind = AK_TRACING,
+	  .type = BPF_MODIFY_RETURN,
+	  .sleepable = true },
 	{ .prefix = "tp_btf/", .kind = AK_TP_BTF, .type = BPF_TRACE_RAW_TP },
 	{ .prefix = "tracepoint/", .kind = AK_TRACEPOINT },
 	{ .prefix = "tp/", .kind = AK_TRACEPOINT },
@@ -353,7 +380,7 @@ struct sec_info {
 	enum attach_kind kind;
 	enum bpf_attach_type type;
 	bool sleepable;
-	char label[32]; /* "kprobe", "tp_btf", ... for messages */
+	char label[32];	    /* "kprobe", "tp_btf", ... for messages */
 	const char *target; /* points into the section name */
 };
 
@@ -386,15 +413,16 @@ static void set_reason(char *out, size_t len, const struct sec_info *si, int err
 		    errno_name(err));
 	else
 		fmt(out, len, "%s %s: %s (%s)", si->label, si->target, errno_name(err),
-			 errno_text(err));
+		    errno_text(err));
 }
 
 /* ---- kernel facilities, probed once per process ---------------------------------- */
 
 static pthread_mutex_t probe_lock = PTHREAD_MUTEX_INITIALIZER;
 static const char *tracefs_dir; /* NULL until found; "" when unavailable */
-static struct btf *vmlinux_btf;
-static int vmlinux_btf_err; /* 0 = not tried */
+static struct btf *vmlinux_btf; /* held only while some bb_loader_open() runs */
+static int vmlinux_btf_err;	/* 0 = not tried */
+static int opens_running;
 
 /* The tracefs libbpf will use; mount it at /sys/kernel/tracing if nothing is there. */
 static const char *tracefs(void)
@@ -437,6 +465,25 @@ static const struct btf *kernel_btf(int *err)
 	return btf;
 }
 
+/* The kernel's BTF is several MB: keep it only while loaders need it. */
+static void opens_enter(void)
+{
+	pthread_mutex_lock(&probe_lock);
+	opens_running++;
+	pthread_mutex_unlock(&probe_lock);
+}
+
+static void opens_leave(void)
+{
+	pthread_mutex_lock(&probe_lock);
+	if (--opens_running == 0) {
+		btf__free(vmlinux_btf);
+		vmlinux_btf = NULL;
+		vmlinux_btf_err = 0;
+	}
+	pthread_mutex_unlock(&probe_lock);
+}
+
 /* Probe results, cached by "kind target" for the life of the process. */
 struct probe_entry {
 	char *key;
@@ -462,6 +509,23 @@ static bool probe_cached(const char *key, int *err, char *reason, size_t len)
 	}
 	pthread_mutex_unlock(&probe_lock);
 	return found;
+}
+
+/* When the library goes away (a dlclose()d plugin): drop the caches. */
+static void __attribute__((destructor)) probe_cache_free(void)
+{
+	while (probe_cache) {
+		struct probe_entry *e = probe_cache;
+
+		probe_cache = e->next;
+		free(e->key);
+		free(e);
+	}
+	btf__free(vmlinux_btf);
+	vmlinux_btf = NULL;
+	if (perf_event_handler >= 0)
+		libbpf_unregister_prog_handler(perf_event_handler);
+	perf_event_handler = -1;
 }
 
 static void probe_remember(const char *key, int err, const char *reason)
@@ -632,8 +696,8 @@ static int probe_tracing(const struct sec_info *si, char *reason, size_t len)
 	}
 	if (id < 0) {
 		set_reason(reason, len, si, -ENOENT,
-			   si->kind == AK_TP_BTF ? "no such tracepoint in the kernel's BTF" :
-						   "no such function in the kernel's BTF");
+			   si->kind == AK_TP_BTF ? "no such tracepoint in the kernel's BTF"
+						 : "no such function in the kernel's BTF");
 		return -ENOENT;
 	}
 	opts.expected_attach_type = si->type;
@@ -704,9 +768,14 @@ static int probe_tracepoint(const struct sec_info *si, char *reason, size_t len)
 /* Find BIN the way a user would name it: a path, a library, or a command. */
 static bool resolve_binary(const char *bin, char *out, size_t len)
 {
-	static const char *const libdirs[] = { "/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu",
-					       "/lib/aarch64-linux-gnu", "/usr/lib/aarch64-linux-gnu",
-					       "/lib64", "/usr/lib64", "/lib", "/usr/lib" };
+	static const char *const libdirs[] = { "/lib/x86_64-linux-gnu",
+					       "/usr/lib/x86_64-linux-gnu",
+					       "/lib/aarch64-linux-gnu",
+					       "/usr/lib/aarch64-linux-gnu",
+					       "/lib64",
+					       "/usr/lib64",
+					       "/lib",
+					       "/usr/lib" };
 	const char *path_env;
 
 	if (strchr(bin, '/')) {
@@ -807,8 +876,9 @@ static int probe_uprobe(const struct sec_info *si, char *reason, size_t len)
 	int ret;
 
 	if (!colon) {
-		set_reason(reason, len, si, -EINVAL,
-			   "section names no BINARY:FUNCTION, so it cannot be attached automatically");
+		set_reason(
+			reason, len, si, -EINVAL,
+			"section names no BINARY:FUNCTION, so it cannot be attached automatically");
 		return -EINVAL;
 	}
 	if (si->kind == AK_UPROBE && access("/sys/bus/event_source/devices/uprobe/type", F_OK)) {
@@ -875,7 +945,8 @@ static int parse_perf_event(const char *spec, struct perf_event_attr *attr, char
 			attr->freq = 0;
 			attr->sample_period = v;
 		} else {
-			snprintf(why, len, "unknown item \"%s\" (expected type, config, frequency, period)",
+			snprintf(why, len,
+				 "unknown item \"%s\" (expected type, config, frequency, period)",
 				 item);
 			return -EINVAL;
 		}
@@ -964,7 +1035,7 @@ struct prog {
 	char *name;
 	char *section;
 	struct sec_info si;
-	int hook, alt; /* -1 when no hook names it */
+	int hook, alt;	       /* -1 when no hook names it */
 	bool autoload_default; /* what the object says ("?" sections are off) */
 
 	bool probed;
@@ -1041,13 +1112,12 @@ static int index_programs(struct bb_loader *ld, char *err, size_t errlen)
 	struct bpf_program *p;
 	size_t n = 0;
 
-	bpf_object__for_each_program(p, ld->obj)
+	bpf_object__for_each_program (p, ld->obj)
 		n++;
 	ld->progs = calloc(n ? n : 1, sizeof(*ld->progs));
 	if (!ld->progs)
 		goto nomem;
-	bpf_object__for_each_program(p, ld->obj)
-	{
+	bpf_object__for_each_program (p, ld->obj) {
 		struct prog *pr = &ld->progs[ld->n_progs++];
 
 		pr->name = strdup(bpf_program__name(p));
@@ -1123,8 +1193,7 @@ static int check_maps(struct bb_loader *ld, char *err, size_t errlen)
 			size_t used = 0;
 			struct bpf_map *mp;
 
-			bpf_object__for_each_map(mp, ld->obj)
-			{
+			bpf_object__for_each_map (mp, ld->obj) {
 				if (bpf_map__is_internal(mp) || used >= sizeof(names))
 					continue;
 				used += snprintf(names + used, sizeof(names) - used, "%s%s",
@@ -1171,8 +1240,8 @@ static int fill_kaddrs(struct bb_loader *ld, char *err, size_t errlen)
 	f = fopen("/proc/kallsyms", "re");
 	if (!f) {
 		ret = -errno;
-		snprintf(err, errlen, "%s: kaddrs: cannot read /proc/kallsyms: %s",
-			 cfg->yaml_path, strerror(-ret));
+		snprintf(err, errlen, "%s: kaddrs: cannot read /proc/kallsyms: %s", cfg->yaml_path,
+			 strerror(-ret));
 		goto out;
 	}
 	while (found < cfg->n_kaddrs && fgets(line, sizeof(line), f)) {
@@ -1207,8 +1276,7 @@ static int fill_kaddrs(struct bb_loader *ld, char *err, size_t errlen)
 		}
 	}
 
-	bpf_object__for_each_map(mp, ld->obj)
-	{
+	bpf_object__for_each_map (mp, ld->obj) {
 		const char *n = bpf_map__name(mp);
 		size_t nl = strlen(n);
 
@@ -1244,7 +1312,8 @@ static int fill_kaddrs(struct bb_loader *ld, char *err, size_t errlen)
 			if (!vname || strcmp(vname, want))
 				continue;
 			if (vs->size != sizeof(uint64_t) || vs->offset > size - sizeof(uint64_t)) {
-				snprintf(err, errlen, "%s: kaddrs: %s in %s is %u bytes, expected a u64",
+				snprintf(err, errlen,
+					 "%s: kaddrs: %s in %s is %u bytes, expected a u64",
 					 cfg->yaml_path, want, cfg->object_path, vs->size);
 				ret = -EINVAL;
 				goto out;
@@ -1254,7 +1323,8 @@ static int fill_kaddrs(struct bb_loader *ld, char *err, size_t errlen)
 		}
 		if (!set) {
 			snprintf(err, errlen,
-				 "%s: kaddrs: %s has no variable %s (declare `const volatile u64 %s;`)",
+				 "%s: kaddrs: %s has no variable %s (declare `const volatile u64 "
+				 "%s;`)",
 				 cfg->yaml_path, cfg->object_path, want, want);
 			ret = -ENOENT;
 			goto out;
@@ -1351,8 +1421,7 @@ static int load(struct bb_loader *ld, char *err, size_t errlen)
 		if (ret)
 			return ret;
 		choose_alternatives(ld);
-		bpf_object__for_each_program(p, ld->obj)
-		{
+		bpf_object__for_each_program (p, ld->obj) {
 			if (i < ld->n_progs)
 				bpf_program__set_autoload(p, prog_wanted(ld, &ld->progs[i]));
 			i++;
@@ -1491,8 +1560,7 @@ static void attach_all(struct bb_loader *ld)
 	struct bpf_program *p;
 	size_t i = 0;
 
-	bpf_object__for_each_program(p, ld->obj)
-	{
+	bpf_object__for_each_program (p, ld->obj) {
 		struct prog *pr = i < ld->n_progs ? &ld->progs[i] : NULL;
 		struct bpf_link *link;
 
@@ -1512,8 +1580,9 @@ static void attach_all(struct bb_loader *ld)
 
 			pr->attach_err = e;
 			if (e == -EOPNOTSUPP || e == -ESRCH)
-				set_reason(pr->attach_reason, sizeof(pr->attach_reason), &pr->si, e,
-					   "attach failed: the section does not say where to attach");
+				set_reason(
+					pr->attach_reason, sizeof(pr->attach_reason), &pr->si, e,
+					"attach failed: the section does not say where to attach");
 			else
 				set_reason(pr->attach_reason, sizeof(pr->attach_reason), &pr->si, e,
 					   NULL);
@@ -1561,9 +1630,8 @@ static void skipped_reason(const struct bb_loader *ld, const struct prog *pr, ch
 	if (hk->chosen >= 0) {
 		const struct bb_alternative *win = &hk->conf->alternatives[hk->chosen];
 
-		snprintf(out, len, "not needed: hook %s uses alternative %d (%s%s)",
-			 hk->conf->name, hk->chosen, win->programs[0],
-			 win->n_programs > 1 ? ", ..." : "");
+		snprintf(out, len, "not needed: hook %s uses alternative %d (%s%s)", hk->conf->name,
+			 hk->chosen, win->programs[0], win->n_programs > 1 ? ", ..." : "");
 		return;
 	}
 	snprintf(out, len, "not used");
@@ -1587,9 +1655,9 @@ static int build_status(struct bb_loader *ld)
 		st->alternative = pr->alt;
 		if (pr->hook >= 0 && ld->hooks[pr->hook].chosen != pr->alt) {
 			st->state = BB_PROG_SKIPPED;
-			st->error = pr->load_failed ? pr->load_err :
-				    pr->probe_err   ? pr->probe_err :
-						      -ENOENT;
+			st->error = pr->load_failed ? pr->load_err
+				    : pr->probe_err ? pr->probe_err
+						    : -ENOENT;
 			skipped_reason(ld, pr, reason, sizeof(reason));
 		} else if (pr->load_failed) {
 			st->state = BB_PROG_FAILED;
@@ -1707,6 +1775,7 @@ int bb_loader_open(const struct bb_config *cfg, const struct bb_options *opts,
 	if (opts)
 		ld->opts = *opts;
 	tls_libbpf_debug = ld->opts.libbpf_debug;
+	opens_enter();
 
 	ret = bb_loader_read_file(cfg->object_path, ld->opts.skip_owner_check, &ld->obj_buf,
 				  &ld->obj_len, err, errlen);
@@ -1733,10 +1802,12 @@ int bb_loader_open(const struct bb_config *cfg, const struct bb_options *opts,
 	if (ret)
 		goto fail;
 	tls_libbpf_debug = false;
+	opens_leave();
 	*out = ld;
 	return 0;
 fail:
 	tls_libbpf_debug = false;
+	opens_leave();
 	bb_loader_close(ld);
 	return ret;
 }

@@ -40,8 +40,8 @@ struct bpf_map *bb_loader_map(const struct bb_loader *ld, const char *name);
  * loading BPF is root-equivalent, so whoever can change these files owns the
  * host. The check is done on the opened file descriptor, not the name.
  */
-int bb_loader_read_file(const char *path, bool skip_owner_check, char **buf, size_t *len,
-			char *err, size_t errlen);
+int bb_loader_read_file(const char *path, bool skip_owner_check, char **buf, size_t *len, char *err,
+			size_t errlen);
 
 /* Route libbpf's messages to bb_log (idempotent, thread-safe). */
 void bb_loader_init_libbpf(void);

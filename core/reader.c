@@ -130,7 +130,7 @@ static void ht_clear(struct ht *t, void (*free_val)(void *))
 
 /* A decoded label set, cached by (masked) raw key. */
 struct cache_val {
-	bool drop; /* a decoder filtered it out on purpose */
+	bool drop;   /* a decoder filtered it out on purpose */
 	char **vals; /* n_series_labels, NULL at the virtual cpu label */
 };
 
@@ -139,8 +139,8 @@ struct group {
 	char *joined; /* label values, each NUL-terminated, back to back */
 	size_t joined_len;
 	const char **vals;
-	bool dropped; /* over the cardinality limit */
-	uint64_t value; /* counters */
+	bool dropped;		  /* over the cardinality limit */
+	uint64_t value;		  /* counters */
 	struct bb_hist_row *rows; /* histograms */
 	size_t n_rows, cap_rows;
 };
@@ -149,9 +149,9 @@ struct mreader {
 	const struct bb_metric_conf *m;
 	bool hist;
 	size_t n_series_labels; /* labels but the bucket one */
-	int cpu_label; /* index of the virtual cpu label, or -1 */
-	uint32_t *offsets; /* byte offset of each label in the key */
-	uint8_t *key_mask; /* 0xff where a byte identifies the label set */
+	int cpu_label;		/* index of the virtual cpu label, or -1 */
+	uint32_t *offsets;	/* byte offset of each label in the key */
+	uint8_t *key_mask;	/* 0xff where a byte identifies the label set */
 	uint32_t max_series;
 
 	/* the bound map */
@@ -186,6 +186,7 @@ struct bb_reader {
 	const struct bb_config *cfg;
 	struct bb_decode_ctx *dctx;
 	int ncpus;
+	bool no_batch;
 	struct mreader *metrics;
 	size_t n_metrics;
 };
@@ -332,8 +333,8 @@ struct bb_reader *bb_reader_new(const struct bb_config *cfg, const struct bb_opt
 				struct bb_decode_ctx *dctx)
 {
 	struct bb_reader *rd = calloc(1, sizeof(*rd));
-	uint32_t default_max = opts && opts->max_series_per_metric ? opts->max_series_per_metric :
-								     BB_DEFAULT_MAX_SERIES;
+	uint32_t default_max = opts && opts->max_series_per_metric ? opts->max_series_per_metric
+								   : BB_DEFAULT_MAX_SERIES;
 
 	if (!rd)
 		return NULL;
@@ -366,7 +367,8 @@ struct bb_reader *bb_reader_new(const struct bb_config *cfg, const struct bb_opt
 			if (bb_hist_bounds(mr->m, &mr->le, &mr->le_raw, &mr->n_le) == 0)
 				mr->bounds_ok = true;
 			else
-				bb_err("%s: metric %s: cannot compute histogram bounds; it reads as empty",
+				bb_err("%s: metric %s: cannot compute histogram bounds; it reads "
+				       "as empty",
 				       cfg->name, mr->m->name);
 		}
 	}
@@ -436,9 +438,16 @@ int bb_reader_bind(struct bb_reader *rd, size_t i, int map_fd, char *err, size_t
 		off += lab->size + lab->padding;
 	}
 	mr->fd = map_fd;
-	mr->batch = 0;
+	mr->batch = rd->no_batch ? -1 : 0;
 	ht_clear(&mr->cache, cache_val_free);
 	return 0;
+}
+
+void bb_reader_disable_batch(struct bb_reader *rd)
+{
+	rd->no_batch = true;
+	for (size_t i = 0; i < rd->n_metrics; i++)
+		rd->metrics[i].batch = -1;
 }
 
 size_t bb_reader_n_metrics(const struct bb_reader *rd)
@@ -485,7 +494,7 @@ static size_t value_slots(const struct bb_reader *rd, const struct mreader *mr)
 static int ensure_entries(const struct bb_reader *rd, struct mreader *mr, size_t need)
 {
 	size_t ncap = mr->cap_entries ? mr->cap_entries : 64;
-	size_t slots = value_slots(rd, mr);
+	size_t slots = value_slots(rd, mr), ks = mr->map.key_size ? mr->map.key_size : 1;
 	uint8_t *keys;
 	uint64_t *vals;
 
@@ -493,7 +502,7 @@ static int ensure_entries(const struct bb_reader *rd, struct mreader *mr, size_t
 		return 0;
 	while (ncap < need)
 		ncap *= 2;
-	keys = realloc(mr->keys, ncap * (mr->map.key_size ? mr->map.key_size : 1));
+	keys = realloc(mr->keys, ncap * ks);
 	if (!keys)
 		return -ENOMEM;
 	mr->keys = keys;
@@ -501,6 +510,11 @@ static int ensure_entries(const struct bb_reader *rd, struct mreader *mr, size_t
 	if (!vals)
 		return -ENOMEM;
 	mr->vals = vals;
+	/* The kernel fills these; zeroing them keeps valgrind's view of the bpf()
+	 * syscall (which it cannot see into) free of false alarms. */
+	memset(keys + mr->cap_entries * ks, 0, (ncap - mr->cap_entries) * ks);
+	memset(vals + mr->cap_entries * slots, 0,
+	       (ncap - mr->cap_entries) * slots * sizeof(uint64_t));
 	mr->cap_entries = ncap;
 	return 0;
 }
@@ -748,8 +762,8 @@ static int decode_bucket(struct bb_reader *rd, struct mreader *mr, const uint8_t
 	*bucket = strtoull(out, &end, 0);
 	if (errno || end == out || *end || out[0] == '-') {
 		mr->stats.decode_errors++;
-		metric_log(rd, mr, BB_LOG_WARN, "bucket label %s: \"%s\" is not an unsigned integer",
-			   lab->name, out);
+		metric_log(rd, mr, BB_LOG_WARN,
+			   "bucket label %s: \"%s\" is not an unsigned integer", lab->name, out);
 		return -EINVAL;
 	}
 	return 0;
@@ -981,7 +995,7 @@ static int read_metric(struct bb_reader *rd, struct mreader *mr, struct bb_snaps
 					g->value += sum;
 			}
 		}
-next:
+	next:
 		if (owned)
 			cache_val_free(cv);
 	}

@@ -56,10 +56,15 @@ void bb_reader_free(struct bb_reader *rd);
 int bb_reader_bind(struct bb_reader *rd, size_t i, int map_fd, char *err, size_t errlen);
 
 struct bb_read_result {
-	size_t series; /* series added to SNAP */
+	size_t series;	    /* series added to SNAP */
 	size_t read_errors; /* maps that could not be read */
-	int first_error; /* negative errno of the first failure, or 0 */
+	int first_error;    /* negative errno of the first failure, or 0 */
 };
+
+/* Iterate keys one by one instead of batch lookups (tests; kernels whose
+ * batch lookups misbehave). Without this the reader falls back by itself when
+ * the kernel rejects batch lookups. */
+void bb_reader_disable_batch(struct bb_reader *rd);
 
 /* One pass over every metric; appends one family per metric to SNAP. */
 int bb_reader_read(struct bb_reader *rd, struct bb_snapshot *snap, struct bb_read_result *res);

@@ -292,8 +292,9 @@ int cf_util_get_string(const oconfig_item_t *ci, char **ret_string)
 	char *s;
 
 	if (ci->values_num != 1 || ci->values[0].type != OCONFIG_TYPE_STRING) {
-		plugin_log(LOG_ERR, "cf_util_get_string: The %s option requires exactly one string "
-				    "argument.",
+		plugin_log(LOG_ERR,
+			   "cf_util_get_string: The %s option requires exactly one string "
+			   "argument.",
 			   ci->key);
 		return -1;
 	}
@@ -309,8 +310,9 @@ int cf_util_get_boolean(const oconfig_item_t *ci, bool *ret_bool)
 {
 	if (ci->values_num != 1 || (ci->values[0].type != OCONFIG_TYPE_BOOLEAN &&
 				    ci->values[0].type != OCONFIG_TYPE_STRING)) {
-		plugin_log(LOG_ERR, "cf_util_get_boolean: The %s option requires exactly one "
-				    "boolean argument.",
+		plugin_log(LOG_ERR,
+			   "cf_util_get_boolean: The %s option requires exactly one "
+			   "boolean argument.",
 			   ci->key);
 		return -1;
 	}
@@ -330,8 +332,9 @@ int cf_util_get_boolean(const oconfig_item_t *ci, bool *ret_bool)
 		*ret_bool = false;
 		return 0;
 	}
-	plugin_log(LOG_ERR, "cf_util_get_boolean: Cannot parse string value `%s' of the `%s' "
-			    "option as a boolean value.",
+	plugin_log(LOG_ERR,
+		   "cf_util_get_boolean: Cannot parse string value `%s' of the `%s' "
+		   "option as a boolean value.",
 		   ci->values[0].value.string, ci->key);
 	return -1;
 }
@@ -339,8 +342,9 @@ int cf_util_get_boolean(const oconfig_item_t *ci, bool *ret_bool)
 int cf_util_get_int(const oconfig_item_t *ci, int *ret_value)
 {
 	if (ci->values_num != 1 || ci->values[0].type != OCONFIG_TYPE_NUMBER) {
-		plugin_log(LOG_ERR, "cf_util_get_int: The %s option requires exactly one numeric "
-				    "argument.",
+		plugin_log(LOG_ERR,
+			   "cf_util_get_int: The %s option requires exactly one numeric "
+			   "argument.",
 			   ci->key);
 		return -1;
 	}
@@ -351,14 +355,16 @@ int cf_util_get_int(const oconfig_item_t *ci, int *ret_value)
 int cf_util_get_cdtime(const oconfig_item_t *ci, cdtime_t *ret_value)
 {
 	if (ci->values_num != 1 || ci->values[0].type != OCONFIG_TYPE_NUMBER) {
-		plugin_log(LOG_ERR, "cf_util_get_cdtime: The %s option requires exactly one "
-				    "numeric argument.",
+		plugin_log(LOG_ERR,
+			   "cf_util_get_cdtime: The %s option requires exactly one "
+			   "numeric argument.",
 			   ci->key);
 		return -1;
 	}
 	if (ci->values[0].value.number < 0.0) {
-		plugin_log(LOG_ERR, "cf_util_get_cdtime: The numeric argument of the %s option "
-				    "must not be negative.",
+		plugin_log(LOG_ERR,
+			   "cf_util_get_cdtime: The numeric argument of the %s option "
+			   "must not be negative.",
 			   ci->key);
 		return -1;
 	}

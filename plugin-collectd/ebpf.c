@@ -72,7 +72,6 @@ struct ebpf_instance {
 	char **unknown;
 	size_t n_unknown;
 	int last_read_error; /* log a read failure when it starts and when it ends */
-	uint64_t reads;
 };
 
 static struct {
@@ -119,6 +118,16 @@ static void ebpf_strv_free(char ***v, size_t *n)
 	*n = 0;
 }
 
+/* strerror() for read threads: strerror() itself is not thread-safe. */
+static const char *ebpf_strerror(int err, char *buf, size_t len)
+{
+	if (err < 0)
+		err = -err;
+	if (strerror_r(err, buf, len) != 0)
+		snprintf(buf, len, "error %d", err);
+	return buf;
+}
+
 /* Copy SRC into a collectd identifier field; false if it does not fit. */
 static bool ebpf_copy_field(char *dst, size_t size, const char *src)
 {
@@ -161,7 +170,8 @@ static int ebpf_config_strings(oconfig_item_t *ci, char ***v, size_t *n)
 	}
 	for (int i = 0; i < ci->values_num; i++) {
 		if (ci->values[i].type != OCONFIG_TYPE_STRING) {
-			ERROR(EBPF_PLUGIN " plugin: %s: argument %d is not a string", ci->key, i + 1);
+			ERROR(EBPF_PLUGIN " plugin: %s: argument %d is not a string", ci->key,
+			      i + 1);
 			return -1;
 		}
 		if (ci->values[i].value.string[0] == '\0') {
@@ -206,7 +216,8 @@ static int ebpf_config(oconfig_item_t *ci)
 		} else if (strcasecmp("Interval", child->key) == 0) {
 			status = cf_util_get_cdtime(child, &ebpf_ctx.interval);
 		} else {
-			ERROR(EBPF_PLUGIN " plugin: unknown option \"%s\"; allowed options are " EBPF_ALLOWED_KEYS,
+			ERROR(EBPF_PLUGIN " plugin: unknown option \"%s\"; allowed options "
+					  "are " EBPF_ALLOWED_KEYS,
 			      child->key);
 			status = -1;
 		}
@@ -220,7 +231,7 @@ static int ebpf_config(oconfig_item_t *ci)
 struct ebpf_ti_writer {
 	char *out;
 	size_t size; /* of out, including the NUL */
-	size_t len; /* bytes of the whole text, written or not */
+	size_t len;  /* bytes of the whole text, written or not */
 	uint64_t hash;
 };
 
@@ -338,8 +349,9 @@ static int ebpf_register_type(const char *config, const char *family, enum bb_me
 
 	ebpf_data_source(kind, suffix, &src);
 	if ((size_t)snprintf(ds.type, sizeof(ds.type), "%s%s", family, suffix) >= sizeof(ds.type)) {
-		ERROR(EBPF_PLUGIN " plugin: config %s: metric %s: name longer than %zu bytes cannot "
-				  "be a collectd type",
+		ERROR(EBPF_PLUGIN
+		      " plugin: config %s: metric %s: name longer than %zu bytes cannot "
+		      "be a collectd type",
 		      config, family, (size_t)EBPF_MAX_FAMILY_NAME);
 		return -ENAMETOOLONG;
 	}
@@ -378,7 +390,7 @@ static int ebpf_family_cmp(const void *a, const void *b)
 }
 
 static const struct ebpf_family_ref *ebpf_find_family(const struct ebpf_instance *inst,
-						       const char *name)
+						      const char *name)
 {
 	struct ebpf_family_ref key = { .name = (char *)name };
 
@@ -399,7 +411,8 @@ static int ebpf_instance_add_family(struct ebpf_instance *inst, const char *name
 		if (known->kind == kind)
 			return 0;
 		ERROR(EBPF_PLUGIN " plugin: config %s: metric %s appears as both %s and %s",
-		      inst->name, name, bb_metric_kind_name(known->kind), bb_metric_kind_name(kind));
+		      inst->name, name, bb_metric_kind_name(known->kind),
+		      bb_metric_kind_name(kind));
 		return -EEXIST;
 	}
 	if (kind == BB_METRIC_HISTOGRAM) {
@@ -564,7 +577,7 @@ static int ebpf_dispatch_series(value_list_t *vl, const struct bb_family *fam,
 /*
  * Dispatch every family of SNAP as values of plugin "ebpf", instance
  * INST->name. Families without registered types are skipped with a warning
- * (once per family). Returns the number of values that failed to dispatch.
+ * (once per family). Returns the number of series not (fully) dispatched.
  */
 static size_t ebpf_dispatch_snapshot(struct ebpf_instance *inst, const struct bb_snapshot *snap)
 {
@@ -595,6 +608,7 @@ static int ebpf_read(user_data_t *ud)
 {
 	struct ebpf_instance *inst = ud->data;
 	struct bb_snapshot *snap = bb_snapshot_new();
+	char ebuf[128];
 	size_t failed;
 	int rc;
 
@@ -606,18 +620,19 @@ static int ebpf_read(user_data_t *ud)
 	bb_snapshot_finish(snap);
 	if (rc != inst->last_read_error) {
 		if (rc < 0)
-			ERROR(EBPF_PLUGIN " plugin: config %s: reading maps failed: %s (counted in "
-					  "bpfbridge_read_errors_total; logged again when it changes)",
-			      inst->name, strerror(-rc));
+			ERROR(EBPF_PLUGIN
+			      " plugin: config %s: reading maps failed: %s (counted in "
+			      "bpfbridge_read_errors_total; logged again when it changes)",
+			      inst->name, ebpf_strerror(rc, ebuf, sizeof(ebuf)));
 		else
-			INFO(EBPF_PLUGIN " plugin: config %s: reading maps works again", inst->name);
+			INFO(EBPF_PLUGIN " plugin: config %s: reading maps works again",
+			     inst->name);
 		inst->last_read_error = rc;
 	}
 	failed = ebpf_dispatch_snapshot(inst, snap);
 	bb_snapshot_unref(snap);
-	inst->reads++;
 	if (failed > 0)
-		WARNING(EBPF_PLUGIN " plugin: config %s: %zu value(s) could not be dispatched",
+		WARNING(EBPF_PLUGIN " plugin: config %s: %zu series could not be dispatched",
 			inst->name, failed);
 	return 0;
 }
@@ -627,6 +642,7 @@ static int ebpf_read(user_data_t *ud)
 static void ebpf_log_programs(const struct ebpf_instance *inst)
 {
 	size_t n = bb_engine_n_programs(inst->engine), attached = 0, failed = 0;
+	char ebuf[128];
 
 	for (size_t i = 0; i < n; i++) {
 		const struct bb_program_status *p = bb_engine_program(inst->engine, i);
@@ -635,14 +651,22 @@ static void ebpf_log_programs(const struct ebpf_instance *inst)
 			attached++;
 		} else if (p->state == BB_PROG_FAILED) {
 			failed++;
-			WARNING(EBPF_PLUGIN " plugin: config %s: program %s (hook %s) not attached: %s",
+			WARNING(EBPF_PLUGIN
+				" plugin: config %s: program %s (hook %s) not attached: %s",
 				inst->name, p->name, p->hook ? p->hook : "-",
-				p->reason ? p->reason : strerror(-p->error));
+				p->reason ? p->reason
+					  : ebpf_strerror(p->error, ebuf, sizeof(ebuf)));
 		}
 	}
-	INFO(EBPF_PLUGIN " plugin: config %s: %zu program(s) attached, %zu failed, %zu alternative(s) "
-			 "not used",
+	INFO(EBPF_PLUGIN
+	     " plugin: config %s: %zu program(s) attached, %zu failed, %zu alternative(s) "
+	     "not used",
 	     inst->name, attached, failed, n - attached - failed);
+	if (attached == 0 && n > 0)
+		WARNING(EBPF_PLUGIN
+			" plugin: config %s: no program attached; its metrics stay empty "
+			"(the reasons are logged above)",
+			inst->name);
 }
 
 static struct ebpf_instance *ebpf_find_instance(const char *name)
@@ -657,7 +681,7 @@ static struct ebpf_instance *ebpf_find_instance(const char *name)
  * line and column) and return NULL. */
 static struct ebpf_instance *ebpf_open_config(const char *config, const struct bb_options *opts)
 {
-	char err[BB_ERRMSG_MAX + 256] = "";
+	char err[BB_ERRMSG_MAX + 256] = "", ebuf[128];
 	struct bb_engine *eng = NULL;
 	struct ebpf_instance *inst;
 	struct bb_snapshot *snap;
@@ -675,7 +699,7 @@ static struct ebpf_instance *ebpf_open_config(const char *config, const struct b
 	free(path);
 	if (rc < 0) {
 		ERROR(EBPF_PLUGIN " plugin: config %s: %s", config,
-		      err[0] ? err : strerror(-rc));
+		      err[0] ? err : ebpf_strerror(rc, ebuf, sizeof(ebuf)));
 		return NULL;
 	}
 
@@ -719,7 +743,8 @@ static struct ebpf_instance *ebpf_open_config(const char *config, const struct b
 		}
 	}
 	if (rc < 0) {
-		ERROR(EBPF_PLUGIN " plugin: config %s: not loaded: %s", config, strerror(-rc));
+		ERROR(EBPF_PLUGIN " plugin: config %s: not loaded: %s", config,
+		      ebpf_strerror(rc, ebuf, sizeof(ebuf)));
 		ebpf_instance_free(inst);
 		return NULL;
 	}
@@ -794,7 +819,8 @@ static int ebpf_init(void)
 		snprintf(name, sizeof(name), EBPF_PLUGIN "/%s", inst->name);
 		if (plugin_register_complex_read(EBPF_PLUGIN, name, ebpf_read, ebpf_ctx.interval,
 						 &ud) != 0) {
-			ERROR(EBPF_PLUGIN " plugin: config %s: registering the read callback failed",
+			ERROR(EBPF_PLUGIN
+			      " plugin: config %s: registering the read callback failed",
 			      inst->name);
 			ebpf_instance_free(inst);
 			continue;
@@ -803,7 +829,8 @@ static int ebpf_init(void)
 	}
 	ebpf_ctx.n_instances = registered;
 	if (registered == 0) {
-		ERROR(EBPF_PLUGIN " plugin: none of the %zu configs could be loaded", ebpf_ctx.n_configs);
+		ERROR(EBPF_PLUGIN " plugin: none of the %zu configs could be loaded",
+		      ebpf_ctx.n_configs);
 		goto fail;
 	}
 	INFO(EBPF_PLUGIN " plugin: %zu of %zu configs loaded", registered, ebpf_ctx.n_configs);

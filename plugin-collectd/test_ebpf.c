@@ -242,12 +242,14 @@ static void test_type_instance_plain(void **state)
 
 static void test_type_instance_escaping(void **state)
 {
-	const char *kv[] = { "path", "/var/log a,b=c%d\\e\"f~g\n", "empty", "", "utf8", "caf\xc3\xa9-:" };
+	const char *kv[] = { "path",	     "/var/log a,b=c%d\\e\"f~g\n", "empty", "", "utf8",
+			     "caf\xc3\xa9-:" };
 	char out[DATA_MAX_NAME_LEN];
 
 	(void)state;
 	fmt(out, sizeof(out), kv, 3, NULL);
-	assert_string_equal(out, "path=%2Fvar%2Flog a%2Cb%3Dc%25d%5Ce%22f%7Eg%0A,empty=,utf8=caf\xc3\xa9-:");
+	assert_string_equal(
+		out, "path=%2Fvar%2Flog a%2Cb%3Dc%25d%5Ce%22f%7Eg%0A,empty=,utf8=caf\xc3\xa9-:");
 }
 
 static void test_type_instance_exact_fit(void **state)
@@ -260,14 +262,14 @@ static void test_type_instance_exact_fit(void **state)
 	/* "k=" + 125 bytes = 127 bytes: fits */
 	memset(value, 'x', 125);
 	value[125] = '\0';
-	assert_false(ebpf_format_type_instance(out, sizeof(out), (char **)kv, (char **)kv + 1, 1,
-					       NULL));
+	assert_false(
+		ebpf_format_type_instance(out, sizeof(out), (char **)kv, (char **)kv + 1, 1, NULL));
 	assert_int_equal(strlen(out), 127);
 	/* one more byte: truncated */
 	value[125] = 'x';
 	value[126] = '\0';
-	assert_true(ebpf_format_type_instance(out, sizeof(out), (char **)kv, (char **)kv + 1, 1,
-					      NULL));
+	assert_true(
+		ebpf_format_type_instance(out, sizeof(out), (char **)kv, (char **)kv + 1, 1, NULL));
 	assert_int_equal(strlen(out), 127);
 }
 
@@ -301,7 +303,7 @@ static void test_type_instance_truncation(void **state)
 	fmt(out_b, sizeof(out_b), kvb, 2, NULL);
 	assert_int_equal(strlen(out_a), DATA_MAX_NAME_LEN - 1);
 	assert_true(is_hash_suffix(out_a));
-	assert_string_equal(out_a, out_a2); /* deterministic */
+	assert_string_equal(out_a, out_a2);    /* deterministic */
 	assert_string_not_equal(out_a, out_b); /* still unique */
 	assert_memory_equal(out_a, out_b, DATA_MAX_NAME_LEN - 1 - EBPF_HASH_SUFFIX_LEN);
 	assert_memory_equal(out_a, "stack=fff", 9);

@@ -142,6 +142,10 @@ static int group_setup(void **state)
 	netsnmp_ds_set_boolean(NETSNMP_DS_LIBRARY_ID, NETSNMP_DS_LIB_DONT_PERSIST_STATE, 1);
 	netsnmp_ds_set_boolean(NETSNMP_DS_APPLICATION_ID, NETSNMP_DS_AGENT_ROLE, 0);
 	snmp_enable_stderrlog();
+	if (getenv("BB_SNMP_DEBUG")) { /* e.g. BB_SNMP_DEBUG=bpfbridge,helper:table */
+		debug_register_tokens(getenv("BB_SNMP_DEBUG"));
+		snmp_set_do_debugging(1);
+	}
 	init_agent("bbsnmptest");
 	init_snmp("bbsnmptest");
 	bbsnmp_log_to_netsnmp();

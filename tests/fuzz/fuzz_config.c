@@ -61,9 +61,9 @@ static void check_config(const struct bb_config *cfg)
 
 			if (strcmp(b->decoders[b->n_decoders - 1].name, "uint"))
 				abort();
-			if (m->bucket_type == BB_BUCKET_FIXED ? !m->n_bucket_keys
-							      : m->bucket_min > m->bucket_max ||
-									m->bucket_max > 1023)
+			if (m->bucket_type == BB_BUCKET_FIXED
+				    ? !m->n_bucket_keys
+				    : m->bucket_min > m->bucket_max || m->bucket_max > 1023)
 				abort();
 			if (!(m->bucket_multiplier > 0))
 				abort();

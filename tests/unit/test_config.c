@@ -24,12 +24,13 @@
 
 /* Building blocks for the bad configs below; line numbers in the messages count them. */
 #define COUNTER_HEAD "metrics:\n  counters:\n    - name: c_total\n      help: h\n"
-#define LABEL_UINT                                                                                 \
-	"      labels:\n        - name: l\n          size: 4\n          decoders:\n"             \
+#define LABEL_UINT                                                                   \
+	"      labels:\n        - name: l\n          size: 4\n          decoders:\n" \
 	"            - name: uint\n"
 #define HIST_HEAD "metrics:\n  histograms:\n    - name: h_seconds\n      help: h\n"
-#define BUCKET_LABEL                                                                               \
-	"      labels:\n        - name: bucket\n          size: 4\n          decoders: [{name: uint}]\n"
+#define BUCKET_LABEL                                                                             \
+	"      labels:\n        - name: bucket\n          size: 4\n          decoders: [{name: " \
+	"uint}]\n"
 
 struct bad_case {
 	const char *name;
@@ -39,117 +40,238 @@ struct bad_case {
 
 static const struct bad_case bad_cases[] = {
 	{ "unknown_top_key", "programs: []\n" COUNTER_HEAD LABEL_UINT,
-	  "bad.yaml:1:1: document: expected a key among metrics, kaddrs, hooks, name, tracing, cgroup_id_map, got \"programs\"" },
+	  "bad.yaml:1:1: document: expected a key among metrics, kaddrs, hooks, name, tracing, "
+	  "cgroup_id_map, got \"programs\"" },
 	{ "unknown_counter_key", COUNTER_HEAD "      lables: []\n",
-	  "bad.yaml:5:7: metrics.counters[0]: expected a key among name, help, labels, max_series, perf_event_array, flush_interval, got \"lables\"" },
+	  "bad.yaml:5:7: metrics.counters[0]: expected a key among name, help, labels, max_series, "
+	  "perf_event_array, flush_interval, got \"lables\"" },
 	{ "metrics_not_mapping", "metrics: []\n",
-	  "bad.yaml:1:10: metrics: expected a mapping with counters and/or histograms, got an empty list" },
+	  "bad.yaml:1:10: metrics: expected a mapping with counters and/or histograms, got an "
+	  "empty list" },
 	{ "counters_not_list", "metrics:\n  counters:\n    name: x\n",
 	  "bad.yaml:3:5: metrics.counters: expected a list of counters, got a mapping" },
 	{ "counter_not_mapping", "metrics:\n  counters:\n    - c_total\n",
-	  "bad.yaml:3:7: metrics.counters[0]: expected a mapping describing a counter, got \"c_total\"" },
+	  "bad.yaml:3:7: metrics.counters[0]: expected a mapping describing a counter, got "
+	  "\"c_total\"" },
 	{ "missing_help", "metrics:\n  counters:\n    - name: c_total\n" LABEL_UINT,
 	  "bad.yaml:3:7: metrics.counters[0]: expected key \"help\", got a mapping without it" },
 	{ "missing_labels", COUNTER_HEAD,
 	  "bad.yaml:3:7: metrics.counters[0]: expected key \"labels\", got a mapping without it" },
-	{ "missing_label_name", COUNTER_HEAD "      labels:\n        - size: 4\n          decoders: [{name: uint}]\n",
-	  "bad.yaml:6:11: metrics.counters[0].labels[0]: expected key \"name\", got a mapping without it" },
-	{ "size_negative", COUNTER_HEAD "      labels:\n        - name: l\n          size: -4\n          decoders: [{name: uint}]\n",
-	  "bad.yaml:7:17: metrics.counters[0].labels[0].size: expected a positive integer of at most 1024, got \"-4\"" },
-	{ "size_not_integer", COUNTER_HEAD "      labels:\n        - name: l\n          size: four\n          decoders: [{name: uint}]\n",
-	  "bad.yaml:7:17: metrics.counters[0].labels[0].size: expected a positive integer of at most 1024, got \"four\"" },
-	{ "size_zero", COUNTER_HEAD "      labels:\n        - name: l\n          size: 0\n          decoders: [{name: uint}]\n",
-	  "bad.yaml:7:17: metrics.counters[0].labels[0].size: expected a positive integer of at most 1024, got \"0\"" },
-	{ "size_quoted", COUNTER_HEAD "      labels:\n        - name: l\n          size: \"4\"\n          decoders: [{name: uint}]\n",
-	  "bad.yaml:7:17: metrics.counters[0].labels[0].size: expected a positive integer of at most 1024, got the quoted string \"4\"" },
-	{ "key_too_large", COUNTER_HEAD "      labels:\n        - {name: a, size: 1024, decoders: [{name: hex}]}\n        - {name: b, size: 8, decoders: [{name: uint}]}\n",
-	  "bad.yaml:7:11: metrics.counters[0].labels[1]: expected labels of at most 1024 key bytes in total, got 1032 up to here" },
-	{ "duplicate_metric", COUNTER_HEAD LABEL_UINT "  histograms:\n    - name: c_total\n      help: h\n      bucket_type: linear\n      bucket_max: 4\n" BUCKET_LABEL,
-	  "bad.yaml:11:13: metrics.histograms[0].name: expected a unique metric name, got \"c_total\" again (first at 3:13)" },
+	{ "missing_label_name",
+	  COUNTER_HEAD "      labels:\n        - size: 4\n          decoders: [{name: uint}]\n",
+	  "bad.yaml:6:11: metrics.counters[0].labels[0]: expected key \"name\", got a mapping "
+	  "without it" },
+	{ "size_negative",
+	  COUNTER_HEAD "      labels:\n        - name: l\n          size: -4\n          decoders: "
+		       "[{name: uint}]\n",
+	  "bad.yaml:7:17: metrics.counters[0].labels[0].size: expected a positive integer of at "
+	  "most 1024, got \"-4\"" },
+	{ "size_not_integer",
+	  COUNTER_HEAD "      labels:\n        - name: l\n          size: four\n          "
+		       "decoders: [{name: uint}]\n",
+	  "bad.yaml:7:17: metrics.counters[0].labels[0].size: expected a positive integer of at "
+	  "most 1024, got \"four\"" },
+	{ "size_zero",
+	  COUNTER_HEAD "      labels:\n        - name: l\n          size: 0\n          decoders: "
+		       "[{name: uint}]\n",
+	  "bad.yaml:7:17: metrics.counters[0].labels[0].size: expected a positive integer of at "
+	  "most 1024, got \"0\"" },
+	{ "size_quoted",
+	  COUNTER_HEAD "      labels:\n        - name: l\n          size: \"4\"\n          "
+		       "decoders: [{name: uint}]\n",
+	  "bad.yaml:7:17: metrics.counters[0].labels[0].size: expected a positive integer of at "
+	  "most 1024, got the quoted string \"4\"" },
+	{ "key_too_large",
+	  COUNTER_HEAD "      labels:\n        - {name: a, size: 1024, decoders: [{name: hex}]}\n  "
+		       "      - {name: b, size: 8, decoders: [{name: uint}]}\n",
+	  "bad.yaml:7:11: metrics.counters[0].labels[1]: expected labels of at most 1024 key bytes "
+	  "in total, got 1032 up to here" },
+	{ "duplicate_metric",
+	  COUNTER_HEAD LABEL_UINT "  histograms:\n    - name: c_total\n      help: h\n      "
+				  "bucket_type: linear\n      bucket_max: 4\n" BUCKET_LABEL,
+	  "bad.yaml:11:13: metrics.histograms[0].name: expected a unique metric name, got "
+	  "\"c_total\" again (first at 3:13)" },
 	{ "duplicate_key", COUNTER_HEAD "      help: again\n" LABEL_UINT,
-	  "bad.yaml:5:7: metrics.counters[0].help: expected each key once, got it again (first at 4:7)" },
-	{ "bucket_type_unknown", HIST_HEAD "      bucket_type: exp3\n      bucket_max: 4\n" BUCKET_LABEL,
-	  "bad.yaml:5:20: metrics.histograms[0].bucket_type: expected one of exp2, exp2zero, linear, fixed, got \"exp3\"" },
-	{ "bucket_min_gt_max", HIST_HEAD "      bucket_type: linear\n      bucket_min: 9\n      bucket_max: 4\n" BUCKET_LABEL,
-	  "bad.yaml:6:19: metrics.histograms[0].bucket_min: expected at most bucket_max (4), got 9" },
-	{ "bucket_max_too_large", HIST_HEAD "      bucket_type: exp2\n      bucket_max: 2000\n" BUCKET_LABEL,
-	  "bad.yaml:6:19: metrics.histograms[0].bucket_max: expected an integer from 0 to 1023, got \"2000\"" },
+	  "bad.yaml:5:7: metrics.counters[0].help: expected each key once, got it again (first at "
+	  "4:7)" },
+	{ "bucket_type_unknown",
+	  HIST_HEAD "      bucket_type: exp3\n      bucket_max: 4\n" BUCKET_LABEL,
+	  "bad.yaml:5:20: metrics.histograms[0].bucket_type: expected one of exp2, exp2zero, "
+	  "linear, fixed, got \"exp3\"" },
+	{ "bucket_min_gt_max",
+	  HIST_HEAD
+	  "      bucket_type: linear\n      bucket_min: 9\n      bucket_max: 4\n" BUCKET_LABEL,
+	  "bad.yaml:6:19: metrics.histograms[0].bucket_min: expected at most bucket_max (4), got "
+	  "9" },
+	{ "bucket_max_too_large",
+	  HIST_HEAD "      bucket_type: exp2\n      bucket_max: 2000\n" BUCKET_LABEL,
+	  "bad.yaml:6:19: metrics.histograms[0].bucket_max: expected an integer from 0 to 1023, "
+	  "got \"2000\"" },
 	{ "bucket_max_missing", HIST_HEAD "      bucket_type: exp2\n" BUCKET_LABEL,
-	  "bad.yaml:3:7: metrics.histograms[0]: expected key \"bucket_max\" for bucket_type exp2, got a mapping without it" },
+	  "bad.yaml:3:7: metrics.histograms[0]: expected key \"bucket_max\" for bucket_type exp2, "
+	  "got a mapping without it" },
 	{ "fixed_without_keys", HIST_HEAD "      bucket_type: fixed\n" BUCKET_LABEL,
-	  "bad.yaml:3:7: metrics.histograms[0]: expected key \"bucket_keys\" for bucket_type fixed, got a mapping without it" },
-	{ "bucket_keys_not_ascending", HIST_HEAD "      bucket_type: fixed\n      bucket_keys: [1, 8, 4]\n" BUCKET_LABEL,
-	  "bad.yaml:6:27: metrics.histograms[0].bucket_keys[2]: expected a key greater than 8 (keys ascend), got \"4\"" },
-	{ "bucket_keys_not_fixed", HIST_HEAD "      bucket_type: exp2\n      bucket_max: 4\n      bucket_keys: [1, 2]\n" BUCKET_LABEL,
-	  "bad.yaml:7:20: metrics.histograms[0].bucket_keys: expected only with bucket_type fixed, got bucket_type exp2" },
-	{ "bucket_keys_fraction", HIST_HEAD "      bucket_type: fixed\n      bucket_keys: [0.5]\n" BUCKET_LABEL,
-	  "bad.yaml:6:21: metrics.histograms[0].bucket_keys[0]: expected a non-negative integer, got \"0.5\"" },
-	{ "bucket_multiplier_negative", HIST_HEAD "      bucket_type: exp2\n      bucket_max: 4\n      bucket_multiplier: -1e-6\n" BUCKET_LABEL,
-	  "bad.yaml:7:26: metrics.histograms[0].bucket_multiplier: expected a positive number, got \"-1e-6\"" },
-	{ "bucket_bound_overflow", HIST_HEAD "      bucket_type: exp2\n      bucket_max: 1023\n      bucket_multiplier: 4\n" BUCKET_LABEL,
-	  "bad.yaml:6:19: metrics.histograms[0].bucket_max: expected a top bucket bound that fits a double, got one beyond 1.79769e+308 with bucket_multiplier 4" },
-	{ "histogram_no_labels", HIST_HEAD "      bucket_type: exp2\n      bucket_max: 4\n      labels: []\n",
-	  "bad.yaml:7:15: metrics.histograms[0].labels: expected a list of at least one label, got an empty list" },
-	{ "bucket_label_not_uint", HIST_HEAD "      bucket_type: exp2\n      bucket_max: 4\n      labels:\n        - name: bucket\n          size: 4\n          decoders:\n            - name: uint\n            - name: string\n",
-	  "bad.yaml:12:15: metrics.histograms[0].labels[0].decoders[1]: expected uint as the last decoder (the last label of a histogram is the bucket index), got string" },
-	{ "bucket_label_size", HIST_HEAD "      bucket_type: exp2\n      bucket_max: 4\n      labels:\n        - name: bucket\n          size: 3\n          decoders: [{name: uint}]\n",
-	  "bad.yaml:9:17: metrics.histograms[0].labels[0].size: expected 1, 2, 4 or 8 (the bucket index is an unsigned integer), got 3" },
-	{ "histogram_label_le", HIST_HEAD "      bucket_type: exp2\n      bucket_max: 4\n      labels:\n        - {name: le, size: 4, decoders: [{name: uint}]}\n        - {name: bucket, size: 4, decoders: [{name: uint}]}\n",
-	  "bad.yaml:8:18: metrics.histograms[0].labels[0].name: expected a label name other than le in a histogram (le holds the bucket bound), got \"le\"" },
-	{ "unknown_decoder", COUNTER_HEAD "      labels:\n        - name: l\n          size: 4\n          decoders:\n            - name: majorminr\n",
-	  "bad.yaml:9:21: metrics.counters[0].labels[0].decoders[0].name: expected one of uint, string, hex, static_map, regexp, ksym, kstack, syscall, errno, majorminor, inet_ip, ifname, cgroup, dname, pci_vendor, pci_device, pci_class, pci_subclass, got \"majorminr\"" },
-	{ "decoders_empty", COUNTER_HEAD "      labels:\n        - name: l\n          size: 4\n          decoders: []\n",
-	  "bad.yaml:8:21: metrics.counters[0].labels[0].decoders: expected a list of at least one decoder, got an empty list" },
-	{ "static_map_on_uint", COUNTER_HEAD "      labels:\n        - name: l\n          size: 4\n          decoders:\n            - name: uint\n              static_map: {0: zero}\n",
-	  "bad.yaml:10:15: metrics.counters[0].labels[0].decoders[0].static_map: expected only in a static_map decoder, got it in a uint decoder" },
-	{ "static_map_missing", COUNTER_HEAD "      labels:\n        - name: l\n          size: 4\n          decoders:\n            - name: static_map\n",
-	  "bad.yaml:9:15: metrics.counters[0].labels[0].decoders[0]: expected key \"static_map\" for decoder static_map, got a mapping without it" },
-	{ "static_map_duplicate", COUNTER_HEAD "      labels:\n        - name: l\n          size: 4\n          decoders:\n            - name: static_map\n              static_map:\n                0: zero\n                1: one\n                0: nil\n",
-	  "bad.yaml:13:17: metrics.counters[0].labels[0].decoders[0].static_map.0: expected each key once, got it again (first at 11:17)" },
-	{ "static_map_value_list", COUNTER_HEAD "      labels:\n        - name: l\n          size: 4\n          decoders:\n            - name: static_map\n              static_map:\n                0: [zero]\n",
-	  "bad.yaml:11:20: metrics.counters[0].labels[0].decoders[0].static_map.0: expected a label value, got a list" },
-	{ "regexp_missing", COUNTER_HEAD "      labels:\n        - name: l\n          size: 4\n          decoders:\n            - name: regexp\n",
-	  "bad.yaml:9:15: metrics.counters[0].labels[0].decoders[0]: expected key \"regexps\" for decoder regexp, got a mapping without it" },
-	{ "allow_unknown_not_bool", COUNTER_HEAD "      labels:\n        - name: l\n          size: 4\n          decoders:\n            - name: static_map\n              static_map: {0: zero}\n              allow_unknown: maybe\n",
-	  "bad.yaml:11:30: metrics.counters[0].labels[0].decoders[0].allow_unknown: expected true or false, got \"maybe\"" },
-	{ "label_name_invalid", COUNTER_HEAD "      labels:\n        - name: my-label\n          size: 4\n          decoders: [{name: uint}]\n",
-	  "bad.yaml:6:17: metrics.counters[0].labels[0].name: expected an identifier ([A-Za-z_][A-Za-z0-9_]*), got \"my-label\"" },
-	{ "label_name_reserved", COUNTER_HEAD "      labels:\n        - name: __name__\n          size: 4\n          decoders: [{name: uint}]\n",
-	  "bad.yaml:6:17: metrics.counters[0].labels[0].name: expected a label name not starting with __ (reserved), got \"__name__\"" },
-	{ "label_name_duplicate", COUNTER_HEAD "      labels:\n        - {name: cpu, size: 4, decoders: [{name: uint}]}\n        - {name: cpu, size: 4, decoders: [{name: uint}]}\n",
-	  "bad.yaml:7:18: metrics.counters[0].labels[1].name: expected a unique label name, got \"cpu\" again (first at 6:18)" },
-	{ "metric_name_invalid", "metrics:\n  counters:\n    - name: 9lives\n      help: h\n" LABEL_UINT,
-	  "bad.yaml:3:13: metrics.counters[0].name: expected an identifier ([A-Za-z_][A-Za-z0-9_]*), got \"9lives\"" },
+	  "bad.yaml:3:7: metrics.histograms[0]: expected key \"bucket_keys\" for bucket_type "
+	  "fixed, got a mapping without it" },
+	{ "bucket_keys_not_ascending",
+	  HIST_HEAD "      bucket_type: fixed\n      bucket_keys: [1, 8, 4]\n" BUCKET_LABEL,
+	  "bad.yaml:6:27: metrics.histograms[0].bucket_keys[2]: expected a key greater than 8 "
+	  "(keys ascend), got \"4\"" },
+	{ "bucket_keys_not_fixed",
+	  HIST_HEAD
+	  "      bucket_type: exp2\n      bucket_max: 4\n      bucket_keys: [1, 2]\n" BUCKET_LABEL,
+	  "bad.yaml:7:20: metrics.histograms[0].bucket_keys: expected only with bucket_type fixed, "
+	  "got bucket_type exp2" },
+	{ "bucket_keys_fraction",
+	  HIST_HEAD "      bucket_type: fixed\n      bucket_keys: [0.5]\n" BUCKET_LABEL,
+	  "bad.yaml:6:21: metrics.histograms[0].bucket_keys[0]: expected a non-negative integer, "
+	  "got \"0.5\"" },
+	{ "bucket_multiplier_negative",
+	  HIST_HEAD "      bucket_type: exp2\n      bucket_max: 4\n      bucket_multiplier: "
+		    "-1e-6\n" BUCKET_LABEL,
+	  "bad.yaml:7:26: metrics.histograms[0].bucket_multiplier: expected a positive number, got "
+	  "\"-1e-6\"" },
+	{ "bucket_bound_overflow",
+	  HIST_HEAD "      bucket_type: exp2\n      bucket_max: 1023\n      bucket_multiplier: "
+		    "4\n" BUCKET_LABEL,
+	  "bad.yaml:6:19: metrics.histograms[0].bucket_max: expected a top bucket bound that fits "
+	  "a double, got one beyond 1.79769e+308 with bucket_multiplier 4" },
+	{ "histogram_no_labels",
+	  HIST_HEAD "      bucket_type: exp2\n      bucket_max: 4\n      labels: []\n",
+	  "bad.yaml:7:15: metrics.histograms[0].labels: expected a list of at least one label, got "
+	  "an empty list" },
+	{ "bucket_label_not_uint",
+	  HIST_HEAD "      bucket_type: exp2\n      bucket_max: 4\n      labels:\n        - name: "
+		    "bucket\n          size: 4\n          decoders:\n            - name: uint\n    "
+		    "        - name: string\n",
+	  "bad.yaml:12:15: metrics.histograms[0].labels[0].decoders[1]: expected uint as the last "
+	  "decoder (the last label of a histogram is the bucket index), got string" },
+	{ "bucket_label_size",
+	  HIST_HEAD "      bucket_type: exp2\n      bucket_max: 4\n      labels:\n        - name: "
+		    "bucket\n          size: 3\n          decoders: [{name: uint}]\n",
+	  "bad.yaml:9:17: metrics.histograms[0].labels[0].size: expected 1, 2, 4 or 8 (the bucket "
+	  "index is an unsigned integer), got 3" },
+	{ "histogram_label_le",
+	  HIST_HEAD "      bucket_type: exp2\n      bucket_max: 4\n      labels:\n        - {name: "
+		    "le, size: 4, decoders: [{name: uint}]}\n        - {name: bucket, size: 4, "
+		    "decoders: [{name: uint}]}\n",
+	  "bad.yaml:8:18: metrics.histograms[0].labels[0].name: expected a label name other than "
+	  "le in a histogram (le holds the bucket bound), got \"le\"" },
+	{ "unknown_decoder",
+	  COUNTER_HEAD "      labels:\n        - name: l\n          size: 4\n          decoders:\n "
+		       "           - name: majorminr\n",
+	  "bad.yaml:9:21: metrics.counters[0].labels[0].decoders[0].name: expected one of uint, "
+	  "string, hex, static_map, regexp, ksym, kstack, syscall, errno, majorminor, inet_ip, "
+	  "ifname, cgroup, dname, pci_vendor, pci_device, pci_class, pci_subclass, got "
+	  "\"majorminr\"" },
+	{ "decoders_empty",
+	  COUNTER_HEAD
+	  "      labels:\n        - name: l\n          size: 4\n          decoders: []\n",
+	  "bad.yaml:8:21: metrics.counters[0].labels[0].decoders: expected a list of at least one "
+	  "decoder, got an empty list" },
+	{ "static_map_on_uint",
+	  COUNTER_HEAD "      labels:\n        - name: l\n          size: 4\n          decoders:\n "
+		       "           - name: uint\n              static_map: {0: zero}\n",
+	  "bad.yaml:10:15: metrics.counters[0].labels[0].decoders[0].static_map: expected only in "
+	  "a static_map decoder, got it in a uint decoder" },
+	{ "static_map_missing",
+	  COUNTER_HEAD "      labels:\n        - name: l\n          size: 4\n          decoders:\n "
+		       "           - name: static_map\n",
+	  "bad.yaml:9:15: metrics.counters[0].labels[0].decoders[0]: expected key \"static_map\" "
+	  "for decoder static_map, got a mapping without it" },
+	{ "static_map_duplicate",
+	  COUNTER_HEAD "      labels:\n        - name: l\n          size: 4\n          decoders:\n "
+		       "           - name: static_map\n              static_map:\n                "
+		       "0: zero\n                1: one\n                0: nil\n",
+	  "bad.yaml:13:17: metrics.counters[0].labels[0].decoders[0].static_map.0: expected each "
+	  "key once, got it again (first at 11:17)" },
+	{ "static_map_value_list",
+	  COUNTER_HEAD
+	  "      labels:\n        - name: l\n          size: 4\n          decoders:\n            - "
+	  "name: static_map\n              static_map:\n                0: [zero]\n",
+	  "bad.yaml:11:20: metrics.counters[0].labels[0].decoders[0].static_map.0: expected a "
+	  "label value, got a list" },
+	{ "regexp_missing",
+	  COUNTER_HEAD "      labels:\n        - name: l\n          size: 4\n          decoders:\n "
+		       "           - name: regexp\n",
+	  "bad.yaml:9:15: metrics.counters[0].labels[0].decoders[0]: expected key \"regexps\" for "
+	  "decoder regexp, got a mapping without it" },
+	{ "allow_unknown_not_bool",
+	  COUNTER_HEAD "      labels:\n        - name: l\n          size: 4\n          decoders:\n "
+		       "           - name: static_map\n              static_map: {0: zero}\n       "
+		       "       allow_unknown: maybe\n",
+	  "bad.yaml:11:30: metrics.counters[0].labels[0].decoders[0].allow_unknown: expected true "
+	  "or false, got \"maybe\"" },
+	{ "label_name_invalid",
+	  COUNTER_HEAD "      labels:\n        - name: my-label\n          size: 4\n          "
+		       "decoders: [{name: uint}]\n",
+	  "bad.yaml:6:17: metrics.counters[0].labels[0].name: expected an identifier "
+	  "([A-Za-z_][A-Za-z0-9_]*), got \"my-label\"" },
+	{ "label_name_reserved",
+	  COUNTER_HEAD "      labels:\n        - name: __name__\n          size: 4\n          "
+		       "decoders: [{name: uint}]\n",
+	  "bad.yaml:6:17: metrics.counters[0].labels[0].name: expected a label name not starting "
+	  "with __ (reserved), got \"__name__\"" },
+	{ "label_name_duplicate",
+	  COUNTER_HEAD "      labels:\n        - {name: cpu, size: 4, decoders: [{name: uint}]}\n  "
+		       "      - {name: cpu, size: 4, decoders: [{name: uint}]}\n",
+	  "bad.yaml:7:18: metrics.counters[0].labels[1].name: expected a unique label name, got "
+	  "\"cpu\" again (first at 6:18)" },
+	{ "metric_name_invalid",
+	  "metrics:\n  counters:\n    - name: 9lives\n      help: h\n" LABEL_UINT,
+	  "bad.yaml:3:13: metrics.counters[0].name: expected an identifier "
+	  "([A-Za-z_][A-Za-z0-9_]*), got \"9lives\"" },
 	{ "max_series_zero", COUNTER_HEAD "      max_series: 0\n" LABEL_UINT,
-	  "bad.yaml:5:19: metrics.counters[0].max_series: expected a positive integer of at most 4294967295, got \"0\"" },
+	  "bad.yaml:5:19: metrics.counters[0].max_series: expected a positive integer of at most "
+	  "4294967295, got \"0\"" },
 	{ "max_series_not_integer", COUNTER_HEAD "      max_series: 1.5\n" LABEL_UINT,
-	  "bad.yaml:5:19: metrics.counters[0].max_series: expected a positive integer of at most 4294967295, got \"1.5\"" },
+	  "bad.yaml:5:19: metrics.counters[0].max_series: expected a positive integer of at most "
+	  "4294967295, got \"1.5\"" },
 	{ "perf_event_array", COUNTER_HEAD "      perf_event_array: true\n" LABEL_UINT,
-	  "bad.yaml:5:25: metrics.counters[0].perf_event_array: expected false (perf_event_array counters are not supported by bpfbridge), got \"true\"" },
+	  "bad.yaml:5:25: metrics.counters[0].perf_event_array: expected false (perf_event_array "
+	  "counters are not supported by bpfbridge), got \"true\"" },
 	{ "flush_interval_alone", COUNTER_HEAD "      flush_interval: 1s\n" LABEL_UINT,
-	  "bad.yaml:5:23: metrics.counters[0].flush_interval: expected only together with perf_event_array: true, got \"1s\" without it" },
-	{ "hook_program_twice", "hooks:\n  - name: issue\n    alternatives:\n      - tp_btf_issue\n      - [raw_tp_issue, tp_btf_issue]\n" COUNTER_HEAD LABEL_UINT,
-	  "bad.yaml:5:24: hooks[0].alternatives[1][1]: expected each program in one alternative only, got \"tp_btf_issue\" again (first at 4:9)" },
-	{ "hook_program_two_hooks", "hooks:\n  - name: a\n    alternatives: [prog_a]\n  - name: b\n    alternatives: [prog_b, prog_a]\n" COUNTER_HEAD LABEL_UINT,
-	  "bad.yaml:5:28: hooks[1].alternatives[1]: expected each program in one alternative only, got \"prog_a\" again (first at 3:20)" },
-	{ "hook_alternative_empty", "hooks:\n  - name: a\n    alternatives:\n      - []\n" COUNTER_HEAD LABEL_UINT,
-	  "bad.yaml:4:9: hooks[0].alternatives[0]: expected a list of at least one program name, got an empty list" },
-	{ "hook_alternative_mapping", "hooks:\n  - name: a\n    alternatives:\n      - {program: x}\n" COUNTER_HEAD LABEL_UINT,
-	  "bad.yaml:4:9: hooks[0].alternatives[0]: expected a program name or a list of program names, got a mapping" },
+	  "bad.yaml:5:23: metrics.counters[0].flush_interval: expected only together with "
+	  "perf_event_array: true, got \"1s\" without it" },
+	{ "hook_program_twice",
+	  "hooks:\n  - name: issue\n    alternatives:\n      - tp_btf_issue\n      - "
+	  "[raw_tp_issue, tp_btf_issue]\n" COUNTER_HEAD LABEL_UINT,
+	  "bad.yaml:5:24: hooks[0].alternatives[1][1]: expected each program in one alternative "
+	  "only, got \"tp_btf_issue\" again (first at 4:9)" },
+	{ "hook_program_two_hooks",
+	  "hooks:\n  - name: a\n    alternatives: [prog_a]\n  - name: b\n    alternatives: "
+	  "[prog_b, prog_a]\n" COUNTER_HEAD LABEL_UINT,
+	  "bad.yaml:5:28: hooks[1].alternatives[1]: expected each program in one alternative only, "
+	  "got \"prog_a\" again (first at 3:20)" },
+	{ "hook_alternative_empty",
+	  "hooks:\n  - name: a\n    alternatives:\n      - []\n" COUNTER_HEAD LABEL_UINT,
+	  "bad.yaml:4:9: hooks[0].alternatives[0]: expected a list of at least one program name, "
+	  "got an empty list" },
+	{ "hook_alternative_mapping",
+	  "hooks:\n  - name: a\n    alternatives:\n      - {program: x}\n" COUNTER_HEAD LABEL_UINT,
+	  "bad.yaml:4:9: hooks[0].alternatives[0]: expected a program name or a list of program "
+	  "names, got a mapping" },
 	{ "hook_missing_alternatives", "hooks:\n  - name: a\n" COUNTER_HEAD LABEL_UINT,
 	  "bad.yaml:2:5: hooks[0]: expected key \"alternatives\", got a mapping without it" },
-	{ "hook_name_duplicate", "hooks:\n  - {name: a, alternatives: [x]}\n  - {name: a, alternatives: [y]}\n" COUNTER_HEAD LABEL_UINT,
-	  "bad.yaml:3:12: hooks[1].name: expected a unique hook name, got \"a\" again (first at 2:12)" },
+	{ "hook_name_duplicate",
+	  "hooks:\n  - {name: a, alternatives: [x]}\n  - {name: a, alternatives: "
+	  "[y]}\n" COUNTER_HEAD LABEL_UINT,
+	  "bad.yaml:3:12: hooks[1].name: expected a unique hook name, got \"a\" again (first at "
+	  "2:12)" },
 	{ "kaddrs_not_list", "kaddrs: jiffies\n" COUNTER_HEAD LABEL_UINT,
 	  "bad.yaml:1:9: kaddrs: expected a list of kernel symbol names, got \"jiffies\"" },
 	{ "kaddrs_duplicate", "kaddrs: [jiffies, init_task, jiffies]\n" COUNTER_HEAD LABEL_UINT,
-	  "bad.yaml:1:30: kaddrs[2]: expected each symbol once, got \"jiffies\" again (first at 1:10)" },
+	  "bad.yaml:1:30: kaddrs[2]: expected each symbol once, got \"jiffies\" again (first at "
+	  "1:10)" },
 	{ "kaddrs_invalid", "kaddrs: [foo.cold]\n" COUNTER_HEAD LABEL_UINT,
-	  "bad.yaml:1:10: kaddrs[0]: expected an identifier ([A-Za-z_][A-Za-z0-9_]*), got \"foo.cold\"" },
+	  "bad.yaml:1:10: kaddrs[0]: expected an identifier ([A-Za-z_][A-Za-z0-9_]*), got "
+	  "\"foo.cold\"" },
 	{ "empty_file", "",
-	  "bad.yaml:1:1: document: expected a mapping with key \"metrics\", got an empty document" },
+	  "bad.yaml:1:1: document: expected a mapping with key \"metrics\", got an empty "
+	  "document" },
 	{ "only_comments", "# nothing here\n\n",
-	  "bad.yaml:1:1: document: expected a mapping with key \"metrics\", got an empty document" },
+	  "bad.yaml:1:1: document: expected a mapping with key \"metrics\", got an empty "
+	  "document" },
 	{ "document_scalar", "just text\n",
 	  "bad.yaml:1:1: document: expected a mapping with key \"metrics\", got \"just text\"" },
 	{ "document_list", "- metrics\n",
@@ -159,25 +281,38 @@ static const struct bad_case bad_cases[] = {
 	{ "metrics_empty", "metrics: {}\n",
 	  "bad.yaml:1:10: metrics: expected at least one counter or histogram, got none" },
 	{ "invalid_utf8", "metrics:\n  counters:\n    - name: caf\xc3\x28\n",
-	  "bad.yaml:3:17: document: expected printable UTF-8 text, got \"invalid trailing UTF-8 octet\" (value 0x28)" },
+	  "bad.yaml:3:17: document: expected printable UTF-8 text, got \"invalid trailing UTF-8 "
+	  "octet\" (value 0x28)" },
 	{ "syntax_error", "metrics:\n  counters:\n    - name: x\n   help: h\n",
-	  "bad.yaml:4:4: document: expected valid YAML, got \"did not find expected key\" (while parsing a block mapping at 2:3)" },
+	  "bad.yaml:4:4: document: expected valid YAML, got \"did not find expected key\" (while "
+	  "parsing a block mapping at 2:3)" },
 	{ "unclosed_flow", "metrics: {counters: [\n",
-	  "bad.yaml:2:1: document: expected valid YAML, got \"did not find expected node content\" (while parsing a flow node at 2:1)" },
+	  "bad.yaml:2:1: document: expected valid YAML, got \"did not find expected node content\" "
+	  "(while parsing a flow node at 2:1)" },
 	{ "tab_indent", "metrics:\n\tcounters: []\n",
-	  "bad.yaml:2:1: document: expected valid YAML, got \"found character that cannot start any token\" (while scanning for the next token at 2:1)" },
+	  "bad.yaml:2:1: document: expected valid YAML, got \"found character that cannot start "
+	  "any token\" (while scanning for the next token at 2:1)" },
 	{ "second_document", COUNTER_HEAD LABEL_UINT "---\nmetrics: {}\n",
 	  "bad.yaml:11:1: document: expected a single document, got a second one" },
 	{ "undefined_alias", "metrics: *nowhere\n",
 	  "bad.yaml:1:10: document: expected valid YAML, got \"found undefined alias\"" },
 	{ "complex_key", "? [a, b]\n: c\n",
-	  "bad.yaml:1:3: document: expected a key among metrics, kaddrs, hooks, name, tracing, cgroup_id_map, got a list" },
+	  "bad.yaml:1:3: document: expected a key among metrics, kaddrs, hooks, name, tracing, "
+	  "cgroup_id_map, got a list" },
 	{ "nul_in_name", "metrics:\n  counters:\n    - name: \"c\\0d\"\n      help: h\n" LABEL_UINT,
-	  "bad.yaml:3:13: metrics.counters[0].name: expected an identifier ([A-Za-z_][A-Za-z0-9_]*), got text with a NUL character" },
+	  "bad.yaml:3:13: metrics.counters[0].name: expected an identifier "
+	  "([A-Za-z_][A-Za-z0-9_]*), got text with a NUL character" },
 	{ "help_empty", "metrics:\n  counters:\n    - name: c_total\n      help:\n" LABEL_UINT,
-	  "bad.yaml:4:12: metrics.counters[0].help: expected a non-empty string, got an empty value" },
-	{ "padding_negative", COUNTER_HEAD "      labels:\n        - name: l\n          size: 4\n          padding: -1\n          decoders: [{name: uint}]\n",
-	  "bad.yaml:8:20: metrics.counters[0].labels[0].padding: expected a non-negative integer of at most 1024, got \"-1\"" },
+	  "bad.yaml:4:12: metrics.counters[0].help: expected a non-empty string, got an empty "
+	  "value" },
+	{ "padding_negative",
+	  COUNTER_HEAD "      labels:\n        - name: l\n          size: 4\n          padding: "
+		       "-1\n          decoders: [{name: uint}]\n",
+	  "bad.yaml:8:20: metrics.counters[0].labels[0].padding: expected a non-negative integer "
+	  "of at most 1024, got \"-1\"" },
+	/* libyaml's scanner is quadratic in flow depth: refused before loading. */
+	{ "too_deep", "metrics: [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\n",
+	  "bad.yaml:1:41: document: expected at most 32 nested lists and mappings, got more" },
 };
 
 /* Warnings logged by the parser, captured instead of printed. */
@@ -395,10 +530,11 @@ static void test_unsupported_keys_warn(void **state)
 	(void)state;
 	assert_int_equal(cfg->n_metrics, 1);
 	assert_int_equal(n_logged, 2);
-	assert_string_equal(logged[0],
-			    DATA "unsupported.yaml:11:1: tracing: not supported by bpfbridge, ignored");
-	assert_string_equal(logged[1], DATA
-			    "unsupported.yaml:14:1: cgroup_id_map: not supported by bpfbridge, ignored");
+	assert_string_equal(logged[0], DATA
+			    "unsupported.yaml:11:1: tracing: not supported by bpfbridge, ignored");
+	assert_string_equal(
+		logged[1],
+		DATA "unsupported.yaml:14:1: cgroup_id_map: not supported by bpfbridge, ignored");
 	bb_config_free(cfg);
 }
 
@@ -411,8 +547,9 @@ static void test_no_warning_for_refused_config(void **state)
 	(void)state;
 	assert_int_equal(bb_config_parse("bad.yaml", yaml, strlen(yaml), &cfg, err, sizeof(err)),
 			 -EINVAL);
-	assert_string_equal(err,
-			    "bad.yaml:2:10: metrics: expected at least one counter or histogram, got none");
+	assert_string_equal(
+		err,
+		"bad.yaml:2:10: metrics: expected at least one counter or histogram, got none");
 	assert_int_equal(n_logged, 0);
 }
 
@@ -472,16 +609,38 @@ static void test_alias_blowup_refused(void **state)
 	assert_true(o < sizeof(yaml));
 	assert_int_equal(bb_config_parse("bad.yaml", yaml, o, &cfg, err, sizeof(err)), -EINVAL);
 	assert_null(cfg);
-	assert_string_equal(err, "bad.yaml:8:56: metrics.counters[0].labels[0].decoders[100].static_map: "
-				 "expected at most 20896 nodes after expanding aliases, got more");
+	assert_string_equal(
+		err, "bad.yaml:8:56: metrics.counters[0].labels[0].decoders[100].static_map: "
+		     "expected at most 20896 nodes after expanding aliases, got more");
+}
+
+/* libyaml searches its anchor list linearly: thousands of anchors are refused. */
+static void test_anchor_limit(void **state)
+{
+	static char yaml[16384];
+	char err[BB_ERRMSG_MAX];
+	struct bb_config *cfg;
+	size_t o = 0;
+
+	(void)state;
+	o += (size_t)snprintf(yaml + o, sizeof(yaml) - o, "metrics: [");
+	for (int i = 0; i <= 1000; i++)
+		o += (size_t)snprintf(yaml + o, sizeof(yaml) - o, "%s&a%d x", i ? ", " : "", i);
+	o += (size_t)snprintf(yaml + o, sizeof(yaml) - o, "]\n");
+	assert_true(o < sizeof(yaml));
+	assert_int_equal(bb_config_parse("bad.yaml", yaml, o, &cfg, err, sizeof(err)), -EINVAL);
+	assert_null(cfg);
+	assert_string_equal(err,
+			    "bad.yaml:1:8901: document: expected at most 1000 anchors, got more");
 }
 
 /* Decoder parameter errors come from bb_decoder_prepare(), prefixed with the decoder's position. */
 static void test_decoder_prepare_error(void **state)
 {
-	const char *yaml = COUNTER_HEAD "      labels:\n        - name: comm\n          size: 16\n"
-				       "          decoders:\n            - name: string\n"
-				       "            - name: regexp\n              regexps: [\"ok\", \"(\"]\n";
+	const char *yaml = COUNTER_HEAD
+		"      labels:\n        - name: comm\n          size: 16\n"
+		"          decoders:\n            - name: string\n"
+		"            - name: regexp\n              regexps: [\"ok\", \"(\"]\n";
 	char *regexps[] = { "ok", "(" };
 	struct bb_decoder_conf dec = { .name = "regexp", .regexps = regexps, .n_regexps = 2 };
 	char fragment[BB_ERRMSG_MAX] = "", expect[2 * BB_ERRMSG_MAX], err[BB_ERRMSG_MAX];
@@ -491,8 +650,8 @@ static void test_decoder_prepare_error(void **state)
 	assert_int_not_equal(bb_decoder_prepare(&dec, fragment, sizeof(fragment)), 0);
 	bb_decoder_release(&dec);
 	assert_true(fragment[0] != '\0');
-	snprintf(expect, sizeof(expect), "bad.yaml:10:15: metrics.counters[0].labels[0].decoders[1]: %s",
-		 fragment);
+	snprintf(expect, sizeof(expect),
+		 "bad.yaml:10:15: metrics.counters[0].labels[0].decoders[1]: %s", fragment);
 	assert_int_equal(bb_config_parse("bad.yaml", yaml, strlen(yaml), &cfg, err, sizeof(err)),
 			 -EINVAL);
 	assert_null(cfg);
@@ -603,7 +762,8 @@ static void test_load_size_limit(void **state)
 
 	assert_int_equal(bb_config_parse("big.yaml", "", 1024 * 1024 + 1, &cfg, err, sizeof(err)),
 			 -EFBIG);
-	assert_string_equal(err, "big.yaml: expected a config of at most 1048576 bytes, got 1048577 bytes");
+	assert_string_equal(
+		err, "big.yaml: expected a config of at most 1048576 bytes, got 1048577 bytes");
 }
 
 static void test_load_errors(void **state)
@@ -617,7 +777,8 @@ static void test_load_errors(void **state)
 	assert_string_equal(err, DATA "missing.yaml: cannot open: No such file or directory");
 	assert_int_equal(bb_config_load(BB_TEST_DATA_DIR "/config", &cfg, err, sizeof(err)),
 			 -EISDIR);
-	assert_string_equal(err, BB_TEST_DATA_DIR "/config: expected a regular file, got a directory");
+	assert_string_equal(err,
+			    BB_TEST_DATA_DIR "/config: expected a regular file, got a directory");
 }
 
 /* Short or missing error buffers are never overrun. */
@@ -678,6 +839,7 @@ int main(void)
 		TEST(test_no_warning_for_refused_config),
 		TEST(test_aliases_shared_decoders),
 		TEST(test_alias_blowup_refused),
+		TEST(test_anchor_limit),
 		TEST(test_decoder_prepare_error),
 		TEST(test_object_path_and_name),
 		TEST(test_config_path),
@@ -690,7 +852,7 @@ int main(void)
 	const size_t n_fixed = sizeof(fixed_tests) / sizeof(fixed_tests[0]);
 	const size_t n_bad = sizeof(bad_cases) / sizeof(bad_cases[0]);
 	struct CMUnitTest *tests = calloc(n_fixed + n_bad, sizeof(*tests));
-	char (*names)[64] = calloc(n_bad, sizeof(*names));
+	char(*names)[64] = calloc(n_bad, sizeof(*names));
 	int rc;
 
 	if (!tests || !names)

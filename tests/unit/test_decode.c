@@ -567,8 +567,9 @@ static void test_ksym_unavailable(void **state)
 	assert_string_equal(err, "ksym: no decode context");
 }
 
-/* Kernel dev_t encoding: major << 20 | minor. */
-#define KDEV(ma, mi) ((uint32_t)(ma) << 20 | (uint32_t)(mi))
+/* Userspace dev_t encoding (new_encode_dev), what ebpf_exporter's majorminor decodes. */
+#define KDEV(ma, mi) \
+	((uint32_t)((mi)&0xff) | ((uint32_t)(ma) << 8) | (((uint32_t)(mi) & ~0xffu) << 12))
 
 static const char *majorminor(struct bb_decode_ctx *ctx, uint32_t dev, char *out)
 {
@@ -593,6 +594,8 @@ static void test_majorminor(void **state)
 	assert_string_equal(majorminor(ctx, KDEV(259, 1), out), "nvme0n1p1");
 	assert_string_equal(majorminor(ctx, KDEV(253, 0), out), "dm-0");
 	assert_string_equal(majorminor(ctx, KDEV(7, 99), out), "7:99");
+	/* ebpf_exporter's own case: 0x0810 is 8:16 */
+	assert_string_equal(majorminor(ctx, 0x0810, out), "8:16");
 	assert_string_equal(majorminor(ctx, KDEV(4095, 0xfffff), out), "4095:1048575");
 	snprintf(text, sizeof(text), "%u%c", KDEV(259, 0), '\0');
 	assert_int_equal(decode_chain(ctx, "string,majorminor", false, text, sizeof(text), out,
@@ -602,7 +605,7 @@ static void test_majorminor(void **state)
 	assert_int_equal(decode_chain(ctx, "majorminor", false, &big, 8, out, sizeof(out), err,
 				      sizeof(err)),
 			 BB_DECODE_ERROR);
-	assert_string_equal(err, "majorminor: 4294967296 is not a 32-bit kernel dev_t");
+	assert_string_equal(err, "majorminor: 4294967296 is not a 32-bit dev_t");
 	assert_int_equal(decode_chain(ctx, "majorminor", false, "\x01\x02\x03", 3, out, sizeof(out),
 				      err, sizeof(err)),
 			 BB_DECODE_ERROR);

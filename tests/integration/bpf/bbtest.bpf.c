@@ -36,6 +36,17 @@ struct {
 	__type(value, struct pair);
 } bad_value_total SEC(".maps");
 
+/* kaddrs: the loader writes /proc/kallsyms' address of `schedule` here when
+ * the config lists it; the marker copies it into kaddr_value_total. */
+const volatile u64 kaddr_schedule = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, u64);
+} kaddr_value_total SEC(".maps");
+
 /* One series per key: for the cardinality limit. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -76,6 +87,12 @@ int raw_tp_marker(struct bpf_raw_tracepoint_args *ctx)
 	count(&marker_percpu_total, nr);
 	for (u32 i = 0; i < 20; i++)
 		count(&many_series_total, i);
+	{
+		u32 zero = 0;
+		u64 addr = kaddr_schedule;
+
+		bpf_map_update_elem(&kaddr_value_total, &zero, &addr, BPF_ANY);
+	}
 	return 0;
 }
 
