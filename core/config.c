@@ -1183,6 +1183,17 @@ static int check_histogram(struct pctx *c, const struct bb_metric_conf *m, const
 			pop(c, mark);
 			return -1;
 		}
+		/* Raw bounds are int64: 2^62 is the largest exp2 bound, 2^62 for exp2zero at 63. */
+		if ((m->bucket_type == BB_BUCKET_EXP2 && m->bucket_max > 62) ||
+		    (m->bucket_type == BB_BUCKET_EXP2ZERO && m->bucket_max > 63)) {
+			mark = push_key(c, "bucket_max");
+			fail(c, pos_of(s[H_BUCKET_MAX].val),
+			     "expected at most %d for bucket_type %s (bounds are 64-bit), got %lld",
+			     m->bucket_type == BB_BUCKET_EXP2 ? 62 : 63, type,
+			     (long long)m->bucket_max);
+			pop(c, mark);
+			return -1;
+		}
 		if (m->bucket_type == BB_BUCKET_EXP2)
 			top = ldexp(m->bucket_multiplier, (int)m->bucket_max);
 		else if (m->bucket_type == BB_BUCKET_EXP2ZERO)

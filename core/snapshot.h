@@ -51,6 +51,11 @@ struct bb_snapshot {
 struct bb_snapshot *bb_snapshot_new(void);
 
 /*
+ * Families and series live in arrays that grow by realloc: a bb_family * is
+ * valid only until the next family is created in the same snapshot, and a
+ * bb_series * only until the next series is added to its family. Once the
+ * snapshot is finished nothing moves.
+ *
  * Return the family NAME, creating it with the given help, kind and label names
  * (copied) if it does not exist. An existing family with a different kind or
  * label set is an error (NULL, errno EEXIST).

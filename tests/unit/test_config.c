@@ -132,10 +132,14 @@ static const struct bad_case bad_cases[] = {
 	  "bad.yaml:7:26: metrics.histograms[0].bucket_multiplier: expected a positive number, got "
 	  "\"-1e-6\"" },
 	{ "bucket_bound_overflow",
-	  HIST_HEAD "      bucket_type: exp2\n      bucket_max: 1023\n      bucket_multiplier: "
-		    "4\n" BUCKET_LABEL,
+	  HIST_HEAD "      bucket_type: linear\n      bucket_max: 1023\n      bucket_multiplier: "
+		    "1e306\n" BUCKET_LABEL,
 	  "bad.yaml:6:19: metrics.histograms[0].bucket_max: expected a top bucket bound that fits "
-	  "a double, got one beyond 1.79769e+308 with bucket_multiplier 4" },
+	  "a double, got one beyond 1.79769e+308 with bucket_multiplier 1e+306" },
+	{ "bucket_max_exp2_beyond_64_bits",
+	  HIST_HEAD "      bucket_type: exp2\n      bucket_max: 63\n" BUCKET_LABEL,
+	  "bad.yaml:6:19: metrics.histograms[0].bucket_max: expected at most 62 for bucket_type "
+	  "exp2 (bounds are 64-bit), got 63" },
 	{ "histogram_no_labels",
 	  HIST_HEAD "      bucket_type: exp2\n      bucket_max: 4\n      labels: []\n",
 	  "bad.yaml:7:15: metrics.histograms[0].labels: expected a list of at least one label, got "
