@@ -182,6 +182,7 @@ const char *bbsnmp_set_root_oid(struct bbsnmp_settings *s, const char *value)
 
 /* net-snmp's token callbacks carry no context pointer. */
 static struct bbsnmp_settings *token_settings;
+static unsigned token_errors;
 
 typedef const char *(*setter_fn)(struct bbsnmp_settings *s, const char *value);
 
@@ -218,6 +219,7 @@ static void parse_token(const char *token, char *line)
 		if (err) {
 			snprintf(msg, sizeof(msg), "%s: %s, got \"%s\"", tokens[i].name, err, line);
 			config_perror(msg);
+			token_errors++;
 		}
 		return;
 	}
@@ -226,6 +228,7 @@ static void parse_token(const char *token, char *line)
 void bbsnmp_tokens_register(struct bbsnmp_settings *s)
 {
 	token_settings = s;
+	token_errors = 0;
 	for (size_t i = 0; i < sizeof(tokens) / sizeof(tokens[0]); i++)
 		register_app_config_handler(tokens[i].name, parse_token, NULL, tokens[i].help);
 }
@@ -235,6 +238,11 @@ void bbsnmp_tokens_unregister(void)
 	for (size_t i = 0; i < sizeof(tokens) / sizeof(tokens[0]); i++)
 		unregister_app_config_handler(tokens[i].name);
 	token_settings = NULL;
+}
+
+unsigned bbsnmp_tokens_errors(void)
+{
+	return token_errors;
 }
 
 /* ---- logging ----------------------------------------------------------------------- */

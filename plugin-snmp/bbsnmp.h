@@ -193,6 +193,8 @@ const char *bbsnmp_set_btf(struct bbsnmp_settings *s, const char *path);
  */
 void bbsnmp_tokens_register(struct bbsnmp_settings *s);
 void bbsnmp_tokens_unregister(void);
+/* Bad token values seen since bbsnmp_tokens_register() (each already logged). */
+unsigned bbsnmp_tokens_errors(void);
 
 /* Route the core's logger into snmp_log(), and back to stderr. */
 void bbsnmp_log_to_netsnmp(void);

@@ -309,7 +309,8 @@ int main(int argc, char **argv)
 			snmp_enable_syslog_ident(APP_NAME, LOG_DAEMON);
 	}
 	/* A subagent has no state worth persisting in /var/lib/snmp. */
-	netsnmp_ds_set_boolean(NETSNMP_DS_LIBRARY_ID, NETSNMP_DS_LIB_DONT_PERSIST_STATE, 1);
+	netsnmp_ds_set_boolean(NETSNMP_DS_LIBRARY_ID, NETSNMP_DS_LIB_DISABLE_PERSISTENT_LOAD, 1);
+	netsnmp_ds_set_boolean(NETSNMP_DS_LIBRARY_ID, NETSNMP_DS_LIB_DISABLE_PERSISTENT_SAVE, 1);
 	netsnmp_ds_set_boolean(NETSNMP_DS_APPLICATION_ID, NETSNMP_DS_AGENT_ROLE, 1);
 	if (agentx_socket)
 		netsnmp_ds_set_string(NETSNMP_DS_APPLICATION_ID, NETSNMP_DS_AGENT_X_SOCKET,
@@ -319,6 +320,9 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
+	/* The subagent needs no MIB: do not parse them unless asked to (MIBS=...). */
+	if (!getenv("MIBS"))
+		setenv("MIBS", "", 1);
 	SOCK_STARTUP;
 	init_agent(APP_NAME);
 	/* init_agent() resets the ping interval: set ours after it, before
@@ -330,6 +334,11 @@ int main(int argc, char **argv)
 	bbsnmp_settings_init(&settings);
 	bbsnmp_tokens_register(&settings);
 	init_snmp(APP_NAME);
+	if (bbsnmp_tokens_errors()) {
+		snmp_log(LOG_ERR, APP_NAME ": %u bad value(s) in the config file (see above)\n",
+			 bbsnmp_tokens_errors());
+		goto shutdown;
+	}
 	for (size_t i = 0; i < n_overrides; i++)
 		apply_override(&settings, &overrides[i]); /* validated above */
 

@@ -740,7 +740,10 @@ int bbsnmp_tables_register(struct bbsnmp_tables *t, const oid *root, size_t root
 		int rc;
 
 		table_oid[root_len + 1] = i + 1;
-		reg = netsnmp_create_handler_registration(def->name, def->handler, table_oid,
+		/* One handler name for all four: the cache handler marks a request
+		 * as served per name, so a PDU that spans tables loads at most one
+		 * snapshot and sees one consistent set of values. */
+		reg = netsnmp_create_handler_registration("bpfbridge", def->handler, table_oid,
 							  root_len + 2, HANDLER_CAN_RONLY);
 		info = SNMP_MALLOC_TYPEDEF(netsnmp_table_registration_info);
 		if (!reg || !info) {

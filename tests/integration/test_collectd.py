@@ -37,6 +37,43 @@ def bpf_prog_ids():
     return {p["id"] for p in json.loads(out or "[]")}
 
 
+def prog_ids_held_by(pid):
+    """IDs of the BPF programs process PID holds through an fd (a program or a link).
+
+    Other tests may load programs at the same time, so a before/after diff of
+    `bpftool prog list` could blame their programs on us.
+    """
+    ids = set()
+    d = "/proc/%d/fdinfo" % pid
+    for fd in os.listdir(d):
+        try:
+            with open(os.path.join(d, fd)) as f:
+                for line in f:
+                    if line.startswith("prog_id:"):
+                        ids.add(int(line.split()[1]))
+        except OSError:
+            pass  # the fd was closed meanwhile
+    return ids
+
+
+def child_pids(pid, comm):
+    """PIDs of PID's children whose command name is COMM."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+        if ppid == pid and name == comm:
+            out.append(int(entry))
+    return out
+
+
 def assert_unloaded(prog_ids, after):
     """None of PROG_IDS is loaded any more (the kernel frees them shortly after the last fd)."""
     deadline = time.monotonic() + 10
@@ -75,7 +112,6 @@ class CollectdRunner:
         self.valgrind_xml = os.path.join(self.dir, "valgrind.xml")
         self.conf_path = os.path.join(self.dir, "collectd.conf")
         self.proc = None
-        self.progs_before = set()
         self.progs_ours = set()
         self.stopped = False
 
@@ -123,7 +159,6 @@ class CollectdRunner:
             cmd = ["valgrind", "--leak-check=full", "--show-leak-kinds=definite,indirect,possible",
                    "--errors-for-leak-kinds=definite,indirect,possible", "--track-origins=yes",
                    "--num-callers=40", "--xml=yes", "--xml-file=" + self.valgrind_xml] + cmd
-        self.progs_before = bpf_prog_ids()
         self.out = open(self.out_path, "w")
         self.proc = subprocess.Popen(cmd, stdout=self.out, stderr=subprocess.STDOUT,
                                      cwd=self.dir)
@@ -132,7 +167,7 @@ class CollectdRunner:
         if self.proc.poll() is not None:
             raise AssertionError("collectd exited %s during init:\n%s\n%s"
                                  % (self.proc.returncode, self.log(), self.output()))
-        self.progs_ours = bpf_prog_ids() - self.progs_before
+        self.progs_ours = prog_ids_held_by(self.proc.pid)
 
     def log(self):
         try:
@@ -155,6 +190,7 @@ class CollectdRunner:
             return
         self.stopped = True
         if self.proc.poll() is None:
+            self.progs_ours |= prog_ids_held_by(self.proc.pid)
             self.proc.send_signal(signal.SIGTERM)
         try:
             rc = self.proc.wait(timeout=timeout)
@@ -261,6 +297,7 @@ def test_csv_marker_syscalls_exact(collectd, config_dir):
     wait_first_read(c, "syscalls")
     wait_first_read(c, "biolatency")
     assert "ebpf plugin: 2 of 2 configs loaded" in c.log(), c.log()
+    assert c.progs_ours, "collectd holds no BPF program"
     attached = c.csv_instances("syscalls", "bpfbridge_program_attached")
     assert 1.0 in attached.values(), "no syscalls program attached: %s\n%s" % (attached,
                                                                                  c.log())
@@ -477,7 +514,6 @@ def test_main_job_run_collectd(build_dir, plugin_so):
         if os.path.exists(y[:-5] + ".bpf.o"))
     assert shipped and all('Config "%s"' % n in printed for n in shipped), printed
 
-    before = bpf_prog_ids()
     proc = subprocess.Popen([script, "syscalls", "biolatency"], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
@@ -495,8 +531,11 @@ def test_main_job_run_collectd(build_dir, plugin_so):
         metrics = wait_for(lambda: _get("http://127.0.0.1:%d/metrics" % port), timeout=10,
                            what="write_prometheus")
         assert "collectd_ebpf_syscalls_total_total{" in metrics
-        ours = bpf_prog_ids() - before
-        assert ours
+        collectd_pid = wait_for(lambda: child_pids(proc.pid, "collectd"), timeout=5,
+                                what="collectd, child of run-collectd")
+        assert len(collectd_pid) == 1, collectd_pid
+        ours = prog_ids_held_by(collectd_pid[0])
+        assert ours, "collectd holds no BPF program"
         # Ctrl-C: SIGINT to the whole process group
         os.killpg(proc.pid, signal.SIGINT)
         rc = proc.wait(timeout=30)

@@ -2,6 +2,7 @@
 exact counts, block I/O latency, alternatives and load fallbacks, refusals of
 bad configs and objects, cardinality limits, per-CPU maps, kaddrs, tracefs
 mounting, and teardown (no program left behind, even after SIGKILL)."""
+import ctypes
 import json
 import os
 import re
@@ -236,6 +237,45 @@ metrics:
         # 99 Hz for about a second; generous bounds for a loaded machine
         assert 10 <= per_cpu[cpu] <= 99 * 10, per_cpu
     assert_progs_gone(d.prog_ids)
+
+
+def test_uprobe_alternatives(cli, objs, tmp_path):
+    """uprobe targets are probed before load: a missing symbol and a missing
+    binary are skipped with reasons, a real libc function attaches."""
+    metrics = """
+metrics:
+  counters:
+    - name: getpid_calls_total
+      help: getpid() calls in any process
+      labels:
+        - name: zero
+          size: 4
+          decoders:
+            - name: uint
+hooks:
+  - name: getpid
+    alternatives:
+      - uprobe_missing_symbol
+      - uprobe_missing_binary
+      - uprobe_getpid
+"""
+    path = make_config(str(tmp_path / "cfg"), "bbuprobe", metrics, objs["bbuprobe"])
+    r = run_cli(cli, "check", path)
+    assert r.returncode == 0, r.stderr
+    rows = {row["PROGRAM"]: row for row in parse_check_table(r.stdout)}
+    assert re.fullmatch(r"uprobe libc\.so\.6:bbtest_no_such_function: \S+/libc\.so\.6 has no "
+                        r"function bbtest_no_such_function \(ENOENT\)",
+                        rows["uprobe_missing_symbol"]["REASON"]), rows
+    assert rows["uprobe_missing_binary"]["REASON"] == (
+        "uprobe /nonexistent/bbtest-binary:main: binary /nonexistent/bbtest-binary not found "
+        "(ENOENT)")
+    assert rows["uprobe_getpid"]["STATUS"] == "attached"
+    d = Dump(cli, [path], tmp_path, interval=1.0).wait_ready()
+    libc = ctypes.CDLL("libc.so.6")
+    for _ in range(25):
+        libc.getpid()
+    snap = d.snapshot()
+    assert value(snap, "getpid_calls_total", zero="0") >= 25
 
 
 def test_kaddrs_fill_rodata_from_kallsyms(cli, objs, tmp_path):

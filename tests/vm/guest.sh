@@ -222,6 +222,21 @@ check() { # LABEL YAML [OPTION]
 	emit "$1" "check$3" $? "$WORK/$1.check"
 }
 
+# nobtf LABEL YAML: check YAML in a private mount namespace where an empty file
+# hides the kernel's BTF, once as is and once with a copy of it given by --btf:
+# what an operator sees on a kernel without CONFIG_DEBUG_INFO_BTF.
+nobtf() {
+	[ -s "$WORK/vmlinux.btf" ] || cp /sys/kernel/btf/vmlinux "$WORK/vmlinux.btf"
+	: >"$WORK/empty"
+	hide='mount --bind "$1" /sys/kernel/btf/vmlinux && shift && exec "$@"'
+	unshare -m --propagation private sh -c "$hide" - "$WORK/empty" \
+		"$BB" check "$2" >"$WORK/$1.nobtf" 2>&1
+	emit "$1" check-nobtf $? "$WORK/$1.nobtf"
+	unshare -m --propagation private sh -c "$hide" - "$WORK/empty" \
+		"$BB" check --btf "$WORK/vmlinux.btf" "$2" >"$WORK/$1.btffile" 2>&1
+	emit "$1" check-btf-file $? "$WORK/$1.btffile"
+}
+
 echo "BBVM begin $(uname -r)"
 info
 while read -r step label yaml rest <&3; do
@@ -230,6 +245,7 @@ while read -r step label yaml rest <&3; do
 	'' | '#'*) ;;
 	check) check "$label" "$yaml" </dev/null ;;
 	strict) check "$label" "$yaml" --strict </dev/null ;;
+	nobtf) nobtf "$label" "$yaml" </dev/null ;;
 	session)
 		# shellcheck disable=SC2086 # rest is the workload and its arguments
 		session "$label" "$yaml" $rest </dev/null
