@@ -291,7 +291,7 @@ static void draw(const struct view *v, const struct bb_cli_engines *e, double in
 		if (v->cur) {
 			fprintf(v->out, ", %" PRIu64 " series, read in %" PRIu64 "us",
 				self_value(v->cur, "bpfbridge_series", name),
-				self_value(v->cur, "bpfbridge_read_duration_microseconds", name));
+				self_value(v->cur, "bpfbridge_read_duration_seconds", name));
 			dropped = self_sum(v->cur, "bpfbridge_series_dropped_total", name);
 			decode = self_sum(v->cur, "bpfbridge_decode_errors_total", name);
 			if (dropped)

@@ -182,9 +182,12 @@ static int add_self_metrics(struct bb_engine *eng, struct bb_snapshot *snap)
 
 		ret |= add_value(fam, vals, st->state == BB_PROG_ATTACHED);
 	}
-	fam = self_family(snap, "bpfbridge_read_duration_microseconds",
+	/* Kept in microseconds, exported in seconds (Prometheus' base unit). */
+	fam = self_family(snap, "bpfbridge_read_duration_seconds",
 			  "How long the last read of the config's maps took.", BB_METRIC_GAUGE,
 			  cfg_labels, 1);
+	if (fam)
+		fam->multiplier = 1e-6;
 	ret |= add_value(fam, cfg_vals, eng->last_duration_us);
 	fam = self_family(snap, "bpfbridge_series", "Series the last read of the config produced.",
 			  BB_METRIC_GAUGE, cfg_labels, 1);

@@ -537,6 +537,18 @@ static void write_double(FILE *out, double v)
 	fputs(buf, out);
 }
 
+static bool gauge_scaled(const struct bb_family *fam)
+{
+	return fam->kind == BB_METRIC_GAUGE && fam->multiplier != 0 && fam->multiplier != 1;
+}
+
+double bb_gauge_value(const struct bb_family *fam, const struct bb_series *s)
+{
+	if (gauge_scaled(fam))
+		return (double)s->value * fam->multiplier;
+	return (double)s->value;
+}
+
 static const char *kind_name(enum bb_metric_kind kind)
 {
 	switch (kind) {
@@ -615,7 +627,14 @@ int bb_snapshot_write_prometheus(const struct bb_snapshot *snap, FILE *out)
 			}
 			fputs(fam->name, out);
 			prom_labels(out, fam, s, NULL);
-			fprintf(out, " %" PRIu64 "\n", s->value);
+			if (gauge_scaled(fam)) {
+				char buf[64];
+
+				bb_format_double(bb_gauge_value(fam, s), buf, sizeof(buf));
+				fprintf(out, " %s\n", buf);
+			} else {
+				fprintf(out, " %" PRIu64 "\n", s->value);
+			}
 		}
 	}
 	if (fflush(out) != 0 || ferror(out))
@@ -653,6 +672,12 @@ static void json_series(FILE *out, const struct bb_family *fam, const struct bb_
 		json_string(out, s->label_values[i]);
 	}
 	fputc('}', out);
+	if (gauge_scaled(fam)) {
+		fputs(",\"value\":", out);
+		json_double(out, bb_gauge_value(fam, s));
+		fputc('}', out);
+		return;
+	}
 	if (fam->kind != BB_METRIC_HISTOGRAM) {
 		fprintf(out, ",\"value\":%" PRIu64 "}", s->value);
 		return;

@@ -34,7 +34,7 @@ struct bb_family {
 	size_t n_buckets;
 	double *le; /* scaled by the multiplier */
 	int64_t *le_raw; /* in raw program units (fixed: the key value) */
-	double multiplier;
+	double multiplier; /* histograms: bound scale; gauges: value scale (0 = 1) */
 	struct bb_series *series;
 	size_t n_series;
 	size_t cap_series;
@@ -74,6 +74,9 @@ struct bb_series *bb_family_add_series(struct bb_family *fam, const char *const 
 
 /* Seal: stamps taken_ns and sorts nothing (order is insertion order). */
 void bb_snapshot_finish(struct bb_snapshot *snap);
+
+/* A gauge's value as exported: value * multiplier (the raw value when the multiplier is 0 or 1). */
+double bb_gauge_value(const struct bb_family *fam, const struct bb_series *s);
 
 struct bb_snapshot *bb_snapshot_ref(struct bb_snapshot *snap);
 void bb_snapshot_unref(struct bb_snapshot *snap);

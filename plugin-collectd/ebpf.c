@@ -552,7 +552,7 @@ static int ebpf_dispatch_series(value_list_t *vl, const struct bb_family *fam,
 		v.derive = (derive_t)s->value;
 		return ebpf_dispatch_one(vl, fam, s, "", NULL, v);
 	case BB_METRIC_GAUGE:
-		v.gauge = (gauge_t)s->value;
+		v.gauge = (gauge_t)bb_gauge_value(fam, s);
 		return ebpf_dispatch_one(vl, fam, s, "", NULL, v);
 	case BB_METRIC_HISTOGRAM:
 		for (size_t b = 0; b <= fam->n_buckets; b++) {

@@ -102,7 +102,7 @@ static struct bb_snapshot *snapshot_a(void)
 	add_hist(fam, (const char *const[]){ "sda", "read" }, read_cum, 9, 40);
 	add_hist(fam, (const char *const[]){ "sda", "write" }, write_cum, 5, 77);
 
-	fam = bb_snapshot_family(snap, "bpfbridge_read_duration_microseconds", "Last read.",
+	fam = bb_snapshot_family(snap, "bpfbridge_read_duration_seconds", "Last read.",
 				 BB_METRIC_GAUGE, name_config, 1);
 	assert_non_null(fam);
 	add_counter(fam, (const char *const[]){ "syscalls" }, 5000000000ULL); /* > 2^32 */
@@ -468,7 +468,7 @@ static void test_get_values(void **state)
 	size_t len;
 	unsigned sys = metric_index("syscalls_total");
 	unsigned bio = metric_index("bio_latency_seconds");
-	unsigned gauge = metric_index("bpfbridge_read_duration_microseconds");
+	unsigned gauge = metric_index("bpfbridge_read_duration_seconds");
 	unsigned nolabels = metric_index("events_total");
 	unsigned ioprio, sda_read;
 

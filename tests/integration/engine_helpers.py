@@ -19,7 +19,7 @@ TEST_BPF_DIR = os.path.join(HERE, "bpf")
 
 SELF_FAMILIES = [
     "bpfbridge_program_attached",
-    "bpfbridge_read_duration_microseconds",
+    "bpfbridge_read_duration_seconds",
     "bpfbridge_series",
     "bpfbridge_series_dropped_total",
     "bpfbridge_decode_errors_total",

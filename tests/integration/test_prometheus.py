@@ -232,7 +232,7 @@ def test_relabel_leaves_nothing_behind(stack):
         'count by (__name__) ({job="collectd"})')}
     expected = {"syscalls_total", "syscall_errors_total", "bio_latency_seconds_bucket",
                 "bio_latency_seconds_sum", "bio_latency_seconds_count",
-                "bpfbridge_program_attached", "bpfbridge_read_duration_microseconds",
+                "bpfbridge_program_attached", "bpfbridge_read_duration_seconds",
                 "bpfbridge_series", "bpfbridge_series_dropped_total",
                 "bpfbridge_decode_errors_total", "bpfbridge_read_errors_total"}
     # bio_latency_* appears once a block request completed; the rest always
