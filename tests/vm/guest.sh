@@ -18,7 +18,8 @@
 
 BB="$BBVM_DIR/bin/bpfbridge"
 HELPER="$BBVM_DIR/bin/bbvm-helper"
-INTERVAL=${BBVM_INTERVAL:-1}
+INTERVAL=${BBVM_INTERVAL:-2}
+MARKER_CALLS=${BBVM_MARKER_CALLS:-1000}
 WAIT=${BBVM_WAIT:-60}
 WORK=$(mktemp -d /tmp/bbvm.XXXXXX) || exit 1
 
@@ -237,6 +238,67 @@ nobtf() {
 	emit "$1" check-btf-file $? "$WORK/$1.btffile"
 }
 
+# collectd LABEL YAML: the real collectd with the ebpf plugin loading YAML,
+# writing to csv; the marker runs once collectd is up, and the step waits
+# (WAIT seconds at most) until the csv row of the marker syscall says
+# $MARKER_CALLS, then stops collectd.
+collectd_step() {
+	d=$WORK/collectd-$1
+	csv=$d/csv/bbvm/ebpf-$(basename "$2" .yaml)/syscalls_total-syscall=ioprio_get-
+	mkdir -p "$d"
+	cat >"$d/collectd.conf" <<-EOF
+		Hostname "bbvm"
+		FQDNLookup false
+		Interval 1
+		AutoLoadPlugin false
+		TypesDB "$BBVM_DIR/collectd/types.db"
+		PluginDir "$BBVM_DIR/collectd/plugins"
+		BaseDir "$d"
+		PIDFile "$d/collectd.pid"
+		LoadPlugin logfile
+		<Plugin logfile>
+		  LogLevel info
+		  File "$d/collectd.log"
+		</Plugin>
+		LoadPlugin csv
+		<Plugin csv>
+		  DataDir "$d/csv"
+		  StoreRates false
+		</Plugin>
+		LoadPlugin ebpf
+		<Plugin ebpf>
+		  ConfigDir "$(dirname "$2")"
+		  Config "$(basename "$2" .yaml)"
+		</Plugin>
+	EOF
+	"$BBVM_DIR/collectd/collectd" -f -C "$d/collectd.conf" >"$d/collectd.out" 2>&1 &
+	pid=$!
+	t=0
+	value=none
+	until grep -q "Initialization complete" "$d/collectd.log" 2>/dev/null; do
+		alive "$pid" && [ "$t" -lt $((WAIT * 10)) ] || break
+		sleep 0.1
+		t=$((t + 1))
+	done
+	if grep -q "Initialization complete" "$d/collectd.log" 2>/dev/null; then
+		"$HELPER" marker "$MARKER_CALLS"
+		t=0
+		while alive "$pid" && [ "$t" -lt $((WAIT * 10)) ]; do
+			# shellcheck disable=SC2086 # the csv plugin appends the date
+			value=$(cat $csv* 2>/dev/null | tail -n 1 | cut -d, -f2)
+			[ "$value" = "$MARKER_CALLS" ] && break
+			sleep 0.2
+			t=$((t + 2))
+		done
+	fi
+	kill -TERM "$pid" 2>/dev/null
+	wait_exit "$pid"
+	echo "ioprio_get $value" >"$d/value"
+	emit "$1" collectd-value "$rc" "$d/value"
+	cat "$d/collectd.out" >>"$d/collectd.log" 2>/dev/null
+	emit "$1" collectd-log "$rc" "$d/collectd.log"
+}
+
 echo "BBVM begin $(uname -r)"
 info
 while read -r step label yaml rest <&3; do
@@ -246,6 +308,7 @@ while read -r step label yaml rest <&3; do
 	check) check "$label" "$yaml" </dev/null ;;
 	strict) check "$label" "$yaml" --strict </dev/null ;;
 	nobtf) nobtf "$label" "$yaml" </dev/null ;;
+	collectd) collectd_step "$label" "$yaml" </dev/null ;;
 	session)
 		# shellcheck disable=SC2086 # rest is the workload and its arguments
 		session "$label" "$yaml" $rest </dev/null
