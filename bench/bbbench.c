@@ -248,8 +248,8 @@ static void fill_map(int fd, const struct bpf_map_info *info, size_t series, boo
 		die("out of memory");
 	if (total > info->max_entries)
 		die("map %s holds %u entries, %zu needed", info->name, info->max_entries, total);
-	if (info->key_size != (hist ? sizeof(struct bench_hist_key) :
-				      sizeof(struct bench_series_key)))
+	if (info->key_size !=
+	    (hist ? sizeof(struct bench_hist_key) : sizeof(struct bench_series_key)))
 		die("map %s has %u-byte keys, not a bench %s map", info->name, info->key_size,
 		    hist ? "histogram" : "counter");
 	for (size_t done = 0; done < total;) {
@@ -264,11 +264,12 @@ static void fill_map(int fd, const struct bpf_map_info *info, size_t series, boo
 
 				k->id = (uint32_t)s;
 				k->pad = 0;
-				k->bucket = e % 2 ? BENCH_HIST_BUCKET_MAX + 1 :
-						    s % (BENCH_HIST_BUCKET_MAX + 1);
+				k->bucket = e % 2 ? BENCH_HIST_BUCKET_MAX + 1
+						  : s % (BENCH_HIST_BUCKET_MAX + 1);
 				v[0] = e % 2 ? (1ULL << (s % (BENCH_HIST_BUCKET_MAX + 1))) : 1;
 			} else {
-				struct bench_series_key *k = (struct bench_series_key *)keys + count;
+				struct bench_series_key *k =
+					(struct bench_series_key *)keys + count;
 
 				k->id = (uint32_t)s;
 				k->shard = (uint32_t)(s % 16);
@@ -376,8 +377,8 @@ static struct cost engine_read_once(struct bb_engine *eng, const char *family, s
 	bb_snapshot_finish(snap);
 	fam = bb_snapshot_find(snap, family);
 	if (ret || !fam || fam->n_series != want)
-		die("engine read: %s, %zu series of %s (expected %zu)",
-		    ret ? strerror(-ret) : "ok", fam ? fam->n_series : 0, family, want);
+		die("engine read: %s, %zu series of %s (expected %zu)", ret ? strerror(-ret) : "ok",
+		    fam ? fam->n_series : 0, family, want);
 	bb_snapshot_unref(snap);
 	cost_add_since(&took, &start);
 	return took;
@@ -629,8 +630,8 @@ static int cmd_read(int argc, char **argv)
 						die("raw %s read %zu entries, expected %lu",
 						    m == M_RAW_BATCH ? "batch" : "walk", n, series);
 				}
-				print_result(m == M_RAW_BATCH ? "raw_batch" : "raw_walk", rep, &total,
-					     iters);
+				print_result(m == M_RAW_BATCH ? "raw_batch" : "raw_walk", rep,
+					     &total, iters);
 				break;
 			case M_BPFTOOL:
 				if (!bpftool)

@@ -20,8 +20,8 @@
 struct bb_options {
 	bool strict; /* any program that fails to attach fails the whole config */
 	uint32_t max_series_per_metric; /* when the metric sets no max_series; 0 = default */
-	const char *btf_path; /* external BTF for kernels without /sys/kernel/btf/vmlinux */
-	bool libbpf_debug; /* pass libbpf's debug messages to the logger */
+	const char *btf_path;  /* external BTF for kernels without /sys/kernel/btf/vmlinux */
+	bool libbpf_debug;     /* pass libbpf's debug messages to the logger */
 	bool skip_owner_check; /* tests only: do not refuse files not owned by root */
 };
 
@@ -34,12 +34,12 @@ enum bb_program_state {
 };
 
 struct bb_program_status {
-	char *name; /* BPF program (function) name */
-	char *section; /* ELF section, e.g. "tp_btf/block_rq_issue" */
-	char *hook; /* hook name from the config, or the section when the config names none */
+	char *name;	 /* BPF program (function) name */
+	char *section;	 /* ELF section, e.g. "tp_btf/block_rq_issue" */
+	char *hook;	 /* hook name from the config, or the section when the config names none */
 	int alternative; /* index of the alternative within its hook, -1 if none */
 	enum bb_program_state state;
-	int error; /* negative errno when not attached */
+	int error;    /* negative errno when not attached */
 	char *reason; /* human-readable: why failed or skipped; NULL when attached */
 };
 

@@ -51,7 +51,7 @@ struct bb_decoder_conf {
 struct bb_label_conf {
 	char *name;
 	struct bb_pos pos;
-	uint32_t size; /* bytes of the map key this label takes */
+	uint32_t size;	  /* bytes of the map key this label takes */
 	uint32_t padding; /* bytes skipped after it */
 	struct bb_decoder_conf *decoders;
 	size_t n_decoders;
@@ -72,7 +72,7 @@ struct bb_metric_conf {
 	int64_t bucket_min;
 	int64_t bucket_max;
 	double bucket_multiplier; /* 1.0 when absent */
-	double *bucket_keys; /* fixed only */
+	double *bucket_keys;	  /* fixed only */
 	size_t n_bucket_keys;
 };
 
@@ -94,8 +94,8 @@ struct bb_hook_conf {
 };
 
 struct bb_config {
-	char *name; /* NAME, from the file name (ebpf_exporter's "name" key is ignored) */
-	char *yaml_path; /* .../NAME.yaml */
+	char *name;	   /* NAME, from the file name (ebpf_exporter's "name" key is ignored) */
+	char *yaml_path;   /* .../NAME.yaml */
 	char *object_path; /* .../NAME.bpf.o */
 	struct bb_metric_conf *metrics; /* counters first, then histograms, in file order */
 	size_t n_metrics;
@@ -113,8 +113,8 @@ struct bb_config {
 int bb_config_load(const char *path, struct bb_config **out, char *err, size_t errlen);
 
 /* Same, from a buffer; PATH is only used for messages and for name/object_path. */
-int bb_config_parse(const char *path, const char *buf, size_t len, struct bb_config **out, char *err,
-		    size_t errlen);
+int bb_config_parse(const char *path, const char *buf, size_t len, struct bb_config **out,
+		    char *err, size_t errlen);
 
 /* Resolve "NAME" or "NAME.yaml" or a path against DIR into DIR/NAME.yaml. Caller frees. */
 char *bb_config_path(const char *dir, const char *name);

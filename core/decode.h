@@ -19,7 +19,7 @@
 
 enum bb_decode_status {
 	BB_DECODE_OK = 0,
-	BB_DECODE_DROP = 1, /* e.g. regexp did not match: drop the series, not an error */
+	BB_DECODE_DROP = 1,   /* e.g. regexp did not match: drop the series, not an error */
 	BB_DECODE_ERROR = -1, /* malformed input; err says why */
 };
 
@@ -45,10 +45,11 @@ void bb_decoder_release(struct bb_decoder_conf *dec);
 struct bb_decode_ctx;
 
 struct bb_decode_paths {
-	const char *kallsyms; /* default /proc/kallsyms */
-	const char *partitions; /* default /proc/partitions */
+	const char *kallsyms;	 /* default /proc/kallsyms */
+	const char *partitions;	 /* default /proc/partitions */
 	const char *cgroup_root; /* default /sys/fs/cgroup */
-	const char *pci_ids; /* default: first of /usr/share/misc/pci.ids, /usr/share/hwdata/pci.ids */
+	const char
+		*pci_ids; /* default: first of /usr/share/misc/pci.ids, /usr/share/hwdata/pci.ids */
 };
 
 struct bb_decode_ctx *bb_decode_ctx_new(const struct bb_decode_paths *paths /* NULL = defaults */);

@@ -15,13 +15,13 @@
 
 struct bb_series {
 	char **label_values; /* family->n_labels strings */
-	uint64_t value; /* counters */
+	uint64_t value;	     /* counters */
 	/* histograms: cumulative counts per finite bound, family->n_buckets of them;
 	 * the +Inf bucket is `count` and is not stored here */
 	uint64_t *buckets;
 	uint64_t count;
 	uint64_t sum_raw; /* in the program's units, as summed in bucket_max+1 */
-	double sum; /* sum_raw * multiplier */
+	double sum;	  /* sum_raw * multiplier */
 };
 
 struct bb_family {
@@ -32,8 +32,8 @@ struct bb_family {
 	size_t n_labels;
 	/* histograms: finite upper bounds, ascending */
 	size_t n_buckets;
-	double *le; /* scaled by the multiplier */
-	int64_t *le_raw; /* in raw program units (fixed: the key value) */
+	double *le;	   /* scaled by the multiplier */
+	int64_t *le_raw;   /* in raw program units (fixed: the key value) */
 	double multiplier; /* histograms: bound scale; gauges: value scale (0 = 1) */
 	struct bb_series *series;
 	size_t n_series;

@@ -157,7 +157,8 @@ const char *bbsnmp_set_root_oid(struct bbsnmp_settings *s, const char *value)
 			v = strtoul(p, &end, 10);
 			if (end == p || errno || v > 0xffffffffUL || n == MAX_OID_LEN - 2 ||
 			    (*end && *end != '.'))
-				return "expected a numeric OID (.1.3.6...) of at most 126 sub-identifiers";
+				return "expected a numeric OID (.1.3.6...) of at most 126 "
+				       "sub-identifiers";
 			parsed[n++] = v;
 			p = *end ? end + 1 : end;
 		}

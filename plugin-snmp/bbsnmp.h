@@ -122,7 +122,7 @@ struct bbsnmp_program {
 	const char *hook;
 	int alternative;
 	enum bbsnmp_program_status status;
-	int error; /* positive errno, 0 when attached */
+	int error;	    /* positive errno, 0 when attached */
 	const char *reason; /* NULL when attached */
 };
 

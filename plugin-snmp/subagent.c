@@ -43,7 +43,8 @@ static void usage(FILE *out)
 		"  -D TOKENS            net-snmp debug output for TOKENS (e.g. bpfbridge)\n"
 		"      --config-dir DIR directory holding NAME.yaml and NAME.bpf.o\n"
 		"      --config NAME    load config NAME (repeatable, or NAME,NAME)\n"
-		"      --cache-timeout S  seconds a snapshot serves requests (default %d; 0 = every\n"
+		"      --cache-timeout S  seconds a snapshot serves requests (default %d; 0 = "
+		"every\n"
 		"                       request reads the maps)\n"
 		"      --root-oid OID   serve the tables under OID instead of BPFBRIDGE-MIB's\n"
 		"      --strict         a program that fails to attach fails its whole config\n"
@@ -238,7 +239,8 @@ int main(int argc, char **argv)
 			break;
 		case 'L':
 			if (snmp_log_options(optarg, argc, argv) < 0) {
-				fprintf(stderr, APP_NAME ": -L%s: unknown logging option\n", optarg);
+				fprintf(stderr, APP_NAME ": -L%s: unknown logging option\n",
+					optarg);
 				goto out;
 			}
 			log_chosen = true;

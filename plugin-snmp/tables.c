@@ -64,7 +64,7 @@ struct bbsnmp_tables {
 	size_t n_buckets;
 	struct bb_snapshot *snap;
 	uint64_t generation;
-	struct bbsnmp_index_map metric_ids; /* name -> index; child: series label map */
+	struct bbsnmp_index_map metric_ids;  /* name -> index; child: series label map */
 	struct bbsnmp_index_map program_ids; /* "config\0program" -> index */
 
 	netsnmp_handler_registration *regs[N_TABLES];
@@ -340,7 +340,8 @@ static void merge_series(struct series_row *into, const struct bb_series *s)
 
 static int add_family(struct bbsnmp_tables *t, const struct bb_family *fam, struct text *labels)
 {
-	struct bbsnmp_index_entry *me = bbsnmp_index_get(&t->metric_ids, fam->name, strlen(fam->name));
+	struct bbsnmp_index_entry *me =
+		bbsnmp_index_get(&t->metric_ids, fam->name, strlen(fam->name));
 	struct bbsnmp_index_map *series_ids;
 	struct metric_row *mrow;
 	bool histogram = fam->kind == BB_METRIC_HISTOGRAM;
@@ -415,7 +416,8 @@ static int add_family(struct bbsnmp_tables *t, const struct bb_family *fam, stru
 
 			brow->fam = fam;
 			brow->bucket = b;
-			brow->count = b < fam->n_buckets ? (s->buckets ? s->buckets[b] : 0) : s->count;
+			brow->count = b < fam->n_buckets ? (s->buckets ? s->buckets[b] : 0)
+							 : s->count;
 			brow->idx_oid[0] = me->index;
 			brow->idx_oid[1] = se->index;
 			brow->idx_oid[2] = b + 1;
@@ -562,15 +564,18 @@ static void metric_column(const void *r, unsigned col, netsnmp_agent_request_inf
 	case BBSNMP_COL_METRIC_HELP:
 		return set_text(request, fam->help);
 	case BBSNMP_COL_METRIC_KIND:
-		return set_integer(request, fam->kind == BB_METRIC_COUNTER	 ? 1 :
-					    fam->kind == BB_METRIC_HISTOGRAM ? 2 :
-									       3);
+		return set_integer(request, fam->kind == BB_METRIC_COUNTER     ? 1
+					    : fam->kind == BB_METRIC_HISTOGRAM ? 2
+									       : 3);
 	case BBSNMP_COL_METRIC_LABEL_NAMES:
 		return set_text(request, row->label_names);
 	case BBSNMP_COL_METRIC_UNIT:
 		return set_text(request, row->unit);
 	case BBSNMP_COL_METRIC_MULTIPLIER:
-		return set_double(request, histogram && fam->multiplier != 0 ? fam->multiplier : 1);
+		/* Histogram bounds and sums, and gauges, are served in raw units. */
+		return set_double(request, fam->kind != BB_METRIC_COUNTER && fam->multiplier != 0
+						   ? fam->multiplier
+						   : 1);
 	case BBSNMP_COL_METRIC_SERIES:
 		return set_gauge(request, row->n_series);
 	case BBSNMP_COL_METRIC_BUCKETS:
@@ -760,8 +765,8 @@ int bbsnmp_tables_register(struct bbsnmp_tables *t, const oid *root, size_t root
 		rc = netsnmp_container_table_register(reg, info, t->containers[i],
 						      TABLE_CONTAINER_KEY_NETSNMP_INDEX);
 		if (rc != SNMPERR_SUCCESS) {
-			snmp_log(LOG_ERR,
-				 "bpfbridge: cannot register %s (error %d%s)\n", def->name, rc,
+			snmp_log(LOG_ERR, "bpfbridge: cannot register %s (error %d%s)\n", def->name,
+				 rc,
 				 rc == MIB_DUPLICATE_REGISTRATION ? ": already registered" : "");
 			netsnmp_table_registration_info_free(info);
 			goto fail;

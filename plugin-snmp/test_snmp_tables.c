@@ -105,6 +105,7 @@ static struct bb_snapshot *snapshot_a(void)
 	fam = bb_snapshot_family(snap, "bpfbridge_read_duration_seconds", "Last read.",
 				 BB_METRIC_GAUGE, name_config, 1);
 	assert_non_null(fam);
+	fam->multiplier = 1e-6; /* kept in microseconds, as the engine does */
 	add_counter(fam, (const char *const[]){ "syscalls" }, 5000000000ULL); /* > 2^32 */
 
 	fam = bb_snapshot_family(snap, "events_total", "No labels.", BB_METRIC_COUNTER, NULL, 0);
@@ -300,7 +301,8 @@ static unsigned series_index(unsigned metric, const char *labels)
 			return 0;
 		}
 		idx = vb->name[prefix];
-		if (vb->val_len == strlen(labels) && memcmp(vb->val.string, labels, vb->val_len) == 0) {
+		if (vb->val_len == strlen(labels) &&
+		    memcmp(vb->val.string, labels, vb->val_len) == 0) {
 			snmp_free_pdu(resp);
 			return idx;
 		}
@@ -328,7 +330,8 @@ static unsigned metric_index(const char *metric)
 			return 0;
 		}
 		idx = vb->name[prefix];
-		if (vb->val_len == strlen(metric) && memcmp(vb->val.string, metric, vb->val_len) == 0) {
+		if (vb->val_len == strlen(metric) &&
+		    memcmp(vb->val.string, metric, vb->val_len) == 0) {
 			snmp_free_pdu(resp);
 			return idx;
 		}
@@ -386,8 +389,8 @@ static void walk_root(struct walk *w, long reps)
 	memset(w, 0, sizeof(*w));
 	memcpy(name, root, sizeof(root));
 	while (!done) {
-		netsnmp_pdu *resp = send_pdu(reps ? SNMP_MSG_GETBULK : SNMP_MSG_GETNEXT, name, len,
-					     reps);
+		netsnmp_pdu *resp =
+			send_pdu(reps ? SNMP_MSG_GETBULK : SNMP_MSG_GETNEXT, name, len, reps);
 		netsnmp_variable_list *vb;
 
 		assert_int_equal(resp->errstat, SNMP_ERR_NOERROR);
@@ -423,7 +426,8 @@ static void test_mib_matches_code(void **state)
 		{ "BPFBRIDGE-MIB::bpfbridgeSeriesValue", 3, BBSNMP_COL_SERIES_VALUE },
 		{ "BPFBRIDGE-MIB::bpfbridgeSeriesGauge", 3, BBSNMP_COL_SERIES_GAUGE },
 		{ "BPFBRIDGE-MIB::bpfbridgeSeriesSumScaled", 3, BBSNMP_COL_SERIES_SUM_SCALED },
-		{ "BPFBRIDGE-MIB::bpfbridgeBucketUpperBoundRaw", 4, BBSNMP_COL_BUCKET_UPPER_BOUND_RAW },
+		{ "BPFBRIDGE-MIB::bpfbridgeBucketUpperBoundRaw", 4,
+		  BBSNMP_COL_BUCKET_UPPER_BOUND_RAW },
 		{ "BPFBRIDGE-MIB::bpfbridgeBucketCount", 4, BBSNMP_COL_BUCKET_COUNT },
 	};
 
@@ -523,7 +527,11 @@ static void test_get_values(void **state)
 	len = column_oid(name, BBSNMP_TABLE_METRICS, BBSNMP_COL_METRIC_UNIT, 1, sys);
 	assert_get_text(name, len, "");
 	len = column_oid(name, BBSNMP_TABLE_METRICS, BBSNMP_COL_METRIC_UNIT, 1, gauge);
-	assert_get_text(name, len, "microseconds");
+	assert_get_text(name, len, "seconds");
+	len = column_oid(name, BBSNMP_TABLE_METRICS, BBSNMP_COL_METRIC_MULTIPLIER, 1, gauge);
+	assert_get_text(name, len, "1e-06");
+	len = column_oid(name, BBSNMP_TABLE_METRICS, BBSNMP_COL_METRIC_MULTIPLIER, 1, sys);
+	assert_get_text(name, len, "1");
 	len = column_oid(name, BBSNMP_TABLE_METRICS, BBSNMP_COL_METRIC_MULTIPLIER, 1, bio);
 	assert_get_text(name, len, "1e-06");
 	len = column_oid(name, BBSNMP_TABLE_METRICS, BBSNMP_COL_METRIC_SERIES, 1, sys);
@@ -635,8 +643,8 @@ static void test_getbulk_matches_getnext(void **state)
 		walk_root(&bulk, reps[r]);
 		assert_int_equal(bulk.n, next.n);
 		for (size_t i = 0; i < next.n; i++) {
-			assert_int_equal(snmp_oid_compare(bulk.names[i], bulk.lens[i], next.names[i],
-							  next.lens[i]),
+			assert_int_equal(snmp_oid_compare(bulk.names[i], bulk.lens[i],
+							  next.names[i], next.lens[i]),
 					 0);
 			assert_string_equal(bulk.values[i], next.values[i]);
 		}
@@ -657,8 +665,8 @@ static void test_getnext_entry_points(void **state)
 	len = column_oid(name, BBSNMP_TABLE_SERIES, 0, 0) - 1; /* ROOT.1.3.1 */
 	resp = send_pdu(SNMP_MSG_GETNEXT, name, len, 0);
 	want_len = column_oid(want, BBSNMP_TABLE_SERIES, BBSNMP_COL_SERIES_LABELS, 2, sys, 1);
-	assert_int_equal(snmp_oid_compare(resp->variables->name, resp->variables->name_length,
-					  want, want_len),
+	assert_int_equal(snmp_oid_compare(resp->variables->name, resp->variables->name_length, want,
+					  want_len),
 			 0);
 	snmp_free_pdu(resp);
 
@@ -668,8 +676,8 @@ static void test_getnext_entry_points(void **state)
 	resp = send_pdu(SNMP_MSG_GETNEXT, name, len, 0);
 	want_len = column_oid(want, BBSNMP_TABLE_SERIES, BBSNMP_COL_SERIES_VALUE, 2,
 			      metric_index("events_total"), 1);
-	assert_int_equal(snmp_oid_compare(resp->variables->name, resp->variables->name_length,
-					  want, want_len),
+	assert_int_equal(snmp_oid_compare(resp->variables->name, resp->variables->name_length, want,
+					  want_len),
 			 0);
 	assert_int_equal(counter64_of(resp->variables), 3);
 	snmp_free_pdu(resp);
@@ -805,8 +813,8 @@ static void test_cache_period(void **state)
 	assert_int_equal(n_loads, 2);
 	{
 		oid other[MAX_OID_LEN];
-		size_t other_len = column_oid(other, BBSNMP_TABLE_BUCKETS,
-					      BBSNMP_COL_BUCKET_COUNT, 3, 3, 1, 1);
+		size_t other_len = column_oid(other, BBSNMP_TABLE_BUCKETS, BBSNMP_COL_BUCKET_COUNT,
+					      3, 3, 1, 1);
 		netsnmp_pdu *pdu = snmp_pdu_create(SNMP_MSG_GET), *r = NULL;
 
 		pdu->flags |= UCD_MSG_FLAG_ALWAYS_IN_VIEW;
@@ -842,8 +850,7 @@ static void test_unregister_and_again(void **state)
 	size_t len = column_oid(name, BBSNMP_TABLE_METRICS, BBSNMP_COL_METRIC_NAME, 1, 1);
 
 	/* Registering twice is refused, not duplicated. */
-	assert_int_equal(bbsnmp_tables_register(t, root, ROOT_LEN, 0, test_load, NULL),
-			 -EALREADY);
+	assert_int_equal(bbsnmp_tables_register(t, root, ROOT_LEN, 0, test_load, NULL), -EALREADY);
 	bbsnmp_tables_unregister(t);
 	assert_get_exception(name, len, SNMP_NOSUCHOBJECT);
 	bbsnmp_tables_unregister(t); /* harmless */

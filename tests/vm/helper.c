@@ -44,7 +44,9 @@ static int marker(long n)
 		long rc = syscall(MARKER_NR, MARKER_WHICH, 0);
 
 		if (rc != -1 || errno != EINVAL) {
-			fprintf(stderr, "bbvm-helper: marker call %ld returned %ld errno %d, expected EINVAL\n",
+			fprintf(stderr,
+				"bbvm-helper: marker call %ld returned %ld errno %d, expected "
+				"EINVAL\n",
 				i, rc, errno);
 			return 1;
 		}

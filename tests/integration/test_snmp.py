@@ -1,0 +1,651 @@
+"""BPFBRIDGE-MIB through a real snmpd (Debian's /usr/sbin/snmpd 5.9) on 127.0.0.1.
+
+Both ways the module is built: the AgentX subagent bpfbridge-snmp next to
+snmpd running as master agentx (socket in a temp dir), and bpfbridge.so
+loaded into snmpd by `dlmod`. Queries go through the real net-snmp clients
+(snmpget, snmpbulkwalk) with numeric OIDs, so no MIB needs to be installed.
+
+Every daemon started here is a Daemon, and the fixtures always stop it: they
+check that it exited (with status 0 where it should) within a deadline, and
+that the BPF programs it held are unloaded. Nothing sleeps a fixed time:
+registration, cache expiry and AgentX reconnection are polled with deadlines.
+"""
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from conftest import MARKER_ERRNO, MARKER_SYSCALL_NAME, SRC_DIR, require, run_marker, wait_for
+from engine_helpers import (assert_progs_gone, direct_writes, held_prog_ids,
+                            prepare_direct_write_file, root_disk_dir)
+
+SNMPD = "/usr/sbin/snmpd"
+MIB_DIR = os.path.join(SRC_DIR, "plugin-snmp")
+
+ROOT = ".1.3.6.1.4.1.8072.9999.25186"
+PROGRAMS, METRICS, SERIES, BUCKETS = 1, 2, 3, 4
+
+
+def col(table, column):
+    return "%s.1.%d.1.%d" % (ROOT, table, column)
+
+
+PROGRAM_NAME, PROGRAM_STATUS = col(PROGRAMS, 3), col(PROGRAMS, 7)
+METRIC_NAME, METRIC_BUCKETS = col(METRICS, 2), col(METRICS, 9)
+SERIES_LABELS, SERIES_VALUE, SERIES_COUNT = col(SERIES, 2), col(SERIES, 3), col(SERIES, 5)
+BUCKET_BOUND, BUCKET_RAW, BUCKET_COUNT = col(BUCKETS, 2), col(BUCKETS, 3), col(BUCKETS, 4)
+
+COMMUNITY = "bbview"  # has the view
+OTHER_COMMUNITY = "sysonly"  # valid, but sees only the system group
+V3_USER, V3_AUTH, V3_PRIV = "bbv3", "bb-auth-pass-1", "bb-priv-pass-1"
+CACHE_TIMEOUT = 1
+PING_INTERVAL = 1
+RESTART_BOUND = 10.0  # seconds for the subagent to answer again after snmpd restarts
+MARKER_SERIES = 'syscall="%s"' % MARKER_SYSCALL_NAME
+MARKER_ERR_SERIES = 'syscall="%s",errno="%s"' % (MARKER_SYSCALL_NAME, MARKER_ERRNO)
+NO_SUCH = ("No Such Object", "No Such Instance")
+END_OF_VIEW = "No more variables left in this MIB View"
+
+
+# ---- daemons -------------------------------------------------------------------------
+
+def free_udp_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Daemon:
+    """A foreground process with a log file; stop() checks that it really stopped."""
+
+    def __init__(self, name, argv, log_path, env):
+        self.name = name
+        self.argv = argv
+        self.log_path = log_path
+        self.env = env
+        self.proc = None
+        self.stopped = False
+
+    def start(self):
+        out = open(self.log_path + ".out", "ab")
+        self.proc = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT,
+                                     env=self.env)
+        out.close()
+        return self
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def log(self):
+        text = ""
+        for path in (self.log_path, self.log_path + ".out"):
+            if os.path.exists(path):
+                with open(path, errors="replace") as f:
+                    text += f.read()
+        return text
+
+    def assert_running(self):
+        if not self.running():
+            raise AssertionError("%s exited with %s:\n%s" % (self.name, self.proc.returncode,
+                                                             self.log()[-4000:]))
+
+    def stop(self, sig=signal.SIGTERM, timeout=15.0, expect_rc=0):
+        """Send SIG and wait; a daemon that does not exit in time is killed and fails."""
+        if self.proc is None or self.stopped:
+            return self.proc.returncode if self.proc else None
+        self.stopped = True
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+                raise AssertionError("%s did not exit within %.0fs of signal %d:\n%s"
+                                     % (self.name, timeout, sig, self.log()[-4000:]))
+        rc = self.proc.returncode
+        if expect_rc is not None:
+            assert rc == expect_rc, "%s exited with %s, expected %s:\n%s" % (
+                self.name, rc, expect_rc, self.log()[-4000:])
+        return rc
+
+
+class Stack:
+    """snmpd (+ the subagent) in one temp dir; everything goes through stop_all()."""
+
+    def __init__(self, workdir, build_dir, config_dir):
+        self.dir = str(workdir)
+        self.build_dir = build_dir
+        self.config_dir = config_dir
+        self.port = free_udp_port()
+        self.agentx = os.path.join(self.dir, "agentx.sock")
+        self.persist = os.path.join(self.dir, "persist")
+        os.makedirs(self.persist, exist_ok=True)
+        self.env = dict(os.environ, MIBS="", SNMP_PERSISTENT_DIR=self.persist,
+                        SNMPCONFPATH=self.dir, HOME=self.dir)
+        self.snmpd = None
+        self.subagent = None
+        self.daemons = []
+        self.snmpd_starts = 0
+
+    # -- snmpd
+    def snmpd_conf(self, master_agentx, extra):
+        lines = [
+            "# written by tests/integration/test_snmp.py",
+            "view bbview included %s" % ROOT,
+            "view sysview included .1.3.6.1.2.1.1",
+            "com2sec bbsec 127.0.0.1 %s" % COMMUNITY,
+            "com2sec syssec 127.0.0.1 %s" % OTHER_COMMUNITY,
+            "group bbgroup v2c bbsec",
+            "group sysgroup v2c syssec",
+            'access bbgroup "" any noauth exact bbview none none',
+            'access sysgroup "" any noauth exact sysview none none',
+            'createUser %s SHA "%s" AES "%s"' % (V3_USER, V3_AUTH, V3_PRIV),
+            "group bbv3group usm %s" % V3_USER,
+            'access bbv3group "" usm priv exact bbview none none',
+        ]
+        if master_agentx:
+            lines += ["master agentx", "agentXSocket %s" % self.agentx,
+                      "agentXPerms 0600 0700", "agentXTimeout 10"]
+        return "\n".join(lines + list(extra)) + "\n"
+
+    def start_snmpd(self, master_agentx=True, extra=()):
+        conf = os.path.join(self.dir, "snmpd.conf")
+        with open(conf, "w") as f:
+            f.write(self.snmpd_conf(master_agentx, extra))
+        self.snmpd_starts += 1
+        log = os.path.join(self.dir, "snmpd-%d.log" % self.snmpd_starts)
+        d = Daemon("snmpd", [SNMPD, "-f", "-Lf", log, "-C", "-c", conf,
+                             "-p", os.path.join(self.dir, "snmpd.pid"),
+                             "udp:127.0.0.1:%d" % self.port], log, self.env)
+        self.daemons.append(d)
+        self.snmpd = d.start()
+
+        def ready():
+            d.assert_running()
+            return "NET-SNMP version" in d.log() and (not master_agentx
+                                                       or os.path.exists(self.agentx))
+
+        wait_for(ready, timeout=20, what="snmpd to start")
+        return d
+
+    # -- subagent
+    def start_subagent(self, extra=(), valgrind_xml=None, configs="syscalls,biolatency"):
+        binary = os.path.join(self.build_dir, "plugin-snmp", "bpfbridge-snmp")
+        log = os.path.join(self.dir, "subagent.log")
+        argv = [binary, "-f", "-x", self.agentx, "--config-dir", self.config_dir,
+                "--config", configs, "--cache-timeout", str(CACHE_TIMEOUT),
+                "--ping-interval", str(PING_INTERVAL), "-Lf", log, *extra]
+        if valgrind_xml:
+            argv = ["valgrind", "--leak-check=full", "--xml=yes", "--xml-file=" + valgrind_xml,
+                    *argv]
+        d = Daemon("bpfbridge-snmp", argv, log, self.env)
+        self.daemons.append(d)
+        self.subagent = d.start()
+        return d
+
+    def stop_all(self):
+        """Stop every daemon, subagent first; re-raise the first failure."""
+        failure = None
+        for d in sorted(self.daemons, key=lambda d: d.name != "bpfbridge-snmp"):
+            if d.stopped:
+                continue
+            try:
+                progs = held_prog_ids(d.pid) if d.running() else set()
+                d.stop()
+                if progs:
+                    assert_progs_gone(progs)
+            except AssertionError as e:
+                failure = failure or e
+        self.daemons = []
+        if failure:
+            raise failure
+
+
+# ---- the client side ------------------------------------------------------------------
+
+LINE = re.compile(r"^(\.[0-9.]+) = (.*)$")
+
+
+def parse_value(text):
+    if len(text) >= 2 and text[0] == '"' and text[-1] == '"':
+        return text[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+    if re.fullmatch(r"-?[0-9]+", text):
+        return int(text)
+    return text  # an exception such as "No Such Instance currently exists at this OID"
+
+
+class Client:
+    def __init__(self, stack, auth=None):
+        self.stack = stack
+        self.auth = auth or ["-v2c", "-c", COMMUNITY]
+
+    def run(self, tool, *args, check=True):
+        cmd = [tool, *self.auth, "-On", "-OQ", "-Oe", "-t", "5", "-r", "1",
+               "127.0.0.1:%d" % self.stack.port, *args]
+        r = subprocess.run(cmd, capture_output=True, text=True, env=self.stack.env, timeout=120)
+        if check and r.returncode != 0:
+            raise AssertionError("%s failed (%d): %s" % (" ".join(cmd), r.returncode, r.stderr))
+        rows = []
+        for line in r.stdout.splitlines():
+            m = LINE.match(line)
+            if m:
+                rows.append((m.group(1), parse_value(m.group(2))))
+        return rows, r
+
+    def get(self, *oids):
+        rows, _ = self.run("snmpget", *oids)
+        return dict(rows)
+
+    def walk(self, oid, reps=25):
+        rows, _ = self.run("snmpbulkwalk", "-Cr%d" % reps, oid)
+        # The end of the view is printed as one more line with the last OID.
+        return [(o, v) for o, v in rows if o.startswith(oid + ".") and
+                not (isinstance(v, str) and v.startswith(END_OF_VIEW))]
+
+
+def metric_index(client, name):
+    for oid, value in client.walk(METRIC_NAME):
+        if value == name:
+            return int(oid.rsplit(".", 1)[1])
+    return None
+
+
+def series_index(client, metric, labels):
+    for oid, value in client.walk("%s.%d" % (SERIES_LABELS, metric)):
+        if value == labels:
+            return int(oid.rsplit(".", 1)[1])
+    return None
+
+
+def wait_registered(client, timeout=30.0, daemons=()):
+    def answered():
+        for d in daemons:
+            d.assert_running()
+        try:
+            value = client.get(METRIC_NAME + ".1").get(METRIC_NAME + ".1")
+        except AssertionError:
+            return False  # snmpd not answering yet
+        return isinstance(value, str) and not value.startswith(NO_SUCH)
+
+    wait_for(answered, timeout=timeout, interval=0.1, what="the bpfbridge tables to answer")
+
+
+def changed_from(client, oids, old, timeout=15.0):
+    """Poll until the values of OIDS differ from OLD (a fresh snapshot); return them."""
+    def poll():
+        now = client.get(*oids)
+        values = tuple(now.get(o) for o in oids)
+        return values if values != old else None
+
+    return wait_for(poll, timeout=timeout, interval=0.1,
+                    what="a snapshot newer than %s for %s" % (old, oids))
+
+
+# ---- fixtures --------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def snmp_tools(build_dir):
+    for tool in ("snmpget", "snmpbulkwalk"):
+        require(shutil.which(tool) is not None, tool + " missing (apt-get install snmp)")
+    require(os.access(SNMPD, os.X_OK), "snmpd missing (apt-get install snmpd)")
+    binary = os.path.join(build_dir, "plugin-snmp", "bpfbridge-snmp")
+    require(os.access(binary, os.X_OK), "bpfbridge-snmp not built at " + binary)
+    return build_dir
+
+
+def dlmod_path(build_dir):
+    path = os.path.join(build_dir, "plugin-snmp", ".libs", "bpfbridge.so")
+    require(os.path.exists(path), "bpfbridge.so not built at " + path)
+    return path
+
+
+@pytest.fixture
+def stack(tmp_path, snmp_tools, config_dir):
+    s = Stack(tmp_path, snmp_tools, config_dir)
+    yield s
+    s.stop_all()
+
+
+@pytest.fixture(scope="module")
+def subagent_stack(tmp_path_factory, snmp_tools, config_dir):
+    """snmpd as master agentx and bpfbridge-snmp with the syscalls and biolatency configs."""
+    s = Stack(tmp_path_factory.mktemp("snmp-subagent"), snmp_tools, config_dir)
+    try:
+        s.start_snmpd()
+        s.start_subagent()
+        wait_registered(Client(s), daemons=(s.snmpd, s.subagent))
+        yield s
+    finally:
+        s.stop_all()
+
+
+@pytest.fixture(scope="module")
+def dlmod_stack(tmp_path_factory, snmp_tools, config_dir):
+    """snmpd with `dlmod bpfbridge .../bpfbridge.so` and the same two configs."""
+    s = Stack(tmp_path_factory.mktemp("snmp-dlmod"), snmp_tools, config_dir)
+    try:
+        s.start_snmpd(master_agentx=False, extra=dlmod_lines(snmp_tools, config_dir))
+        wait_registered(Client(s), daemons=(s.snmpd,))
+        yield s
+    finally:
+        s.stop_all()
+
+
+def dlmod_lines(build_dir, config_dir):
+    return ["dlmod bpfbridge %s" % dlmod_path(build_dir),
+            "bpfbridgeConfigDir %s" % config_dir,
+            "bpfbridgeConfig syscalls biolatency",
+            "bpfbridgeCacheTimeout %d" % CACHE_TIMEOUT]
+
+
+@pytest.fixture(params=["subagent", "dlmod"])
+def any_stack(request):
+    return request.getfixturevalue(request.param + "_stack")
+
+
+# ---- the MIB --------------------------------------------------------------------------
+
+def test_mib_lints_clean():
+    """smilint -l 6 prints nothing (it exits 0 even on errors, so the output is the test)."""
+    require(shutil.which("smilint") is not None, "smilint missing (apt-get install smitools)")
+    env = dict(os.environ, SMIPATH="%s/mibs:/usr/share/snmp/mibs" % MIB_DIR)
+    r = subprocess.run(["smilint", "-l", "6", os.path.join(MIB_DIR, "BPFBRIDGE-MIB.txt")],
+                       capture_output=True, text=True, env=env)
+    assert r.stdout + r.stderr == "", r.stdout + r.stderr
+
+
+def test_mib_tree():
+    require(shutil.which("snmptranslate") is not None, "snmptranslate missing")
+    env = dict(os.environ, MIBS="BPFBRIDGE-MIB",
+               MIBDIRS="%s/mibs:%s:/usr/share/snmp/mibs" % (MIB_DIR, MIB_DIR))
+    r = subprocess.run(["snmptranslate", "-Tp", "BPFBRIDGE-MIB::bpfbridgeMIB"],
+                       capture_output=True, text=True, env=env)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    for name in ("bpfbridgeMIB(25186)", "bpfbridgeProgramTable(1)", "bpfbridgeMetricTable(2)",
+                 "bpfbridgeSeriesTable(3)", "bpfbridgeBucketTable(4)",
+                 "Counter64 bpfbridgeSeriesValue(3)", "Counter64 bpfbridgeBucketCount(4)"):
+        assert name in r.stdout, name
+    r = subprocess.run(["snmptranslate", "-On", "BPFBRIDGE-MIB::bpfbridgeSeriesValue"],
+                       capture_output=True, text=True, env=env)
+    assert r.stdout.strip() == col(SERIES, 3)
+
+
+# ---- both modes -------------------------------------------------------------------------
+
+def test_marker_counter_exact(any_stack):
+    """N marker syscalls advance syscalls_total and syscall_errors_total by exactly N."""
+    client = Client(any_stack)
+    run_marker(1)  # the series exist from here on
+    m = wait_for(lambda: metric_index(client, "syscalls_total"), what="syscalls_total")
+    e = wait_for(lambda: metric_index(client, "syscall_errors_total"), what="errors metric")
+    s = wait_for(lambda: series_index(client, m, MARKER_SERIES), what=MARKER_SERIES)
+    se = wait_for(lambda: series_index(client, e, MARKER_ERR_SERIES), what=MARKER_ERR_SERIES)
+    oids = ("%s.%d.%d" % (SERIES_VALUE, m, s), "%s.%d.%d" % (SERIES_VALUE, e, se))
+
+    # A value read before a marker call may come from an older snapshot; the
+    # first value that differs after the call comes from a load made after it.
+    old = tuple(client.get(*oids)[o] for o in oids)
+    run_marker(1)
+    base = changed_from(client, oids, old)
+    n = 37
+    run_marker(n)
+    after = changed_from(client, oids, base)
+    assert after[0] - base[0] == n, (base, after)
+    assert after[1] - base[1] == n, (base, after)
+    # The index of a series does not move between snapshots.
+    assert series_index(client, m, MARKER_SERIES) == s
+
+
+def test_buckets_cumulative(any_stack):
+    """A histogram series' buckets are cumulative and end with the series count."""
+    directory, disks = root_disk_dir()
+    require(directory is not None, "no writable directory on a block device")
+    client = Client(any_stack)
+    path = prepare_direct_write_file(directory, 32)
+    try:
+        direct_writes(path, 32)
+    finally:
+        os.unlink(path)
+    m = wait_for(lambda: metric_index(client, "bio_latency_seconds"), what="biolatency metric")
+
+    def write_series():
+        for oid, labels in client.walk("%s.%d" % (SERIES_LABELS, m)):
+            for disk in disks:
+                if labels == 'device="%s",operation="write"' % disk:
+                    return int(oid.rsplit(".", 1)[1])
+        return None
+
+    s = wait_for(write_series, timeout=15, what="a write series for %s" % sorted(disks))
+    n_buckets = client.get("%s.%d" % (METRIC_BUCKETS, m))["%s.%d" % (METRIC_BUCKETS, m)]
+    assert n_buckets == 28  # exp2 buckets 0..26 and +Inf
+
+    # One GET: one snapshot, so the +Inf bucket must equal the count exactly.
+    count_oid = "%s.%d.%d" % (SERIES_COUNT, m, s)
+    bucket_oids = ["%s.%d.%d.%d" % (BUCKET_COUNT, m, s, b) for b in range(1, n_buckets + 1)]
+    values = client.get(count_oid, *bucket_oids)
+    counts = [values[o] for o in bucket_oids]
+    assert counts == sorted(counts), counts
+    assert counts[-1] == values[count_oid] >= 32
+
+    # The bucket table walked in bulk: cumulative, bounds ascending, +Inf last.
+    prefix = "%d.%d." % (m, s)
+    walked = [(o, v) for o, v in client.walk(BUCKET_COUNT, reps=50)
+              if o[len(BUCKET_COUNT) + 1:].startswith(prefix)]
+    assert len(walked) == n_buckets
+    walked_counts = [v for _, v in walked]
+    assert walked_counts == sorted(walked_counts), walked_counts
+    # Counters only grow: the walk (after the GET) sees at least that count, at
+    # most the count read after it.
+    assert values[count_oid] <= walked_counts[-1] <= client.get(count_oid)[count_oid]
+    bounds = [v for o, v in client.walk("%s.%d.%d" % (BUCKET_BOUND, m, s))]
+    assert bounds[0] == "1e-06" and bounds[-1] == "+Inf" and len(bounds) == n_buckets
+    assert [float(b) for b in bounds[:-1]] == sorted(float(b) for b in bounds[:-1])
+    raw = [v for o, v in client.walk("%s.%d.%d" % (BUCKET_RAW, m, s))]
+    assert raw == [2 ** i for i in range(n_buckets - 1)]  # microseconds; none for +Inf
+
+
+def test_walk_is_ordered_and_complete(any_stack):
+    """A bulk walk of the whole module returns strictly increasing OIDs in all four tables."""
+    client = Client(any_stack)
+    rows = client.walk(ROOT, reps=40)
+    keys = [tuple(int(x) for x in o.strip(".").split(".")) for o, _ in rows]
+    assert keys == sorted(keys) and len(set(keys)) == len(keys)
+    tables = {k[len(ROOT.strip(".").split(".")) + 1] for k in keys}
+    assert tables == {PROGRAMS, METRICS, SERIES, BUCKETS}
+    statuses = [v for o, v in rows if o.startswith(PROGRAM_STATUS + ".")]
+    assert statuses and set(statuses) <= {1, 2, 3}
+    assert 1 in statuses  # at least one attached program per config
+
+
+# ---- subagent ------------------------------------------------------------------------------
+
+def test_access_control(subagent_stack):
+    """Without the view no bpfbridge OID is visible; an SNMPv3 authPriv user with it sees all."""
+    s = subagent_stack
+    other = Client(s, ["-v2c", "-c", OTHER_COMMUNITY])
+    sysdescr = ".1.3.6.1.2.1.1.1.0"
+    assert isinstance(other.get(sysdescr)[sysdescr], str)  # the community itself works
+    assert other.walk(ROOT) == []
+    assert str(other.get(METRIC_NAME + ".1")[METRIC_NAME + ".1"]).startswith(NO_SUCH)
+
+    v3 = Client(s, ["-v3", "-l", "authPriv", "-u", V3_USER, "-a", "SHA", "-A", V3_AUTH,
+                    "-x", "AES", "-X", V3_PRIV])
+    assert metric_index(v3, "syscalls_total") is not None
+    # The same objects as the community with the view, in every table.
+    assert [o for o, _ in v3.walk(METRIC_NAME)] == [o for o, _ in Client(s).walk(METRIC_NAME)]
+    assert v3.walk(col(PROGRAMS, 2)) and v3.walk(SERIES_LABELS) and v3.walk(BUCKET_COUNT)
+
+    wrong = Client(s, ["-v3", "-l", "authPriv", "-u", V3_USER, "-a", "SHA", "-A",
+                       "not-the-password", "-x", "AES", "-X", V3_PRIV])
+    rows, r = wrong.run("snmpget", METRIC_NAME + ".1", check=False)
+    assert r.returncode != 0 and rows == [], r.stdout + r.stderr
+    # The view needs privacy: the same user at authNoPriv gets nothing.
+    nopriv = Client(s, ["-v3", "-l", "authNoPriv", "-u", V3_USER, "-a", "SHA", "-A", V3_AUTH])
+    rows, r = nopriv.run("snmpget", METRIC_NAME + ".1", check=False)
+    assert not any(isinstance(v, str) and not v.startswith(NO_SUCH) for _, v in rows), rows
+
+
+def test_subagent_reconnects_after_snmpd_restart(stack):
+    """snmpd killed and started again: the same subagent re-registers within RESTART_BOUND."""
+    stack.start_snmpd()
+    sub = stack.start_subagent()
+    client = Client(stack)
+    wait_registered(client, daemons=(stack.snmpd, sub))
+    progs = held_prog_ids(sub.pid)
+    assert progs
+
+    old = stack.snmpd
+    old.stop(sig=signal.SIGKILL, expect_rc=-signal.SIGKILL)
+    stack.start_snmpd()
+    started = time.monotonic()
+    wait_registered(client, timeout=RESTART_BOUND + 20, daemons=(stack.snmpd, sub))
+    elapsed = time.monotonic() - started
+    print("subagent answered %.2fs after snmpd restarted" % elapsed)
+    assert elapsed < RESTART_BOUND, "re-registration took %.2fs" % elapsed
+    sub.assert_running()
+    assert held_prog_ids(sub.pid) == progs  # the same process, the same programs
+    assert metric_index(client, "syscalls_total") is not None
+
+
+def test_subagent_sigterm_detaches_everything(stack):
+    stack.start_snmpd()
+    sub = stack.start_subagent()
+    wait_registered(Client(stack), daemons=(stack.snmpd, sub))
+    progs = held_prog_ids(sub.pid)
+    assert progs
+    assert sub.stop(sig=signal.SIGTERM) == 0
+    assert_progs_gone(progs)
+    assert "bpfbridge-snmp: stopping" in sub.log()
+    # snmpd drops the registration: the tables are gone, snmpd still answers.
+    client = Client(stack)
+    wait_for(lambda: str(client.get(METRIC_NAME + ".1")[METRIC_NAME + ".1"]).startswith(NO_SUCH),
+             timeout=10, what="the tables to disappear")
+    stack.snmpd.assert_running()
+
+
+def test_subagent_bad_option_and_config(stack):
+    """Bad values are refused with a message naming the option or token, before any load."""
+    binary = os.path.join(stack.build_dir, "plugin-snmp", "bpfbridge-snmp")
+    r = subprocess.run([binary, "-f", "--cache-timeout", "soon"], capture_output=True, text=True,
+                       env=stack.env, timeout=30)
+    assert r.returncode == 1
+    assert "--cache-timeout: expected a whole number of seconds" in r.stderr
+    assert 'got "soon"' in r.stderr
+    conf = os.path.join(stack.dir, "sub.conf")
+    with open(conf, "w") as f:
+        f.write("bpfbridgeConfig syscalls\nbpfbridgeRootOID .1.3.x\n")
+    log = os.path.join(stack.dir, "bad.log")
+    r = subprocess.run([binary, "-f", "-c", conf, "-x", stack.agentx, "-Lf", log],
+                       capture_output=True, text=True, env=stack.env, timeout=30)
+    with open(log) as f:
+        text = f.read()
+    assert r.returncode == 1, text
+    assert "line 2" in text and "bpfbridgeRootOID: expected" in text, text
+
+
+def test_subagent_failed_config_is_reported(stack):
+    """A config that does not load is a configFailed row; the other config still serves."""
+    stack.start_snmpd()
+    sub = stack.start_subagent(configs="syscalls,no-such-config")
+    client = Client(stack)
+    wait_registered(client, daemons=(stack.snmpd, sub))
+    rows = client.walk(col(PROGRAMS, 2))
+    failed = [o.rsplit(".", 1)[1] for o, v in rows if v == "no-such-config"]
+    assert len(failed) == 1
+    idx = failed[0]
+    got = client.get(PROGRAM_STATUS + "." + idx, col(PROGRAMS, 9) + "." + idx)
+    assert got[PROGRAM_STATUS + "." + idx] == 4  # configFailed
+    assert "no-such-config" in got[col(PROGRAMS, 9) + "." + idx]
+    assert metric_index(client, "syscalls_total") is not None
+    assert "config no-such-config not loaded" in sub.log()
+
+
+def test_subagent_no_leaks_under_valgrind(stack):
+    """>= 100 cache loads and walks under valgrind: no leak and no invalid access in our code."""
+    require(shutil.which("valgrind") is not None, "valgrind missing (apt-get install valgrind)")
+    stack.start_snmpd()
+    xml = os.path.join(stack.dir, "valgrind.xml")
+    binary = os.path.realpath(os.path.join(stack.build_dir, "plugin-snmp", "bpfbridge-snmp"))
+    # cache timeout 0: every AgentX request loads a fresh snapshot
+    sub = stack.start_subagent(extra=("--cache-timeout", "0", "-D", "bpfbridge"),
+                               valgrind_xml=xml)
+    client = Client(stack)
+    wait_registered(client, timeout=120, daemons=(stack.snmpd, sub))
+
+    def loads():
+        found = re.findall(r"cache load (\d+):", sub.log())
+        return int(found[-1]) if found else 0
+
+    walks = 0
+    while loads() < 100:
+        sub.assert_running()
+        client.walk(col(METRICS, 2))
+        client.walk("%s.%d" % (BUCKET_COUNT, metric_index(client, "bio_latency_seconds") or 0))
+        walks += 1
+        assert walks < 200, "only %d cache loads after %d walks" % (loads(), walks)
+    assert sub.stop(sig=signal.SIGTERM, timeout=120) == 0
+
+    errors = ET.parse(xml).getroot().findall("error")
+    ours = []
+    for err in errors:
+        kind = err.findtext("kind")
+        frames = err.find("stack").findall("frame")
+        in_ours = any(f.findtext("obj") == binary for f in frames)
+        if in_ours and (kind.startswith("Leak_") or kind.startswith("Invalid")):
+            ours.append("%s: %s\n  %s" % (kind, err.findtext("what") or
+                                          err.findtext("xwhat/text"),
+                                          "\n  ".join("%s %s:%s" % (f.findtext("fn"),
+                                                                    f.findtext("file"),
+                                                                    f.findtext("line"))
+                                                      for f in frames[:12])))
+    assert not ours, "\n".join(ours)
+
+
+# ---- dlmod -----------------------------------------------------------------------------------
+
+def test_dlmod_sighup_reloads_cleanly(stack):
+    """SIGHUP makes snmpd unload and reload dlmods: no crash, no duplicate registration,
+    the old programs detached and the tables served again."""
+    d = stack.start_snmpd(master_agentx=False, extra=dlmod_lines(stack.build_dir,
+                                                                  stack.config_dir))
+    client = Client(stack)
+    wait_registered(client, daemons=(d,))
+    progs = held_prog_ids(d.pid)
+    assert progs
+    for reload in (1, 2):
+        d.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: d.log().count("bpfbridge: serving") == reload + 1, timeout=20,
+                 what="reload %d" % reload)
+        d.assert_running()
+        assert d.log().count("bpfbridge: unloaded") == reload
+        wait_registered(client, daemons=(d,))
+        assert_progs_gone(progs)
+        progs = held_prog_ids(d.pid)
+        assert progs
+    log = d.log()
+    dup = [line for line in log.splitlines() if "duplicate registration" in line and
+           ("bpfbridge" in line or ROOT in line)]
+    assert not dup, dup
+    assert metric_index(client, "syscalls_total") is not None
+    assert d.stop() == 0
+    assert_progs_gone(progs)
+
+
+def test_dlmod_bad_token_is_reported(stack):
+    """A bad bpfbridge* value in snmpd.conf is logged with its line; snmpd keeps running."""
+    extra = dlmod_lines(stack.build_dir, stack.config_dir) + ["bpfbridgeCacheTimeout soon"]
+    d = stack.start_snmpd(master_agentx=False, extra=extra)
+    wait_registered(Client(stack), daemons=(d,))
+    assert re.search(r"line \d+: Error: bpfbridgeCacheTimeout: expected a whole number of "
+                     r'seconds from 0 to 86400, got "soon"', d.log()), d.log()
