@@ -1437,6 +1437,19 @@ static int load(struct bb_loader *ld, char *err, size_t errlen)
 		bad = cap.prog[0] ? prog_index(ld, cap.prog) : -1;
 		/* each retry disables one more program, so this ends */
 		if (bad < 0 || !prog_wanted(ld, &ld->progs[bad]) || attempt > ld->n_progs) {
+			int btf_err = 0;
+
+			/* CO-RE relocation is what fails first on a kernel without BTF, and
+			 * libbpf's own errno (often ESRCH) does not say so. */
+			if (!ld->opts.btf_path && !kernel_btf(&btf_err)) {
+				snprintf(err, errlen,
+					 "%s: loading failed: the kernel exposes no usable BTF "
+					 "(/sys/kernel/btf/vmlinux: %s), which CO-RE relocation "
+					 "needs; give a BTF file for this kernel with --btf FILE "
+					 "(collectd: BTFPath, snmpd.conf: bpfbridgeBTF)",
+					 cfg->object_path, errno_text(btf_err));
+				return ret;
+			}
 			snprintf(err, errlen, "%s: loading failed: %s%s%s", cfg->object_path,
 				 cap.msg[0] ? cap.msg : errno_text(ret),
 				 cap.verifier_tail[0] ? ": " : "", cap.verifier_tail);

@@ -178,6 +178,19 @@ static const char *option_name(int opt)
 	return "option";
 }
 
+/* PATH made absolute against the current directory: a daemon runs in "/". */
+static char *absolute(const char *path)
+{
+	char cwd[4096];
+	char *out;
+
+	if (path[0] == '/' || !getcwd(cwd, sizeof(cwd)))
+		return strdup(path);
+	if (asprintf(&out, "%s/%s", cwd, path) < 0)
+		return NULL;
+	return out;
+}
+
 static int write_pidfile(const char *path)
 {
 	FILE *f = fopen(path, "w");
@@ -206,7 +219,8 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct override *overrides = calloc(argc, sizeof(*overrides));
-	size_t n_overrides = 0;
+	char **owned = calloc(argc, sizeof(*owned)); /* absolute paths made from argv */
+	size_t n_overrides = 0, n_owned = 0;
 	struct bbsnmp_settings settings;
 	struct bbsnmp_settings check;
 	struct bbsnmp_agent *agent = NULL;
@@ -215,7 +229,7 @@ int main(int argc, char **argv)
 	int ping_interval = DEFAULT_PING_INTERVAL;
 	int opt, status = EXIT_FAILURE;
 
-	if (!overrides) {
+	if (!overrides || !owned) {
 		fprintf(stderr, APP_NAME ": out of memory\n");
 		return EXIT_FAILURE;
 	}
@@ -226,7 +240,9 @@ int main(int argc, char **argv)
 
 		switch (opt) {
 		case 'c':
-			config_file = optarg;
+			config_file = owned[n_owned++] = absolute(optarg);
+			if (!config_file)
+				goto oom;
 			break;
 		case 'x':
 			agentx_socket = optarg;
@@ -235,7 +251,9 @@ int main(int argc, char **argv)
 			foreground = true;
 			break;
 		case 'p':
-			pidfile = optarg;
+			pidfile = owned[n_owned++] = absolute(optarg);
+			if (!pidfile)
+				goto oom;
 			break;
 		case 'L':
 			if (snmp_log_options(optarg, argc, argv) < 0) {
@@ -278,6 +296,11 @@ int main(int argc, char **argv)
 		default:
 			overrides[n_overrides].opt = opt;
 			overrides[n_overrides].value = optarg;
+			if (opt == OPT_CONFIG_DIR || opt == OPT_BTF) {
+				overrides[n_overrides].value = owned[n_owned++] = absolute(optarg);
+				if (!overrides[n_overrides].value)
+					goto oom;
+			}
 			err = apply_override(&check, &overrides[n_overrides]);
 			if (err) {
 				fprintf(stderr, APP_NAME ": %s: %s, got \"%s\"\n", option_name(opt),
@@ -287,6 +310,11 @@ int main(int argc, char **argv)
 			n_overrides++;
 			break;
 		}
+	}
+	if (0) {
+	oom:
+		fprintf(stderr, APP_NAME ": out of memory\n");
+		goto out;
 	}
 	if (optind < argc) {
 		fprintf(stderr, APP_NAME ": unexpected argument \"%s\"\n", argv[optind]);
@@ -376,6 +404,9 @@ shutdown:
 		unlink(pidfile);
 out:
 	bbsnmp_settings_destroy(&check);
+	for (size_t i = 0; i < n_owned; i++)
+		free(owned[i]);
+	free(owned);
 	free(overrides);
 	return status;
 }
