@@ -3,7 +3,9 @@
 #ifndef BPFBRIDGE_CLI_H
 #define BPFBRIDGE_CLI_H
 
+#include <getopt.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -54,6 +56,18 @@ void bb_cli_common_init(struct bb_cli_common *c);
 /* Handle one of the common options. Returns 0 if handled, 1 if OPT is not a
  * common option, 2 after printing a usage error for its argument. */
 int bb_cli_common_opt(struct bb_cli_common *c, int opt, const char *arg, const char *cmd);
+
+/* A subcommand's own option: return 0 if handled, 1 if not its option, 2 after
+ * printing a usage error. */
+typedef int (*bb_cli_extra_opt)(int opt, const char *arg, void *ctx);
+
+/*
+ * Parse a subcommand's options (the common ones plus, through EXTRA, its own)
+ * and require at least one CONFIG. Returns -1 to go on with argv[optind..], or
+ * the exit code: 0 after --help, 2 after a usage error.
+ */
+int bb_cli_parse(int argc, char **argv, const struct option *longopts, struct bb_cli_common *c,
+		 const char *cmd, void (*print_usage)(FILE *), bb_cli_extra_opt extra, void *ctx);
 
 /* Create (or truncate) the --ready-file; returns false after printing why. */
 bool bb_cli_signal_ready(const struct bb_cli_common *c, const char *cmd);

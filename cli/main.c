@@ -80,6 +80,20 @@ static void dump_usage(FILE *f)
 		BB_DEFAULT_MAX_SERIES);
 }
 
+static int dump_format_opt(int opt, const char *arg, void *ctx)
+{
+	bool *json = ctx;
+
+	if (opt != BB_OPT_FORMAT)
+		return 1;
+	if (strcmp(arg, "json") == 0 || strcmp(arg, "prometheus") == 0) {
+		*json = arg[0] == 'j';
+		return 0;
+	}
+	fprintf(stderr, "bpfbridge dump: --format: expected prometheus or json, got \"%s\"\n", arg);
+	return 2;
+}
+
 void bb_cli_common_init(struct bb_cli_common *c)
 {
 	memset(c, 0, sizeof(*c));
@@ -257,6 +271,39 @@ void bb_cli_close_all(struct bb_cli_engines *e)
 	e->n = 0;
 }
 
+int bb_cli_parse(int argc, char **argv, const struct option *longopts, struct bb_cli_common *c,
+		 const char *cmd, void (*print_usage)(FILE *), bb_cli_extra_opt extra, void *ctx)
+{
+	int opt;
+
+	bb_cli_common_init(c);
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
+		int r = 1;
+
+		if (opt == 'h') {
+			print_usage(stdout);
+			return 0;
+		}
+		if (extra)
+			r = extra(opt, optarg, ctx);
+		if (r == 1)
+			r = bb_cli_common_opt(c, opt, optarg, cmd);
+		if (r == 1) {
+			print_usage(stderr);
+			return 2;
+		}
+		if (r)
+			return r;
+	}
+	if (optind >= argc) {
+		fprintf(stderr, "bpfbridge %s: no CONFIG given\n", cmd);
+		print_usage(stderr);
+		return 2;
+	}
+	return -1;
+}
+
 bool bb_cli_signal_ready(const struct bb_cli_common *c, const char *cmd)
 {
 	int fd;
@@ -367,30 +414,12 @@ static int cmd_check(int argc, char **argv)
 	struct bb_cli_common c;
 	struct bb_engine **ok;
 	size_t n_ok = 0;
-	int opt, rc = 0;
+	int rc;
 
-	bb_cli_common_init(&c);
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
-		int r;
-
-		if (opt == 'h') {
-			check_usage(stdout);
-			return 0;
-		}
-		r = bb_cli_common_opt(&c, opt, optarg, "check");
-		if (r == 1) {
-			check_usage(stderr);
-			return 2;
-		}
-		if (r)
-			return r;
-	}
-	if (optind >= argc) {
-		fprintf(stderr, "bpfbridge check: no CONFIG given\n");
-		check_usage(stderr);
-		return 2;
-	}
+	rc = bb_cli_parse(argc, argv, longopts, &c, "check", check_usage, NULL, NULL);
+	if (rc >= 0)
+		return rc;
+	rc = 0;
 	/* The table says what did not attach; the same warnings on stderr are noise. */
 	if (bb_log_get_level() < BB_LOG_DEBUG)
 		bb_log_set_level(BB_LOG_ERR);
@@ -440,45 +469,11 @@ static int cmd_dump(int argc, char **argv)
 	struct bb_cli_engines e;
 	struct bb_snapshot *snap;
 	bool json = false;
-	int opt, ret;
+	int ret;
 
-	bb_cli_common_init(&c);
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
-		int r;
-
-		if (opt == 'h') {
-			dump_usage(stdout);
-			return 0;
-		}
-		if (opt == BB_OPT_FORMAT) {
-			if (strcmp(optarg, "json") == 0) {
-				json = true;
-			} else if (strcmp(optarg, "prometheus") == 0) {
-				json = false;
-			} else {
-				fprintf(stderr,
-					"bpfbridge dump: --format: expected prometheus or json, "
-					"got "
-					"\"%s\"\n",
-					optarg);
-				return 2;
-			}
-			continue;
-		}
-		r = bb_cli_common_opt(&c, opt, optarg, "dump");
-		if (r == 1) {
-			dump_usage(stderr);
-			return 2;
-		}
-		if (r)
-			return r;
-	}
-	if (optind >= argc) {
-		fprintf(stderr, "bpfbridge dump: no CONFIG given\n");
-		dump_usage(stderr);
-		return 2;
-	}
+	ret = bb_cli_parse(argc, argv, longopts, &c, "dump", dump_usage, dump_format_opt, &json);
+	if (ret >= 0)
+		return ret;
 	bb_cli_catch_signals();
 	if (bb_cli_open_all(c.config_dir, &argv[optind], argc - optind, &c.opts, &e, "dump"))
 		return bb_cli_stop ? 128 + bb_cli_stop : 1;

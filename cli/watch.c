@@ -364,30 +364,12 @@ int bb_cli_watch(int argc, char **argv)
 	struct termios saved, raw;
 	bool tty_in, tty_out, totals = false;
 	double last_t;
-	int opt, rc = 0;
+	int rc;
 
-	bb_cli_common_init(&c);
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
-		int r;
-
-		if (opt == 'h') {
-			watch_usage(stdout);
-			return 0;
-		}
-		r = bb_cli_common_opt(&c, opt, optarg, "watch");
-		if (r == 1) {
-			watch_usage(stderr);
-			return 2;
-		}
-		if (r)
-			return r;
-	}
-	if (optind >= argc) {
-		fprintf(stderr, "bpfbridge watch: no CONFIG given\n");
-		watch_usage(stderr);
-		return 2;
-	}
+	rc = bb_cli_parse(argc, argv, longopts, &c, "watch", watch_usage, NULL, NULL);
+	if (rc >= 0)
+		return rc;
+	rc = 0;
 	if (c.interval < 0.1) {
 		fprintf(stderr, "bpfbridge watch: --interval: at least 0.1 seconds\n");
 		return 2;
