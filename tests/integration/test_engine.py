@@ -223,14 +223,22 @@ metrics:
             - name: uint
 """
     path = make_config(str(tmp_path / "cfg"), "bbperf", metrics, objs["bbperf"])
-    d = Dump(cli, [path], tmp_path, interval=1.0).wait_ready()
-    snap = d.snapshot()
-    assert attached(snap, "bbperf") == {"cpu_clock_sample": 1}
     with open("/sys/devices/system/cpu/online") as f:
         online = set()
         for part in f.read().strip().split(","):
             lo, _, hi = part.partition("-")
             online.update(range(int(lo), int(hi or lo) + 1))
+    d = Dump(cli, [path], tmp_path, interval=1.0).wait_ready()
+    # An idle, tickless CPU takes no cpu-clock samples (seen: {0: 99, 1: 0}),
+    # so keep every CPU busy for the whole interval.
+    burners = [subprocess.Popen(["taskset", "-c", str(cpu), "timeout", "2",
+                                 "sh", "-c", "while :; do :; done"]) for cpu in sorted(online)]
+    try:
+        snap = d.snapshot()
+    finally:
+        for b in burners:
+            b.wait(timeout=10)
+    assert attached(snap, "bbperf") == {"cpu_clock_sample": 1}
     per_cpu = {int(s["labels"]["cpu"]): s["value"]
                for s in family(snap, "cpu_clock_samples_total")["series"]}
     for cpu in online:
