@@ -137,19 +137,6 @@ static int cmd_loop(int argc, char **argv)
 
 /* ---- hold ------------------------------------------------------------------ */
 
-static const char *state_name(enum bb_program_state st)
-{
-	switch (st) {
-	case BB_PROG_ATTACHED:
-		return "attached";
-	case BB_PROG_FAILED:
-		return "failed";
-	case BB_PROG_SKIPPED:
-		return "skipped";
-	}
-	return "?";
-}
-
 static int cmd_hold(int argc, char **argv)
 {
 	struct bb_engine **engines = calloc(argc ? argc : 1, sizeof(*engines));
@@ -171,7 +158,7 @@ static int cmd_hold(int argc, char **argv)
 			const struct bb_program_status *st = bb_engine_program(engines[i], p);
 
 			printf("program %s %s %s %s\n", bb_engine_name(engines[i]), st->name,
-			       st->section, state_name(st->state));
+			       st->section, bb_program_state_name(st->state));
 		}
 	}
 	printf("ready\n");

@@ -324,19 +324,6 @@ bool bb_cli_signal_ready(const struct bb_cli_common *c, const char *cmd)
 	return true;
 }
 
-static const char *state_name(enum bb_program_state s)
-{
-	switch (s) {
-	case BB_PROG_ATTACHED:
-		return "attached";
-	case BB_PROG_FAILED:
-		return "failed";
-	case BB_PROG_SKIPPED:
-		return "skipped";
-	}
-	return "?";
-}
-
 static int width(int cur, const char *s)
 {
 	int n = (int)strlen(s);
@@ -372,7 +359,7 @@ static void print_programs(struct bb_engine *const *engines, size_t n, FILE *f)
 				snprintf(alt, sizeof(alt), "-");
 			fprintf(f, "%-*s  %-*s  %-*s  %-3s  %-*s  %-*s  %s\n", wc,
 				bb_engine_name(engines[e]), wp, st->name, wh, st->hook, alt, ws,
-				st->section, wst, state_name(st->state),
+				st->section, wst, bb_program_state_name(st->state),
 				st->reason ? st->reason : "");
 		}
 	}

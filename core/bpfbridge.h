@@ -43,6 +43,9 @@ struct bb_program_status {
 	char *reason; /* human-readable: why failed or skipped; NULL when attached */
 };
 
+/* "attached", "failed" or "skipped". */
+const char *bb_program_state_name(enum bb_program_state state);
+
 struct bb_engine;
 
 /*

@@ -245,3 +245,16 @@ struct bb_snapshot *bb_engines_snapshot(struct bb_engine *const *engines, size_t
 	bb_snapshot_finish(snap);
 	return snap;
 }
+
+const char *bb_program_state_name(enum bb_program_state state)
+{
+	switch (state) {
+	case BB_PROG_ATTACHED:
+		return "attached";
+	case BB_PROG_FAILED:
+		return "failed";
+	case BB_PROG_SKIPPED:
+		return "skipped";
+	}
+	return "unknown";
+}

@@ -549,19 +549,6 @@ double bb_gauge_value(const struct bb_family *fam, const struct bb_series *s)
 	return (double)s->value;
 }
 
-static const char *kind_name(enum bb_metric_kind kind)
-{
-	switch (kind) {
-	case BB_METRIC_COUNTER:
-		return "counter";
-	case BB_METRIC_HISTOGRAM:
-		return "histogram";
-	case BB_METRIC_GAUGE:
-		return "gauge";
-	}
-	return "untyped";
-}
-
 /* {a="x",b="y",le="0.5"}; nothing at all when there are no labels and no LE. */
 static void prom_labels(FILE *out, const struct bb_family *fam, const struct bb_series *s,
 			const char *le)
@@ -617,7 +604,7 @@ int bb_snapshot_write_prometheus(const struct bb_snapshot *snap, FILE *out)
 			write_escaped(out, fam->help, ESC_PROM_HELP);
 			fputc('\n', out);
 		}
-		fprintf(out, "# TYPE %s %s\n", fam->name, kind_name(fam->kind));
+		fprintf(out, "# TYPE %s %s\n", fam->name, bb_metric_kind_name(fam->kind));
 		for (size_t i = 0; i < fam->n_series; i++) {
 			const struct bb_series *s = &fam->series[i];
 
@@ -705,7 +692,7 @@ int bb_snapshot_write_json(const struct bb_snapshot *snap, FILE *out)
 		json_string(out, fam->name);
 		fputs(",\"help\":", out);
 		json_string(out, fam->help);
-		fprintf(out, ",\"kind\":\"%s\",\"labels\":[", kind_name(fam->kind));
+		fprintf(out, ",\"kind\":\"%s\",\"labels\":[", bb_metric_kind_name(fam->kind));
 		for (size_t i = 0; i < fam->n_labels; i++) {
 			if (i)
 				fputc(',', out);
