@@ -150,6 +150,7 @@ struct mreader {
 	bool hist;
 	size_t n_series_labels; /* labels but the bucket one */
 	int cpu_label;		/* index of the virtual cpu label, or -1 */
+	bool key0_only;		/* no key labels: only u32 key 0 counts (ebpf_exporter) */
 	uint32_t *offsets;	/* byte offset of each label in the key */
 	uint8_t *key_mask;	/* 0xff where a byte identifies the label set */
 	uint32_t max_series;
@@ -280,7 +281,17 @@ int bb_reader_check_map(const struct bb_config *cfg, const struct bb_metric_conf
 	}
 	cpu_label = virtual_cpu_label(m, percpu);
 	want = key_bytes_expected(m, cpu_label);
-	if (want != map->key_size) {
+	if (want == 0 && map->key_size != sizeof(uint32_t)) {
+		snprintf(err, errlen,
+			 "%s:%d:%d: metric %s: %s, so it reads u32 key 0 as ebpf_exporter does, "
+			 "but map %s has %u-byte keys",
+			 path, m->pos.line, m->pos.column, m->name,
+			 cpu_label >= 0 ? "its only label is the cpu label of a per-CPU map"
+					: "it has no labels",
+			 map->name, map->key_size);
+		return -EINVAL;
+	}
+	if (want && want != map->key_size) {
 		snprintf(err, errlen,
 			 "%s:%d:%d: metric %s: labels add up to %" PRIu64
 			 " bytes%s but map %s has %u-byte keys",
@@ -412,6 +423,7 @@ int bb_reader_bind(struct bb_reader *rd, size_t i, int map_fd, char *err, size_t
 	mr->map = desc;
 	mr->percpu = map_is_percpu(desc.type);
 	mr->cpu_label = virtual_cpu_label(mr->m, mr->percpu);
+	mr->key0_only = key_bytes_expected(mr->m, mr->cpu_label) == 0;
 	mr->offsets = calloc(mr->m->n_labels ? mr->m->n_labels : 1, sizeof(*mr->offsets));
 	mr->key_mask = calloc(desc.key_size ? desc.key_size : 1, 1);
 	/* batch tokens are a bucket index for hash maps, a key for arrays */
@@ -954,6 +966,8 @@ static int read_metric(struct bb_reader *rd, struct mreader *mr, struct bb_snaps
 		struct cache_val *cv;
 		bool owned;
 
+		if (mr->key0_only && memcmp(key, &(uint32_t){ 0 }, sizeof(uint32_t)))
+			continue;
 		cv = decode_key(rd, mr, key, &owned, &nomem);
 		if (!cv)
 			continue;
