@@ -1467,6 +1467,33 @@ static bool prog_wanted(const struct bb_loader *ld, const struct prog *pr)
 	return pr->autoload_default;
 }
 
+/*
+ * A map this kernel cannot create (task storage before 5.11, say) would fail
+ * the whole object. Only the programs that use it need it: leave it out, so
+ * they fail to load and their hook falls back to its next alternative. Metric
+ * maps are always created: without them there is nothing to read.
+ */
+static void skip_unsupported_maps(struct bb_loader *ld)
+{
+	struct bpf_map *map;
+
+	bpf_object__for_each_map (map, ld->obj) {
+		enum bpf_map_type type = bpf_map__type(map);
+		bool metric = false;
+
+		if (bpf_map__is_internal(map) || type == BPF_MAP_TYPE_PERF_EVENT_ARRAY)
+			continue;
+		for (size_t i = 0; i < ld->cfg->n_metrics && !metric; i++)
+			metric = strcmp(ld->cfg->metrics[i].name, bpf_map__name(map)) == 0;
+		if (metric || libbpf_probe_bpf_map_type(type, NULL) != 0)
+			continue;
+		bb_info("%s: map %s: this kernel has no %s maps; programs that use it will not "
+			"load",
+			ld->cfg->name, bpf_map__name(map), libbpf_bpf_map_type_str(type));
+		bpf_map__set_autocreate(map, false);
+	}
+}
+
 /* Open, fill, choose and load; after a load that one program broke, disable it
  * (or its alternative) and try again. */
 static int load(struct bb_loader *ld, char *err, size_t errlen)
@@ -1496,6 +1523,7 @@ static int load(struct bb_loader *ld, char *err, size_t errlen)
 		if (ret)
 			return ret;
 		choose_alternatives(ld);
+		skip_unsupported_maps(ld);
 		bpf_object__for_each_program (p, ld->obj) {
 			if (i < ld->n_progs)
 				bpf_program__set_autoload(p, prog_wanted(ld, &ld->progs[i]));

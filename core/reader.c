@@ -919,6 +919,14 @@ static struct bb_family *make_family(struct mreader *mr, struct bb_snapshot *sna
 	return fam;
 }
 
+static bool all_zero(const uint64_t *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i])
+			return false;
+	return true;
+}
+
 /* Read one metric into SNAP. Returns 0 or -errno (map read failure, ENOMEM). */
 static int read_metric(struct bb_reader *rd, struct mreader *mr, struct bb_snapshot *snap,
 		       size_t *series_out)
@@ -967,6 +975,8 @@ static int read_metric(struct bb_reader *rd, struct mreader *mr, struct bb_snaps
 		bool owned;
 
 		if (mr->key0_only && memcmp(key, &(uint32_t){ 0 }, sizeof(uint32_t)))
+			continue;
+		if (mr->m->skip_zero && all_zero(v, slots))
 			continue;
 		cv = decode_key(rd, mr, key, &owned, &nomem);
 		if (!cv)
