@@ -888,7 +888,7 @@ static void json_double(FILE *out, double v)
 
 static void json_series(FILE *out, const struct bb_family *fam, const struct bb_series *s)
 {
-	fputs("{\"labels\":{", out);
+	fprintf(out, "{\"id\":%" PRIu64 ",\"labels\":{", s->id);
 	for (size_t i = 0; i < fam->n_labels; i++) {
 		if (i)
 			fputc(',', out);
@@ -904,7 +904,11 @@ static void json_series(FILE *out, const struct bb_family *fam, const struct bb_
 		return;
 	}
 	if (fam->kind != BB_METRIC_HISTOGRAM) {
-		fprintf(out, ",\"value\":%" PRIu64 "}", s->value);
+		fprintf(out, ",\"value\":%" PRIu64, s->value);
+		if (s->iv.valid)
+			fprintf(out, ",\"interval\":{\"reset\":%s,\"increase\":%" PRIu64 "}",
+				s->iv.reset ? "true" : "false", s->iv.value);
+		fputc('}', out);
 		return;
 	}
 	fputs(",\"buckets\":[", out);
@@ -915,7 +919,27 @@ static void json_series(FILE *out, const struct bb_family *fam, const struct bb_
 	}
 	fprintf(out, "],\"count\":%" PRIu64 ",\"sum\":", s->count);
 	json_double(out, s->sum);
-	fprintf(out, ",\"sum_raw\":%" PRIu64 "}", s->sum_raw);
+	fprintf(out, ",\"sum_raw\":%" PRIu64, s->sum_raw);
+	if (s->iv.valid) {
+		fprintf(out, ",\"interval\":{\"reset\":%s,\"count\":%" PRIu64 ",\"sum\":",
+			s->iv.reset ? "true" : "false", s->iv.count);
+		json_double(out, s->iv.sum);
+		fputs(",\"mean\":", out);
+		json_double(out, s->iv.mean);
+		fputs(",\"buckets\":[", out);
+		for (size_t b = 0; b < fam->n_buckets; b++)
+			fprintf(out, "%s%" PRIu64, b ? "," : "", s->iv.buckets[b]);
+		fputs("],\"quantiles\":[", out);
+		for (size_t q = 0; q < fam->n_quantiles; q++) {
+			fputs(q ? ",{\"q\":" : "{\"q\":", out);
+			json_double(out, fam->quantiles[q]);
+			fputs(",\"value\":", out);
+			json_double(out, s->iv.quantiles[q]);
+			fputc('}', out);
+		}
+		fputs("]}", out);
+	}
+	fputc('}', out);
 }
 
 int bb_snapshot_write_json(const struct bb_snapshot *snap, FILE *out)
