@@ -82,8 +82,7 @@ static __always_inline int syscall_latency_exit_task(void)
 	struct syscall_latency_start *start;
 	__u64 now = bpf_ktime_get_ns();
 
-	start = bpf_task_storage_get(&syscall_latency_task_start, bpf_get_current_task_btf(), 0,
-				     0);
+	start = bpf_task_storage_get(&syscall_latency_task_start, bpf_get_current_task_btf(), 0, 0);
 	if (!start || !start->ts)
 		return 0;
 	syscall_latency_observe(start->id, start->ts, now);

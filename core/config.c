@@ -710,8 +710,8 @@ static const char *set_duration(struct pctx *c, const yaml_node_t *val, void *ds
 	static const struct {
 		const char *unit;
 		double ns;
-	} units[] = { { "ns", 1 },	  { "us", 1e3 },   { "\xc2\xb5s", 1e3 }, { "ms", 1e6 },
-		      { "s", 1e9 },	  { "m", 60e9 },   { "h", 3600e9 } };
+	} units[] = { { "ns", 1 },  { "us", 1e3 }, { "\xc2\xb5s", 1e3 }, { "ms", 1e6 },
+		      { "s", 1e9 }, { "m", 60e9 }, { "h", 3600e9 } };
 	const char *expect = "a duration such as 30s, 5m or 1h30m, of at most 24h";
 	const char *text, *msg = get_text(c, val, expect, &text), *p;
 	double total = 0;
@@ -1126,32 +1126,31 @@ enum {
 	H_COUNT
 };
 
-#define METRIC_COMMON_FIELDS(labels_required)                                           \
-	[M_NAME] = { "name",                                                            \
-		     SHAPE_SCALAR,                                                      \
-		     true,                                                              \
-		     set_ident,                                                         \
-		     offsetof(struct bb_metric_conf, name),                             \
-		     EXPECT_IDENT },                                                    \
-	[M_HELP] = { "help",                                                            \
-		     SHAPE_SCALAR,                                                      \
-		     true,                                                              \
-		     set_text,                                                          \
-		     offsetof(struct bb_metric_conf, help),                             \
-		     "a non-empty string" },                                            \
-	[M_LABELS] = { "labels", SHAPE_LIST, labels_required, set_labels, 0,            \
-		       "a list of labels" },                                            \
-	[M_MAX_SERIES] = { "max_series",                                                \
-			   SHAPE_SCALAR,                                                \
-			   false,                                                       \
-			   set_max_series,                                              \
-			   offsetof(struct bb_metric_conf, max_series),                 \
-			   "a positive integer of at most 4294967295" },                \
-	[M_SKIP_ZERO] = { "skip_zero",                                                  \
-			  SHAPE_SCALAR,                                                 \
-			  false,                                                        \
-			  set_bool,                                                     \
-			  offsetof(struct bb_metric_conf, skip_zero),                   \
+#define METRIC_COMMON_FIELDS(labels_required)                                                      \
+	[M_NAME] = { "name",                                                                       \
+		     SHAPE_SCALAR,                                                                 \
+		     true,                                                                         \
+		     set_ident,                                                                    \
+		     offsetof(struct bb_metric_conf, name),                                        \
+		     EXPECT_IDENT },                                                               \
+	[M_HELP] = { "help",                                                                       \
+		     SHAPE_SCALAR,                                                                 \
+		     true,                                                                         \
+		     set_text,                                                                     \
+		     offsetof(struct bb_metric_conf, help),                                        \
+		     "a non-empty string" },                                                       \
+	[M_LABELS] = { "labels", SHAPE_LIST, labels_required, set_labels, 0, "a list of labels" }, \
+	[M_MAX_SERIES] = { "max_series",                                                           \
+			   SHAPE_SCALAR,                                                           \
+			   false,                                                                  \
+			   set_max_series,                                                         \
+			   offsetof(struct bb_metric_conf, max_series),                            \
+			   "a positive integer of at most 4294967295" },                           \
+	[M_SKIP_ZERO] = { "skip_zero",                                                             \
+			  SHAPE_SCALAR,                                                            \
+			  false,                                                                   \
+			  set_bool,                                                                \
+			  offsetof(struct bb_metric_conf, skip_zero),                              \
 			  "true or false" }
 
 static const struct field counter_fields[C_COUNT] = {
@@ -1563,7 +1562,8 @@ static const yaml_node_t *map_key(struct pctx *c, const yaml_node_t *map, const 
 	     pr < map->data.mapping.pairs.top; pr++) {
 		const yaml_node_t *k = node_at(c, pr->key);
 
-		if (k && k->type == YAML_SCALAR_NODE && !strcmp((const char *)k->data.scalar.value, name))
+		if (k && k->type == YAML_SCALAR_NODE &&
+		    !strcmp((const char *)k->data.scalar.value, name))
 			return k;
 	}
 	return NULL;

@@ -1720,8 +1720,9 @@ static int own_mark_location(char *path, size_t len, size_t *offset)
 		char perms[8];
 		int pos = 0;
 
-		if (sscanf(line, "%llx-%llx %7s %llx %*s %*s %n", &start, &end, perms, &off,
-			   &pos) < 4 || !pos)
+		if (sscanf(line, "%llx-%llx %7s %llx %*s %*s %n", &start, &end, perms, &off, &pos) <
+			    4 ||
+		    !pos)
 			continue;
 		if (addr < start || addr >= end || line[pos] != '/')
 			continue;
@@ -1996,9 +1997,9 @@ static int start_sinks(struct bb_loader *ld, char *err, size_t errlen)
 		if (!m->perf_event_array)
 			continue;
 		map = bpf_object__find_map_by_name(ld->obj, m->name);
-		max = m->max_series ? m->max_series
+		max = m->max_series		       ? m->max_series
 		      : ld->opts.max_series_per_metric ? ld->opts.max_series_per_metric
-							: BB_DEFAULT_MAX_SERIES;
+						       : BB_DEFAULT_MAX_SERIES;
 		ret = bb_perfsink_start(cfg->name, m, map ? bpf_map__fd(map) : -1, max,
 					&ld->sinks[i], err, errlen);
 		if (ret)

@@ -17,8 +17,8 @@
 #include "log.h"
 #include "perfsink.h"
 
-#define PERF_PAGES 64		       /* per CPU: 256 KiB with 4 KiB pages */
-#define POLL_MS 50		       /* how long an event may wait before it counts */
+#define PERF_PAGES 64			  /* per CPU: 256 KiB with 4 KiB pages */
+#define POLL_MS 50			  /* how long an event may wait before it counts */
 #define FLUSH_DEFAULT_NS 3600000000000ULL /* ebpf_exporter's default: one hour */
 #define LOG_INTERVAL_NS 60000000000ULL
 
@@ -114,8 +114,7 @@ static void on_lost(void *ctx, int cpu, __u64 n)
 
 	(void)cpu;
 	if (may_log(s))
-		bb_warn("%s: metric %s: the perf buffer overflowed, %" PRIu64
-			" events lost so far",
+		bb_warn("%s: metric %s: the perf buffer overflowed, %" PRIu64 " events lost so far",
 			s->config, s->m->name, total);
 }
 
@@ -190,8 +189,10 @@ int bb_perfsink_start(const char *config, const struct bb_metric_conf *m, int pe
 				   max_entries ? max_entries : 1, &mopts);
 	if (s->map_fd < 0) {
 		ret = -errno;
-		snprintf(err, errlen, "%s: metric %s: cannot create the map that counts its perf "
-			 "events: %s", config, m->name, strerror(-ret));
+		snprintf(err, errlen,
+			 "%s: metric %s: cannot create the map that counts its perf "
+			 "events: %s",
+			 config, m->name, strerror(-ret));
 		goto fail;
 	}
 	s->pb = perf_buffer__new(perf_map_fd, PERF_PAGES, on_sample, on_lost, s, NULL);

@@ -56,9 +56,11 @@ static const struct bad_case bad_cases[] = {
 	{ "missing_help", "metrics:\n  counters:\n    - name: c_total\n" LABEL_UINT,
 	  "bad.yaml:3:7: metrics.counters[0]: expected key \"help\", got a mapping without it" },
 	{ "missing_labels", HIST_HEAD "      bucket_type: exp2\n      bucket_max: 3\n",
-	  "bad.yaml:3:7: metrics.histograms[0]: expected key \"labels\", got a mapping without it" },
-	{ "histogram_empty_labels", HIST_HEAD "      bucket_type: exp2\n      bucket_max: 3\n"
-					   "      labels: []\n",
+	  "bad.yaml:3:7: metrics.histograms[0]: expected key \"labels\", got a mapping without "
+	  "it" },
+	{ "histogram_empty_labels",
+	  HIST_HEAD "      bucket_type: exp2\n      bucket_max: 3\n"
+		    "      labels: []\n",
 	  "bad.yaml:7:15: metrics.histograms[0].labels: expected a list of at least one label, "
 	  "got an empty list" },
 	{ "tracing_only", "tracing:\n  spans: []\n",

@@ -374,7 +374,7 @@ static void test_regexp_capture_groups(void **state)
 		{ "systemd-journald", "systemd" }, /* the first group, not the second */
 		{ "xz", "" },			   /* the group took no part */
 		{ "xyz", "y" },
-		{ "nvme0n1", "nvme0n1" }, /* no group: unchanged */
+		{ "nvme0n1", "nvme0n1" },     /* no group: unchanged */
 		{ "kworker/u8:2", "worker" }, /* unanchored, as ebpf_exporter's */
 		{ "bash", NULL },
 	};
@@ -382,8 +382,9 @@ static void test_regexp_capture_groups(void **state)
 					   { .name = (char *)"regexp",
 					     .regexps = exprs,
 					     .n_regexps = sizeof(exprs) / sizeof(exprs[0]) } };
-	struct bb_label_conf label = { .name = (char *)"comm", .size = 16, .decoders = decs,
-				       .n_decoders = 2 };
+	struct bb_label_conf label = {
+		.name = (char *)"comm", .size = 16, .decoders = decs, .n_decoders = 2
+	};
 	struct bb_decode_ctx *ctx = bb_decode_ctx_new(NULL);
 	char perr[BB_ERRMSG_MAX];
 
