@@ -1179,6 +1179,7 @@ long bb_store_end(struct bb_store *st, struct bb_family *fam)
 	if (st->retire_after)
 		retire_sweep(st);
 	st->stats.series_live = st->live;
+	st->stats.keys_live = st->skeys.used + st->rows.used;
 	if (st->hist && (bb_family_share_bounds(fam, st->bounds) ||
 			 bb_family_set_quantiles(fam, st->quantiles, st->n_quantiles)))
 		return -ENOMEM;
