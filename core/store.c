@@ -1047,7 +1047,20 @@ static inline void ahead_series(struct bb_store *st, size_t j)
 	const struct skey *sk;
 	uint32_t v;
 
-	if (st->hist || !st->skeys.cap)
+	if (st->hist) {
+		const struct row *r;
+
+		/* a histogram row: its series key's entry */
+		if (!st->rows.cap)
+			return;
+		v = st->rows.index[h & (st->rows.cap - 1)];
+		if (!v || ktab_hash(&st->rows, v - 1) != h)
+			return;
+		r = ktab_payload(&st->rows, v - 1);
+		__builtin_prefetch(ktab_ent(&st->skeys, r->skey));
+		return;
+	}
+	if (!st->skeys.cap)
 		return;
 	v = st->skeys.index[h & (st->skeys.cap - 1)];
 	if (!v || ktab_hash(&st->skeys, v - 1) != h)
