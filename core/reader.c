@@ -698,12 +698,35 @@ static bool all_zero(const uint64_t *v, size_t n)
 	return true;
 }
 
+/* Keep, in place, only the rows the store should see: with no key labels only
+ * u32 key 0 (ebpf_exporter), with skip_zero no row that is 0 on every CPU. */
+static size_t drop_ignored_rows(struct mreader *mr, size_t n, size_t slots)
+{
+	size_t ks = mr->map.key_size, kept = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *key = mr->keys + i * ks;
+		const uint64_t *v = mr->vals + i * slots;
+
+		if (mr->key0_only && memcmp(key, &(uint32_t){ 0 }, sizeof(uint32_t)))
+			continue;
+		if (mr->m->skip_zero && all_zero(v, slots))
+			continue;
+		if (kept != i) {
+			memcpy(mr->keys + kept * ks, key, ks);
+			memcpy(mr->vals + kept * slots, v, slots * sizeof(*v));
+		}
+		kept++;
+	}
+	return kept;
+}
+
 /* Read one metric into SNAP. Returns 0 or -errno (map read failure, ENOMEM). */
 static int read_metric(struct bb_reader *rd, struct mreader *mr, struct bb_snapshot *snap,
 		       size_t *series_out)
 {
 	struct bb_family *fam;
-	size_t n = 0, slots, ks;
+	size_t n = 0, slots;
 	long written;
 	int ret = 0;
 
@@ -725,19 +748,10 @@ static int read_metric(struct bb_reader *rd, struct mreader *mr, struct bb_snaps
 	}
 	bb_debug("%s: map %s: %zu entries", rd->cfg->name, mr->map.name, n);
 	slots = value_slots(rd, mr);
-	ks = mr->map.key_size;
 	bb_store_begin(mr->store);
-	for (size_t i = 0; i < n && ret == 0; i++) {
-		const uint8_t *key = mr->keys + i * ks;
-		const uint64_t *v = mr->vals + i * slots;
-
-		/* ebpf_exporter reads a metric without key labels from u32 key 0 only */
-		if (mr->key0_only && memcmp(key, &(uint32_t){ 0 }, sizeof(uint32_t)))
-			continue;
-		if (mr->m->skip_zero && all_zero(v, slots))
-			continue;
-		ret = bb_store_add(mr->store, key, v, slots);
-	}
+	if (mr->key0_only || mr->m->skip_zero)
+		n = drop_ignored_rows(mr, n, slots);
+	ret = bb_store_add_many(mr->store, mr->keys, mr->vals, n, slots);
 	written = bb_store_end(mr->store, fam);
 	if (written < 0)
 		ret = (int)written;
