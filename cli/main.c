@@ -482,7 +482,6 @@ static int cmd_dump(int argc, char **argv)
 	ret = bb_cli_parse(argc, argv, longopts, &c, "dump", dump_usage, dump_format_opt, &d);
 	if (ret >= 0)
 		return ret;
-	ret = 0; /* -1 meant "go on": the snapshot loop runs while ret == 0 */
 	bb_cli_catch_signals();
 	if (bb_cli_open_all(c.config_dir, &argv[optind], argc - optind, &c.opts, &e, "dump"))
 		return bb_cli_stop ? 128 + bb_cli_stop : 1;
