@@ -71,7 +71,7 @@ struct bb_bounds {
 	int refs;
 	size_t n;
 	double *le;	   /* scaled by the multiplier, ascending */
-	int64_t *le_raw;   /* in raw program units (fixed: the key value) */
+	int64_t *le_raw;   /* in raw program units (fixed: the key value); may be NULL */
 	char **le_text;	   /* le formatted as Prometheus does ("0.001", "1e+06") */
 	double multiplier; /* never 0 */
 };
