@@ -438,33 +438,10 @@ static void test_type_instance_cut_boundaries(void **state)
 
 /* ---- dispatch of a hand-built snapshot ---- */
 
-/* The quantiles and one series' interval as the series store fills them
+/* The quantiles and one series' interval, as the series store fills them
  * (by hand here: the mock tests do not run the store). */
 static const double test_q[] = { 0.5, 0.9, 0.99 };
-static double test_iv_q[] = { 2.5e-06, 3.6e-06, 3.96e-06 };
-
-static void set_family_quantiles(struct bb_family *fam)
-{
-	fam->quantiles = (double *)test_q;
-	fam->n_quantiles = 3;
-}
-
-/* Undo what the tests set by hand before the snapshot frees its families. */
-static void snapshot_release(struct bb_snapshot *snap)
-{
-	for (size_t f = 0; f < snap->n_families; f++) {
-		struct bb_family *fam = snap->families + f;
-
-		if (fam->quantiles == test_q) {
-			fam->quantiles = NULL;
-			fam->n_quantiles = 0;
-		}
-		for (size_t i = 0; i < fam->n_series; i++)
-			if (fam->series[i].iv.quantiles == test_iv_q)
-				fam->series[i].iv.quantiles = NULL;
-	}
-	bb_snapshot_unref(snap);
-}
+static const double test_iv_q[] = { 2.5e-06, 3.6e-06, 3.96e-06 };
 
 static struct bb_snapshot *build_snapshot(void)
 {
@@ -494,7 +471,7 @@ static struct bb_snapshot *build_snapshot(void)
 				 BB_METRIC_HISTOGRAM, bio_labels, 2);
 	assert_non_null(fam);
 	assert_int_equal(bb_family_set_buckets(fam, le, le_raw, 3, 1e-6), 0);
-	set_family_quantiles(fam);
+	assert_int_equal(bb_family_set_quantiles(fam, test_q, 3), 0);
 	s = bb_family_add_series(fam, (const char *const[]){ "sda", "write" });
 	assert_non_null(s);
 	s->id = 3;
@@ -509,7 +486,8 @@ static struct bb_snapshot *build_snapshot(void)
 	s->iv.count = 5;
 	s->iv.sum = 100e-6;
 	s->iv.mean = 20e-6;
-	s->iv.quantiles = test_iv_q;
+	assert_non_null(s->iv.quantiles);
+	memcpy(s->iv.quantiles, test_iv_q, sizeof(test_iv_q));
 	/* a second series: seen for the first time (no interval yet) */
 	s = bb_family_add_series(fam, (const char *const[]){ "sdb", "read" });
 	assert_non_null(s);
@@ -648,7 +626,7 @@ static void test_dispatch_snapshot(void **state)
 	/* Registering again is a no-op (and a second config may share types). */
 	assert_int_equal(ebpf_instance_add_snapshot_families(inst, snap), 0);
 	assert_int_equal(mock_n_types(), 8);
-	snapshot_release(snap);
+	bb_snapshot_unref(snap);
 	ebpf_instance_free(inst);
 }
 
@@ -687,7 +665,7 @@ static void test_dispatch_histogram_modes(void **state)
 	assert_int_equal(count_values("bio_latency_seconds_percentile"), 9);
 	check_value("bio_latency_seconds_percentile", "device=sda,operation=write,percentile=90",
 		    DS_TYPE_GAUGE, 3.6e-06, "");
-	snapshot_release(snap);
+	bb_snapshot_unref(snap);
 	ebpf_instance_free(inst);
 }
 
@@ -730,7 +708,7 @@ static void test_identifier_cache(void **state)
 	assert_int_equal(ref->n, 2);
 	assert_int_equal(mock_meta_live, 6);
 	sys->series[1].label_values = orig;
-	snapshot_release(snap);
+	bb_snapshot_unref(snap);
 
 	/* A read without any series frees every identifier. */
 	snap = bb_snapshot_new();
@@ -866,7 +844,7 @@ static void test_dispatch_unknown_family(void **state)
 					 "no collectd type"),
 			 1);
 	assert_int_equal(mock_count_logs(LOG_WARNING, "metric bpfbridge_series (gauge)", NULL), 1);
-	snapshot_release(snap);
+	bb_snapshot_unref(snap);
 	ebpf_instance_free(inst);
 }
 
