@@ -282,12 +282,13 @@ def test_relabel_leaves_nothing_behind(stack):
         'count by (__name__) ({job="collectd"})')}
     expected = {"syscalls_total", "syscall_errors_total", "bio_latency_seconds_bucket",
                 "bio_latency_seconds_sum", "bio_latency_seconds_count",
-                "bpfbridge_program_attached", "bpfbridge_read_duration_seconds",
+                "bio_latency_seconds_percentile", "bio_latency_seconds_average",
+                "bio_latency_seconds_observations", "bpfbridge_program_attached", "bpfbridge_read_duration_seconds",
                 "bpfbridge_series", "bpfbridge_series_dropped_total",
                 "bpfbridge_decode_errors_total", "bpfbridge_read_errors_total"}
     # bio_latency_* appears once a block request completed; the rest always
-    assert expected - {"bio_latency_seconds_bucket", "bio_latency_seconds_sum",
-                       "bio_latency_seconds_count"} <= names, names
+    assert expected - {n for n in expected if n.startswith("bio_latency_seconds_")} <= names, \
+        names
     assert names - {"up", "scrape_duration_seconds", "scrape_samples_scraped",
                     "scrape_samples_post_metric_relabeling", "scrape_series_added"} <= expected, \
         names
