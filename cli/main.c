@@ -488,6 +488,7 @@ static int cmd_dump(int argc, char **argv)
 		bb_cli_close_all(&e);
 		return 1;
 	}
+	ret = 0;
 	for (long i = 0; i < d.count && ret == 0; i++) {
 		if (!bb_cli_sleep(c.interval, -1, NULL)) {
 			bb_cli_close_all(&e);
