@@ -1067,10 +1067,18 @@ static int ebpf_dispatch_series(struct ebpf_instance *inst, struct ebpf_family_r
 				value_list_t *vl, const struct bb_family *fam,
 				const struct bb_series *s)
 {
-	struct ebpf_ident *id = ebpf_ident_get(ref, fam, s, inst->labels_meta, inst->generation);
+	struct ebpf_ident scratch = { 0 }, *id = NULL;
 	value_t v;
-	int failed = 0;
+	int failed = -1;
 
+	/* Id 0: not from a series store (the engine's self-metrics), so no key
+	 * to cache by: built for this read only. */
+	if (s->id == 0) {
+		if (ebpf_ident_init(&scratch, fam, s, inst->labels_meta) == 0)
+			id = &scratch;
+	} else {
+		id = ebpf_ident_get(ref, fam, s, inst->labels_meta, inst->generation);
+	}
 	if (id == NULL) {
 		ERROR(EBPF_PLUGIN " plugin: config %s: out of memory building the identifier of a "
 				  "%s series",
@@ -1080,18 +1088,23 @@ static int ebpf_dispatch_series(struct ebpf_instance *inst, struct ebpf_family_r
 	switch (fam->kind) {
 	case BB_METRIC_COUNTER:
 		v.derive = (derive_t)s->value;
-		return ebpf_submit(vl, id, NULL, NULL, v);
+		failed = ebpf_submit(vl, id, NULL, NULL, v);
+		break;
 	case BB_METRIC_GAUGE:
 		v.gauge = (gauge_t)bb_gauge_value(fam, s);
-		return ebpf_submit(vl, id, NULL, NULL, v);
+		failed = ebpf_submit(vl, id, NULL, NULL, v);
+		break;
 	case BB_METRIC_HISTOGRAM:
+		failed = 0;
 		if (inst->histograms & EBPF_HIST_BUCKETS)
 			failed |= ebpf_dispatch_buckets(vl, ref, fam, s, id);
 		if (inst->histograms & EBPF_HIST_PERCENTILES)
 			failed |= ebpf_dispatch_percentiles(vl, ref, fam, s, id);
-		return failed ? -1 : 0;
+		break;
 	}
-	return -1;
+	if (id == &scratch)
+		ebpf_ident_clear(&scratch);
+	return failed ? -1 : 0;
 }
 
 /*

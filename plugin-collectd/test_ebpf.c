@@ -508,6 +508,17 @@ static struct bb_snapshot *build_snapshot(void)
 	s->id = 6;
 	s->value = 4;
 
+	/* self-metrics come from the engine, not a store: id 0 for every series */
+	fam = bb_snapshot_family(snap, "bpfbridge_series_dropped_total", "Dropped",
+				 BB_METRIC_COUNTER, (const char *const[]){ "metric" }, 1);
+	assert_non_null(fam);
+	s = bb_family_add_series(fam, (const char *const[]){ "a_total" });
+	assert_non_null(s);
+	s->value = 1;
+	s = bb_family_add_series(fam, (const char *const[]){ "b_total" });
+	assert_non_null(s);
+	s->value = 2;
+
 	bb_snapshot_finish(snap);
 	return snap;
 }
@@ -554,7 +565,7 @@ static void test_dispatch_snapshot(void **state)
 	assert_int_equal(inst->histograms, EBPF_HIST_BOTH); /* the default */
 	assert_int_equal(ebpf_instance_add_snapshot_families(inst, snap), 0);
 	/* counter, 6 histogram types, gauge */
-	assert_int_equal(mock_n_types(), 8);
+	assert_int_equal(mock_n_types(), 9);
 	assert_int_equal(plugin_get_ds("syscalls_total")->ds[0].type, DS_TYPE_DERIVE);
 	assert_int_equal(plugin_get_ds("bio_latency_seconds_bucket")->ds[0].type, DS_TYPE_DERIVE);
 	assert_int_equal(plugin_get_ds("bio_latency_seconds_sum")->ds[0].type, DS_TYPE_GAUGE);
@@ -573,7 +584,7 @@ static void test_dispatch_snapshot(void **state)
 	assert_int_equal(ebpf_dispatch_snapshot(inst, snap), 0);
 	/* 2 counters + 3 x ((3 buckets + Inf + sum + count) + (3 percentiles +
 	 * average + observations)) + 1 gauge */
-	assert_int_equal(mock_n_values, 2 + 3 * (6 + 5) + 1);
+	assert_int_equal(mock_n_values, 2 + 3 * (6 + 5) + 1 + 2);
 	check_value("syscalls_total", "syscall=ioprio_get", DS_TYPE_DERIVE, 42,
 		    "syscall=ioprio_get");
 	check_value("syscalls_total", "syscall=read", DS_TYPE_DERIVE, 7, "syscall=read");
@@ -615,6 +626,11 @@ static void test_dispatch_snapshot(void **state)
 	check_value("bio_latency_seconds_observations", "device=sdc,operation=read", DS_TYPE_GAUGE,
 		    0, "device=sdc;operation=read");
 	check_value("bpfbridge_series", "config=testcfg", DS_TYPE_GAUGE, 4, "config=testcfg");
+	/* series without a store id are told apart by their labels, every read */
+	check_value("bpfbridge_series_dropped_total", "metric=a_total", DS_TYPE_DERIVE, 1,
+		    "metric=a_total");
+	check_value("bpfbridge_series_dropped_total", "metric=b_total", DS_TYPE_DERIVE, 2,
+		    "metric=b_total");
 	/* One timestamp for the whole read: the snapshot's. */
 	for (size_t i = 0; i < mock_n_values; i++)
 		assert_true(mock_values[i].time == NS_TO_CDTIME_T(snap->taken_ns));
@@ -625,7 +641,7 @@ static void test_dispatch_snapshot(void **state)
 
 	/* Registering again is a no-op (and a second config may share types). */
 	assert_int_equal(ebpf_instance_add_snapshot_families(inst, snap), 0);
-	assert_int_equal(mock_n_types(), 8);
+	assert_int_equal(mock_n_types(), 9);
 	bb_snapshot_unref(snap);
 	ebpf_instance_free(inst);
 }
@@ -641,10 +657,10 @@ static void test_dispatch_histogram_modes(void **state)
 	inst = ebpf_instance_new("testcfg");
 	assert_false(inst->labels_meta); /* the default */
 	assert_int_equal(ebpf_instance_add_snapshot_families(inst, snap), 0);
-	assert_int_equal(mock_n_types(), 5);
+	assert_int_equal(mock_n_types(), 6);
 	assert_null(plugin_get_ds("bio_latency_seconds_percentile"));
 	assert_int_equal(ebpf_dispatch_snapshot(inst, snap), 0);
-	assert_int_equal(mock_n_values, 2 + 3 * 6 + 1);
+	assert_int_equal(mock_n_values, 2 + 3 * 6 + 1 + 2);
 	/* LabelsAsMetadata false: no meta data at all */
 	check_value("bio_latency_seconds_bucket", "device=sda,operation=write,le=+Inf",
 		    DS_TYPE_DERIVE, 6, "");
@@ -657,11 +673,11 @@ static void test_dispatch_histogram_modes(void **state)
 	ebpf_ctx.histograms = EBPF_HIST_PERCENTILES;
 	inst = ebpf_instance_new("testcfg");
 	assert_int_equal(ebpf_instance_add_snapshot_families(inst, snap), 0);
-	assert_int_equal(mock_n_types(), 5);
+	assert_int_equal(mock_n_types(), 6);
 	assert_null(plugin_get_ds("bio_latency_seconds_bucket"));
 	assert_null(plugin_get_ds("bio_latency_seconds_sum"));
 	assert_int_equal(ebpf_dispatch_snapshot(inst, snap), 0);
-	assert_int_equal(mock_n_values, 2 + 3 * 5 + 1);
+	assert_int_equal(mock_n_values, 2 + 3 * 5 + 1 + 2);
 	assert_int_equal(count_values("bio_latency_seconds_percentile"), 9);
 	check_value("bio_latency_seconds_percentile", "device=sda,operation=write,percentile=90",
 		    DS_TYPE_GAUGE, 3.6e-06, "");
