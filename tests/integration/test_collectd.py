@@ -663,9 +663,10 @@ def map_update(map_id, key, value):
 
 def rrd_lastupdate(path):
     """(time, value) of the last update rrdtool stored in PATH (one data source)."""
-    out = subprocess.run(["rrdtool", "lastupdate", path], capture_output=True, text=True,
-                         check=True).stdout
-    t, v = out.strip().splitlines()[-1].split(":")
+    p = subprocess.run(["rrdtool", "lastupdate", path], capture_output=True, text=True)
+    if p.returncode != 0:
+        return None  # being created or updated right now: ask again
+    t, v = p.stdout.strip().splitlines()[-1].split(":")
     return int(t), float(v)
 
 
@@ -733,10 +734,9 @@ def test_rrdtool_percentiles_within_buckets(collectd, config_dir, tmp_path):
             for p in seen:
                 f = rrd_files(rrd_dir, "biolatency", "bio_latency_seconds_percentile").get(
                     "%s,percentile=%d" % (prefix, p))
-                if f:
-                    ts, v = rrd_lastupdate(f)
-                    if math.isfinite(v):
-                        seen[p][ts] = v
+                last = rrd_lastupdate(f) if f else None
+                if last and math.isfinite(last[1]):
+                    seen[p][last[0]] = last[1]
             time.sleep(0.3)
     finally:
         stop.set()
@@ -859,10 +859,11 @@ def test_graphite_percentile_lines(collectd, bbcollectd_dir):
                 parts = l.split(" ")
                 if len(parts) == 3 and parts[0].startswith(base):
                     got[parts[0][len(base):]] = float(parts[1])
-            want = ["percentile-arg=4000002,percentile=50",
-                    "percentile-arg=4000002,percentile=99",
+            # write_graphite replaces "," (and ".", " ") by its EscapeCharacter
+            want = ["percentile-arg=4000002_percentile=50",
+                    "percentile-arg=4000002_percentile=99",
                     "average-arg=4000002", "observations-arg=4000002",
-                    "percentile-arg=4000000,percentile=90"]
+                    "percentile-arg=4000000_percentile=90"]
             ok = all(w in got and math.isfinite(got[w]) and got[w] > 0 for w in want)
             return got if ok else None
 
@@ -872,9 +873,9 @@ def test_graphite_percentile_lines(collectd, bbcollectd_dir):
             raise AssertionError("%s; lines received (last 20 of %d):\n%s" % (
                 e, len(listener.get()), "\n".join(listener.get()[-20:])))
         # histogram_quantile's interpolation inside the bucket (2, 4] and (0, 1]
-        assert abs(got["percentile-arg=4000002,percentile=50"] - 3.0) < 1e-9, got
-        assert abs(got["percentile-arg=4000002,percentile=99"] - 3.98) < 1e-9, got
-        assert abs(got["percentile-arg=4000000,percentile=90"] - 0.9) < 1e-9, got
+        assert abs(got["percentile-arg=4000002_percentile=50"] - 3.0) < 1e-9, got
+        assert abs(got["percentile-arg=4000002_percentile=99"] - 3.98) < 1e-9, got
+        assert abs(got["percentile-arg=4000000_percentile=90"] - 0.9) < 1e-9, got
         # mean: the sum adds arg % 16 = 2 per call
         assert abs(got["average-arg=4000002"] - 2.0) < 1e-9, got
         assert got["observations-arg=4000002"] >= 1, got
@@ -923,7 +924,8 @@ def test_hostile_labels_csv_rrdtool_prometheus(collectd, bbcollectd_dir, tmp_pat
 
     files = wait_for(rrd_both, timeout=20, what="two hostile_total rrd files")
     assert sorted(files) == sorted(got), (sorted(files), sorted(got))
-    assert sorted(rrd_lastupdate(f)[1] for f in files.values()) == [11, 22]
+    wait_for(lambda: sorted((rrd_lastupdate(f) or (0, -1))[1] for f in files.values())
+             == [11, 22], timeout=10, what="rrdtool lastupdate 11 and 22")
     try:
         wait_for(lambda: len(rrd_files(rrd_dir, "bbcollectd", "hostile_seconds_percentile"))
                  == 6, timeout=20, what="3 percentiles x 2 hostile series in rrdtool")
