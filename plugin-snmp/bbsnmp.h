@@ -4,8 +4,9 @@
  * subagent (subagent.c):
  *
  *   index.c   label text -> index maps that never reuse an index
- *   tables.c  BPFBRIDGE-MIB's four tables: rows built from one snapshot,
- *             served by net-snmp's table_container helper behind one cache
+ *   tables.c  BPFBRIDGE-MIB's four tables behind one cache: programs and
+ *             metrics through net-snmp's table_container helper, series and
+ *             buckets answered by index arithmetic over the series rows
  *   agent.c   settings (snmpd.conf tokens / options), the engines, and the
  *             glue that feeds each cache load with a fresh snapshot
  *
@@ -29,6 +30,10 @@
 #define BBSNMP_DEFAULT_CACHE_TIMEOUT 5
 /* BpfbridgeText's SIZE limit in BPFBRIDGE-MIB. */
 #define BBSNMP_TEXT_MAX 1024
+/* A series unseen for this many cache loads in a row loses its index entry
+ * (a label set that comes back later gets a new index). The index maps hold
+ * the live series plus those unseen for fewer loads: that is their allowance. */
+#define BBSNMP_RETIRE_LOADS 5
 
 /* Column numbers, as in BPFBRIDGE-MIB.txt. */
 enum {
@@ -111,6 +116,12 @@ void bbsnmp_index_map_destroy(struct bbsnmp_index_map *map);
  * with errno ENOMEM, or ERANGE once 2^32-1 indexes have been handed out. */
 struct bbsnmp_index_entry *bbsnmp_index_get(struct bbsnmp_index_map *map, const char *key,
 					    size_t keylen);
+/* The entry for KEY, or NULL. */
+struct bbsnmp_index_entry *bbsnmp_index_find(const struct bbsnmp_index_map *map, const char *key,
+					     size_t keylen);
+/* Remove every entry last seen before generation KEEP_FROM (its index is
+ * never handed out again). Returns how many were removed. */
+size_t bbsnmp_index_retire(struct bbsnmp_index_map *map, uint64_t keep_from);
 
 /* ---- tables.c: BPFBRIDGE-MIB's tables --------------------------------------- */
 
@@ -148,6 +159,12 @@ void bbsnmp_tables_clear(struct bbsnmp_tables *tables);
 size_t bbsnmp_tables_rows(const struct bbsnmp_tables *tables, enum bbsnmp_table which);
 /* Updates done so far (each cache load is one). */
 uint64_t bbsnmp_tables_generation(const struct bbsnmp_tables *tables);
+/* Entries in the index maps (metrics and series), for tests and benchmarks. */
+size_t bbsnmp_tables_index_entries(const struct bbsnmp_tables *tables);
+/* The index LABELS (as bpfbridgeSeriesLabels shows them) has in metric
+ * METRIC, or 0 when it has none (tests). */
+uint32_t bbsnmp_tables_series_index(const struct bbsnmp_tables *tables, const char *metric,
+				    const char *labels);
 
 /*
  * Register the four tables under ROOT (bpfbridgeMIB's OID or the configured

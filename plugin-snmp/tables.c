@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * BPFBRIDGE-MIB's tables. Each cache load turns one snapshot into rows of
- * four netsnmp containers; the table_container helper finds the row (and the
- * next row for GETNEXT), and the handlers below only format columns. Rows
- * point into the snapshot, which the tables hold until the rows are cleared.
+ * BPFBRIDGE-MIB's tables. Each cache load turns one snapshot into rows: the
+ * programs and metrics tables (a few rows) go into netsnmp containers that
+ * the table_container helper searches; the series table is one row per series
+ * kept in index order, and the bucket table has no rows at all: both are
+ * answered by index arithmetic over the series rows (see "virtual tables").
+ * Rows point into the snapshot, which the tables hold until they are cleared.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -11,6 +13,12 @@
 #include <string.h>
 
 #include "bbsnmp.h"
+
+/* A growable string for label texts. */
+struct text {
+	char *buf;
+	size_t len, cap;
+};
 
 struct program_row {
 	netsnmp_index idx;
@@ -28,26 +36,21 @@ struct metric_row {
 	char *label_names;
 	const char *unit;
 	uint32_t n_series; /* rows, after merging duplicate label sets */
+	uint32_t index;
+	struct series_row *rows; /* n_series of them, ascending index */
+	bool raw_any;		 /* some finite bound has a bpfbridgeBucketUpperBoundRaw */
 };
 
-struct bucket_row;
-
+/*
+ * A series row. Rows of one metric are contiguous in `series` and kept in
+ * index order; the bucket table has no rows of its own (see "virtual tables").
+ */
 struct series_row {
-	netsnmp_index idx;
-	oid idx_oid[2];
-	const struct bb_family *fam;
-	const char *labels; /* the index map's key: lives as long as the tables */
+	uint32_t index;
+	const struct bb_series *s; /* labels and, unless merged, the buckets */
 	uint64_t value, count, sum_raw;
 	double sum;
-	struct bucket_row *buckets; /* histograms: fam->n_buckets + 1 rows */
-};
-
-struct bucket_row {
-	netsnmp_index idx;
-	oid idx_oid[3];
-	const struct bb_family *fam;
-	uint32_t bucket; /* 0-based; fam->n_buckets is the +Inf bucket */
-	uint64_t count;
+	uint64_t *merged; /* owned: cumulative buckets of duplicates added up */
 };
 
 #define N_TABLES 4
@@ -60,13 +63,17 @@ struct bbsnmp_tables {
 	size_t n_metrics;
 	struct series_row *series;
 	size_t n_series;
-	struct bucket_row *buckets;
-	size_t n_buckets;
+	size_t n_buckets; /* virtual rows of the bucket table */
 	struct bb_snapshot *snap;
+	struct text scratch; /* labels formatted for a GET */
 	uint64_t generation;
 	struct bbsnmp_index_map metric_ids;  /* name -> index; child: series label map */
 	struct bbsnmp_index_map program_ids; /* "config\0program" -> index */
 
+	struct vtable {
+		struct bbsnmp_tables *t;
+		enum bbsnmp_table which;
+	} vtables[N_TABLES];
 	netsnmp_handler_registration *regs[N_TABLES];
 	netsnmp_table_registration_info *reg_infos[N_TABLES];
 	netsnmp_cache *cache;
@@ -75,6 +82,10 @@ struct bbsnmp_tables {
 };
 
 /* ---- building rows -------------------------------------------------------------- */
+
+/* Tables served by table_container (small, rebuilt per load); the series and
+ * bucket tables are served by index arithmetic over `series` instead. */
+#define N_CONTAINERS 2
 
 static void series_map_free(void *child)
 {
@@ -88,7 +99,7 @@ struct bbsnmp_tables *bbsnmp_tables_new(void)
 
 	if (!t)
 		return NULL;
-	for (int i = 0; i < N_TABLES; i++) {
+	for (int i = 0; i < N_CONTAINERS; i++) {
 		t->containers[i] = netsnmp_container_find("table_container");
 		if (!t->containers[i]) {
 			bbsnmp_tables_free(t);
@@ -96,9 +107,8 @@ struct bbsnmp_tables *bbsnmp_tables_new(void)
 		}
 		t->containers[i]->compare = netsnmp_compare_netsnmp_index;
 		t->containers[i]->ncompare = netsnmp_ncompare_netsnmp_index;
-		/* Rows are unique by construction (duplicate label sets are merged
-		 * below). Allowing duplicates spares the binary array a sort per
-		 * insert: it sorts once, on the first lookup. */
+		/* Rows are unique by construction. Allowing duplicates spares the
+		 * binary array a sort per insert: it sorts once, on the first lookup. */
 		t->containers[i]->flags |= CONTAINER_KEY_ALLOW_DUPLICATES;
 	}
 	bbsnmp_index_map_init(&t->metric_ids, series_map_free);
@@ -108,7 +118,7 @@ struct bbsnmp_tables *bbsnmp_tables_new(void)
 
 void bbsnmp_tables_clear(struct bbsnmp_tables *t)
 {
-	for (int i = 0; i < N_TABLES; i++)
+	for (int i = 0; i < N_CONTAINERS; i++)
 		if (t->containers[i])
 			CONTAINER_CLEAR(t->containers[i], NULL, NULL);
 	for (size_t i = 0; i < t->n_programs; i++) {
@@ -122,14 +132,14 @@ void bbsnmp_tables_clear(struct bbsnmp_tables *t)
 	}
 	for (size_t i = 0; i < t->n_metrics; i++)
 		free(t->metrics[i].label_names);
+	for (size_t i = 0; i < t->n_series; i++)
+		free(t->series[i].merged);
 	free(t->programs);
 	free(t->metrics);
 	free(t->series);
-	free(t->buckets);
 	t->programs = NULL;
 	t->metrics = NULL;
 	t->series = NULL;
-	t->buckets = NULL;
 	t->n_programs = t->n_metrics = t->n_series = t->n_buckets = 0;
 	if (t->snap) {
 		bb_snapshot_unref(t->snap);
@@ -143,11 +153,12 @@ void bbsnmp_tables_free(struct bbsnmp_tables *t)
 		return;
 	bbsnmp_tables_unregister(t);
 	bbsnmp_tables_clear(t);
-	for (int i = 0; i < N_TABLES; i++)
+	for (int i = 0; i < N_CONTAINERS; i++)
 		if (t->containers[i])
 			CONTAINER_FREE(t->containers[i]);
 	bbsnmp_index_map_destroy(&t->metric_ids);
 	bbsnmp_index_map_destroy(&t->program_ids);
+	free(t->scratch.buf);
 	free(t);
 }
 
@@ -171,11 +182,27 @@ uint64_t bbsnmp_tables_generation(const struct bbsnmp_tables *t)
 	return t->generation;
 }
 
-/* A growable string for label texts. */
-struct text {
-	char *buf;
-	size_t len, cap;
-};
+size_t bbsnmp_tables_index_entries(const struct bbsnmp_tables *t)
+{
+	size_t n = t->metric_ids.n_entries;
+
+	for (size_t i = 0; i < t->metric_ids.n_slots; i++)
+		for (const struct bbsnmp_index_entry *e = t->metric_ids.slots[i]; e; e = e->next)
+			if (e->child)
+				n += ((const struct bbsnmp_index_map *)e->child)->n_entries;
+	return n;
+}
+
+uint32_t bbsnmp_tables_series_index(const struct bbsnmp_tables *t, const char *metric,
+				    const char *labels)
+{
+	const struct bbsnmp_index_entry *me =
+		bbsnmp_index_find(&t->metric_ids, metric, strlen(metric));
+	const struct bbsnmp_index_entry *se =
+		me && me->child ? bbsnmp_index_find(me->child, labels, strlen(labels)) : NULL;
+
+	return se ? se->index : 0;
+}
 
 static int text_put(struct text *t, const char *s, size_t n)
 {
@@ -325,17 +352,48 @@ static int add_programs(struct bbsnmp_tables *t, const struct bbsnmp_program *pr
 	return 0;
 }
 
-static void merge_series(struct series_row *into, const struct bb_series *s)
+/* Two raw keys decoded to the same labels (e.g. a static_map folding values):
+ * one series, values added. */
+static int merge_series(struct series_row *into, const struct bb_family *fam,
+			const struct bb_series *s)
 {
 	into->value += s->value;
 	into->count += s->count;
 	into->sum_raw += s->sum_raw;
 	into->sum += s->sum;
-	if (into->buckets) {
-		for (size_t b = 0; b < into->fam->n_buckets; b++)
-			into->buckets[b].count += s->buckets ? s->buckets[b] : 0;
-		into->buckets[into->fam->n_buckets].count += s->count;
+	if (fam->kind != BB_METRIC_HISTOGRAM || !fam->n_buckets)
+		return 0;
+	if (!into->merged) {
+		into->merged = calloc(fam->n_buckets, sizeof(*into->merged));
+		if (!into->merged)
+			return -ENOMEM;
+		if (into->s->buckets)
+			memcpy(into->merged, into->s->buckets,
+			       fam->n_buckets * sizeof(*into->merged));
 	}
+	for (size_t b = 0; b < fam->n_buckets && s->buckets; b++)
+		into->merged[b] += s->buckets[b];
+	return 0;
+}
+
+static int compare_rows(const void *a, const void *b)
+{
+	const struct series_row *x = a, *y = b;
+
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+static int compare_metrics(const void *a, const void *b)
+{
+	const struct metric_row *x = a, *y = b;
+
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+static bool raw_bound_fits(const struct bb_family *fam, size_t b)
+{
+	return fam->le_raw && b < fam->n_buckets && fam->le_raw[b] >= INT32_MIN &&
+	       fam->le_raw[b] <= INT32_MAX;
 }
 
 static int add_family(struct bbsnmp_tables *t, const struct bb_family *fam, struct text *labels)
@@ -344,7 +402,7 @@ static int add_family(struct bbsnmp_tables *t, const struct bb_family *fam, stru
 		bbsnmp_index_get(&t->metric_ids, fam->name, strlen(fam->name));
 	struct bbsnmp_index_map *series_ids;
 	struct metric_row *mrow;
-	bool histogram = fam->kind == BB_METRIC_HISTOGRAM;
+	bool sorted = true;
 
 	if (!me)
 		return -errno;
@@ -370,11 +428,10 @@ static int add_family(struct bbsnmp_tables *t, const struct bb_family *fam, stru
 	t->n_metrics++;
 	mrow->fam = fam;
 	mrow->unit = unit_of(fam->name);
-	mrow->idx_oid[0] = me->index;
-	mrow->idx.oids = mrow->idx_oid;
-	mrow->idx.len = 1;
-	if (CONTAINER_INSERT(t->containers[BBSNMP_TABLE_METRICS - 1], mrow) != 0)
-		return -ENOMEM;
+	mrow->index = me->index;
+	mrow->rows = &t->series[t->n_series];
+	for (size_t b = 0; b < fam->n_buckets && fam->kind == BB_METRIC_HISTOGRAM; b++)
+		mrow->raw_any |= raw_bound_fits(fam, b);
 
 	for (size_t i = 0; i < fam->n_series; i++) {
 		const struct bb_series *s = &fam->series[i];
@@ -387,54 +444,49 @@ static int add_family(struct bbsnmp_tables *t, const struct bb_family *fam, stru
 		if (!se)
 			return -errno;
 		if (se->generation == t->generation) {
-			/* Two raw keys decoded to the same labels (e.g. a static_map
-			 * folding values): one series, values added. */
-			merge_series(se->row, s);
+			if (merge_series(se->row, fam, s) < 0)
+				return -ENOMEM;
 			continue;
 		}
 		se->generation = t->generation;
 		srow = &t->series[t->n_series++];
 		se->row = srow;
-		mrow->n_series++;
-		srow->fam = fam;
-		srow->labels = se->key;
+		srow->index = se->index;
+		srow->s = s;
 		srow->value = s->value;
 		srow->count = s->count;
 		srow->sum_raw = s->sum_raw;
 		srow->sum = s->sum;
-		srow->idx_oid[0] = me->index;
-		srow->idx_oid[1] = se->index;
-		srow->idx.oids = srow->idx_oid;
-		srow->idx.len = 2;
-		if (CONTAINER_INSERT(t->containers[BBSNMP_TABLE_SERIES - 1], srow) != 0)
-			return -ENOMEM;
-		if (!histogram)
-			continue;
-		srow->buckets = &t->buckets[t->n_buckets];
-		for (size_t b = 0; b <= fam->n_buckets; b++) {
-			struct bucket_row *brow = &t->buckets[t->n_buckets++];
-
-			brow->fam = fam;
-			brow->bucket = b;
-			brow->count = b < fam->n_buckets ? (s->buckets ? s->buckets[b] : 0)
-							 : s->count;
-			brow->idx_oid[0] = me->index;
-			brow->idx_oid[1] = se->index;
-			brow->idx_oid[2] = b + 1;
-			brow->idx.oids = brow->idx_oid;
-			brow->idx.len = 3;
-			if (CONTAINER_INSERT(t->containers[BBSNMP_TABLE_BUCKETS - 1], brow) != 0)
-				return -ENOMEM;
-		}
+		if (mrow->n_series && srow[-1].index > srow->index)
+			sorted = false;
+		mrow->n_series++;
 	}
+	/* Indexes are handed out in the order series are first seen, so a
+	 * snapshot that keeps its series in that order needs no sort. */
+	if (!sorted)
+		qsort(mrow->rows, mrow->n_series, sizeof(*mrow->rows), compare_rows);
+	if (fam->kind == BB_METRIC_HISTOGRAM)
+		t->n_buckets += (size_t)mrow->n_series * (fam->n_buckets + 1);
 	return 0;
+}
+
+/* Forget series unseen for BBSNMP_RETIRE_LOADS loads: their indexes are
+ * never handed out again, and the map holds live series plus that allowance. */
+static void retire_series(struct bbsnmp_tables *t)
+{
+	if (t->generation <= BBSNMP_RETIRE_LOADS)
+		return;
+	for (size_t i = 0; i < t->metric_ids.n_slots; i++)
+		for (struct bbsnmp_index_entry *e = t->metric_ids.slots[i]; e; e = e->next)
+			if (e->child)
+				bbsnmp_index_retire(e->child,
+						    t->generation - BBSNMP_RETIRE_LOADS + 1);
 }
 
 int bbsnmp_tables_update(struct bbsnmp_tables *t, struct bb_snapshot *snap,
 			 const struct bbsnmp_program *programs, size_t n_programs)
 {
-	size_t n_series = 0, n_buckets = 0;
-	struct text labels = { 0 };
+	size_t n_series = 0;
 	int err = 0;
 
 	bbsnmp_tables_clear(t);
@@ -443,24 +495,33 @@ int bbsnmp_tables_update(struct bbsnmp_tables *t, struct bb_snapshot *snap,
 	if (err || !snap)
 		goto out;
 	t->snap = bb_snapshot_ref(snap);
-	for (size_t f = 0; f < snap->n_families; f++) {
-		const struct bb_family *fam = &snap->families[f];
-
-		n_series += fam->n_series;
-		if (fam->kind == BB_METRIC_HISTOGRAM)
-			n_buckets += fam->n_series * (fam->n_buckets + 1);
-	}
+	for (size_t f = 0; f < snap->n_families; f++)
+		n_series += snap->families[f].n_series;
 	t->metrics = calloc(snap->n_families ? snap->n_families : 1, sizeof(*t->metrics));
 	t->series = calloc(n_series ? n_series : 1, sizeof(*t->series));
-	t->buckets = calloc(n_buckets ? n_buckets : 1, sizeof(*t->buckets));
-	if (!t->metrics || !t->series || !t->buckets) {
+	if (!t->metrics || !t->series) {
 		err = -ENOMEM;
 		goto out;
 	}
 	for (size_t f = 0; f < snap->n_families && !err; f++)
-		err = add_family(t, &snap->families[f], &labels);
+		err = add_family(t, &snap->families[f], &t->scratch);
+	if (err)
+		goto out;
+	/* Metrics are few: sort them by index, then let the container see them. */
+	qsort(t->metrics, t->n_metrics, sizeof(*t->metrics), compare_metrics);
+	for (size_t m = 0; m < t->n_metrics; m++) {
+		struct metric_row *mrow = &t->metrics[m];
+
+		mrow->idx_oid[0] = mrow->index;
+		mrow->idx.oids = mrow->idx_oid;
+		mrow->idx.len = 1;
+		if (CONTAINER_INSERT(t->containers[BBSNMP_TABLE_METRICS - 1], mrow) != 0) {
+			err = -ENOMEM;
+			goto out;
+		}
+	}
 out:
-	free(labels.buf);
+	retire_series(t);
 	if (err) {
 		bb_err("snmp: cannot build the tables: %s", strerror(-err));
 		bbsnmp_tables_clear(t);
@@ -584,54 +645,6 @@ static void metric_column(const void *r, unsigned col, netsnmp_agent_request_inf
 	no_instance(reqinfo, request);
 }
 
-static void series_column(const void *r, unsigned col, netsnmp_agent_request_info *reqinfo,
-			  netsnmp_request_info *request)
-{
-	const struct series_row *row = r;
-	enum bb_metric_kind kind = row->fam->kind;
-
-	if (col == BBSNMP_COL_SERIES_LABELS)
-		return set_text(request, row->labels);
-	if (kind == BB_METRIC_COUNTER && col == BBSNMP_COL_SERIES_VALUE)
-		return set_counter64(request, row->value);
-	if (kind == BB_METRIC_GAUGE && col == BBSNMP_COL_SERIES_GAUGE)
-		return set_gauge(request, row->value);
-	if (kind == BB_METRIC_HISTOGRAM) {
-		switch (col) {
-		case BBSNMP_COL_SERIES_COUNT:
-			return set_counter64(request, row->count);
-		case BBSNMP_COL_SERIES_SUM:
-			return set_counter64(request, row->sum_raw);
-		case BBSNMP_COL_SERIES_SUM_SCALED:
-			return set_double(request, row->sum);
-		}
-	}
-	no_instance(reqinfo, request); /* the column is not this kind's */
-}
-
-static void bucket_column(const void *r, unsigned col, netsnmp_agent_request_info *reqinfo,
-			  netsnmp_request_info *request)
-{
-	const struct bucket_row *row = r;
-	const struct bb_family *fam = row->fam;
-	bool inf = row->bucket >= fam->n_buckets;
-
-	switch (col) {
-	case BBSNMP_COL_BUCKET_UPPER_BOUND:
-		if (inf)
-			return set_text(request, "+Inf");
-		return set_double(request, fam->le[row->bucket]);
-	case BBSNMP_COL_BUCKET_UPPER_BOUND_RAW:
-		if (inf || !fam->le_raw || fam->le_raw[row->bucket] < INT32_MIN ||
-		    fam->le_raw[row->bucket] > INT32_MAX)
-			break; /* documented: absent when it does not fit */
-		return set_integer(request, (long)fam->le_raw[row->bucket]);
-	case BBSNMP_COL_BUCKET_COUNT:
-		return set_counter64(request, row->count);
-	}
-	no_instance(reqinfo, request);
-}
-
 /*
  * table_container has already found the row (for GETNEXT: the next row, with
  * the request's OID rewritten) and calls us in GET mode.
@@ -670,16 +683,330 @@ static int metric_handler(netsnmp_mib_handler *handler, netsnmp_handler_registra
 	return serve(reqinfo, requests, metric_column);
 }
 
-static int series_handler(netsnmp_mib_handler *handler, netsnmp_handler_registration *reginfo,
-			  netsnmp_agent_request_info *reqinfo, netsnmp_request_info *requests)
+/* ---- virtual tables: series and buckets -------------------------------------------- */
+
+/*
+ * The series table's instances are (column, metric, series) and the bucket
+ * table's (column, metric, series, bucket), in that OID order. Both are
+ * answered from the series rows: metrics ascending by index, each with its
+ * rows ascending by index, each histogram row standing for n_buckets + 1
+ * bucket instances. A GET is two binary searches; a GETNEXT finds where the
+ * request's OID falls the same way and moves forward to the next instance the
+ * column has. Nothing per bucket is ever stored.
+ */
+struct vpos {
+	size_t m;   /* in t->metrics */
+	size_t r;   /* in that metric's rows */
+	uint32_t b; /* bucket, 1-based (bucket table only) */
+};
+
+static unsigned n_index_parts(enum bbsnmp_table which)
 {
-	return serve(reqinfo, requests, series_column);
+	return which == BBSNMP_TABLE_BUCKETS ? 3 : 2;
 }
 
-static int bucket_handler(netsnmp_mib_handler *handler, netsnmp_handler_registration *reginfo,
-			  netsnmp_agent_request_info *reqinfo, netsnmp_request_info *requests)
+static unsigned max_column(enum bbsnmp_table which)
 {
-	return serve(reqinfo, requests, bucket_column);
+	return which == BBSNMP_TABLE_BUCKETS ? BBSNMP_COL_BUCKET_COUNT
+					     : BBSNMP_COL_SERIES_SUM_SCALED;
+}
+
+/* Does column COL have instances in metric MROW at all? */
+static bool metric_has(enum bbsnmp_table which, unsigned col, const struct metric_row *mrow)
+{
+	enum bb_metric_kind kind = mrow->fam->kind;
+
+	if (which == BBSNMP_TABLE_BUCKETS)
+		return kind == BB_METRIC_HISTOGRAM &&
+		       (col != BBSNMP_COL_BUCKET_UPPER_BOUND_RAW || mrow->raw_any);
+	switch (col) {
+	case BBSNMP_COL_SERIES_LABELS:
+		return true;
+	case BBSNMP_COL_SERIES_VALUE:
+		return kind == BB_METRIC_COUNTER;
+	case BBSNMP_COL_SERIES_GAUGE:
+		return kind == BB_METRIC_GAUGE;
+	case BBSNMP_COL_SERIES_COUNT:
+	case BBSNMP_COL_SERIES_SUM:
+	case BBSNMP_COL_SERIES_SUM_SCALED:
+		return kind == BB_METRIC_HISTOGRAM;
+	}
+	return false;
+}
+
+/* Given metric_has(): does bucket B (1-based) of a series have column COL? */
+static bool bucket_has(unsigned col, const struct metric_row *mrow, uint32_t b)
+{
+	if (b < 1 || b > mrow->fam->n_buckets + 1)
+		return false;
+	return col != BBSNMP_COL_BUCKET_UPPER_BOUND_RAW || raw_bound_fits(mrow->fam, b - 1);
+}
+
+/* Move P forward (staying put if it is one) to the next instance of COL. */
+static bool next_present(const struct bbsnmp_tables *t, enum bbsnmp_table which, unsigned col,
+			 struct vpos *p)
+{
+	for (; p->m < t->n_metrics; p->m++, p->r = 0, p->b = 1) {
+		const struct metric_row *mrow = &t->metrics[p->m];
+		uint32_t nb = (uint32_t)mrow->fam->n_buckets + 1;
+
+		if (!metric_has(which, col, mrow) || p->r >= mrow->n_series)
+			continue;
+		if (which != BBSNMP_TABLE_BUCKETS)
+			return true;
+		for (; p->r < mrow->n_series; p->r++, p->b = 1)
+			for (; p->b <= nb; p->b++)
+				if (bucket_has(col, mrow, p->b))
+					return true;
+	}
+	return false;
+}
+
+/* First metric whose index is >= IDX. */
+static size_t metric_lower_bound(const struct bbsnmp_tables *t, oid idx)
+{
+	size_t lo = 0, hi = t->n_metrics;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (t->metrics[mid].index < idx)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static size_t row_lower_bound(const struct metric_row *mrow, oid idx)
+{
+	size_t lo = 0, hi = mrow->n_series;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (mrow->rows[mid].index < idx)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
+ * Where the first instance whose index is after IDX (N parts of it; at or
+ * after with INCLUSIVE) would be, ignoring which instances a column has.
+ */
+static struct vpos locate(const struct bbsnmp_tables *t, enum bbsnmp_table which, const oid *idx,
+			  size_t n, bool inclusive)
+{
+	struct vpos p = { 0, 0, 1 };
+	const struct metric_row *mrow;
+	unsigned parts = n_index_parts(which);
+
+	if (n == 0)
+		return p;
+	p.m = metric_lower_bound(t, idx[0]);
+	if (p.m >= t->n_metrics || t->metrics[p.m].index != idx[0] || n == 1)
+		return p; /* every instance of that metric is after (idx[0]) */
+	mrow = &t->metrics[p.m];
+	p.r = row_lower_bound(mrow, idx[1]);
+	if (p.r >= mrow->n_series || mrow->rows[p.r].index != idx[1] || n == 2) {
+		/* (m, s) is after IDX, or IDX is its prefix: in the series table
+		 * (m, s) == IDX is the instance itself, taken when inclusive. */
+		if (parts == 2 && n == 2 && p.r < mrow->n_series &&
+		    mrow->rows[p.r].index == idx[1] && !inclusive)
+			p.r++;
+		goto fix;
+	}
+	/* The row matches and IDX goes on. */
+	if (parts == 2) {
+		p.r++; /* (m, s) is a prefix of IDX: before it */
+		goto fix;
+	}
+	if (idx[2] > mrow->fam->n_buckets + 1) {
+		p.r++;
+		goto fix;
+	}
+	p.b = (uint32_t)idx[2];
+	if (!(inclusive && n == 3))
+		p.b++; /* (m, s, b) == IDX is not after it, and before it when IDX is longer */
+	if (p.b < 1)
+		p.b = 1;
+	if (p.b > mrow->fam->n_buckets + 1) {
+		p.r++;
+		p.b = 1;
+	}
+fix:
+	if (p.r >= t->metrics[p.m].n_series) {
+		p.m++;
+		p.r = 0;
+		p.b = 1;
+	}
+	return p;
+}
+
+static void series_value(struct bbsnmp_tables *t, const struct metric_row *mrow,
+			 const struct series_row *row, unsigned col, netsnmp_request_info *request)
+{
+	switch (col) {
+	case BBSNMP_COL_SERIES_LABELS:
+		if (format_labels(&t->scratch, mrow->fam, row->s) < 0)
+			return set_text(request, "");
+		return set_text(request, t->scratch.buf);
+	case BBSNMP_COL_SERIES_VALUE:
+		return set_counter64(request, row->value);
+	case BBSNMP_COL_SERIES_GAUGE:
+		return set_gauge(request, row->value);
+	case BBSNMP_COL_SERIES_COUNT:
+		return set_counter64(request, row->count);
+	case BBSNMP_COL_SERIES_SUM:
+		return set_counter64(request, row->sum_raw);
+	case BBSNMP_COL_SERIES_SUM_SCALED:
+		return set_double(request, row->sum);
+	}
+}
+
+static void bucket_value(const struct metric_row *mrow, const struct series_row *row, uint32_t b,
+			 unsigned col, netsnmp_request_info *request)
+{
+	const struct bb_family *fam = mrow->fam;
+	const uint64_t *cum = row->merged ? row->merged : row->s->buckets;
+
+	switch (col) {
+	case BBSNMP_COL_BUCKET_UPPER_BOUND:
+		if (b > fam->n_buckets)
+			return set_text(request, "+Inf");
+		return set_double(request, fam->le[b - 1]);
+	case BBSNMP_COL_BUCKET_UPPER_BOUND_RAW:
+		return set_integer(request, (long)fam->le_raw[b - 1]);
+	case BBSNMP_COL_BUCKET_COUNT:
+		return set_counter64(request,
+				     b > fam->n_buckets ? row->count : (cum ? cum[b - 1] : 0));
+	}
+}
+
+/* Answer REQUEST with instance P of column COL: its OID (for GETNEXT) and value. */
+static void answer(struct bbsnmp_tables *t, enum bbsnmp_table which,
+		   const netsnmp_handler_registration *reg, unsigned col, const struct vpos *p,
+		   netsnmp_request_info *request, bool set_name)
+{
+	const struct metric_row *mrow = &t->metrics[p->m];
+	const struct series_row *row = &mrow->rows[p->r];
+
+	if (set_name) {
+		oid name[MAX_OID_LEN];
+		size_t len = reg->rootoid_len;
+
+		memcpy(name, reg->rootoid, len * sizeof(oid));
+		name[len++] = 1;
+		name[len++] = col;
+		name[len++] = mrow->index;
+		name[len++] = row->index;
+		if (which == BBSNMP_TABLE_BUCKETS)
+			name[len++] = p->b;
+		snmp_set_var_objid(request->requestvb, name, len);
+	}
+	if (which == BBSNMP_TABLE_BUCKETS)
+		bucket_value(mrow, row, p->b, col, request);
+	else
+		series_value(t, mrow, row, col, request);
+}
+
+static void virtual_get(struct bbsnmp_tables *t, enum bbsnmp_table which,
+			const netsnmp_handler_registration *reg,
+			netsnmp_agent_request_info *reqinfo, netsnmp_request_info *request)
+{
+	const netsnmp_variable_list *vb = request->requestvb;
+	size_t base = reg->rootoid_len;
+	unsigned parts = n_index_parts(which);
+	const oid *idx = vb->name + base + 2;
+	struct vpos p;
+	unsigned col;
+
+	if (vb->name_length < base + 2 || vb->name[base] != 1 || vb->name[base + 1] < 2 ||
+	    vb->name[base + 1] > max_column(which)) {
+		netsnmp_set_request_error(reqinfo, request, SNMP_NOSUCHOBJECT);
+		return;
+	}
+	col = (unsigned)vb->name[base + 1];
+	if (vb->name_length != base + 2 + parts)
+		goto none;
+	p = locate(t, which, idx, parts, true);
+	if (p.m >= t->n_metrics || t->metrics[p.m].index != idx[0] ||
+	    t->metrics[p.m].rows[p.r].index != idx[1] || !metric_has(which, col, &t->metrics[p.m]))
+		goto none;
+	if (which == BBSNMP_TABLE_BUCKETS &&
+	    (p.b != idx[2] || !bucket_has(col, &t->metrics[p.m], p.b)))
+		goto none;
+	answer(t, which, reg, col, &p, request, false);
+	return;
+none:
+	netsnmp_set_request_error(reqinfo, request, SNMP_NOSUCHINSTANCE);
+}
+
+/* Leaves REQUEST untouched when nothing in the table follows its OID: the
+ * agent then moves on to the next registration. */
+static void virtual_getnext(struct bbsnmp_tables *t, enum bbsnmp_table which,
+			    const netsnmp_handler_registration *reg, netsnmp_request_info *request)
+{
+	const netsnmp_variable_list *vb = request->requestvb;
+	const oid *root = reg->rootoid;
+	size_t base = reg->rootoid_len;
+	bool inclusive = request->inclusive;
+	unsigned col = 2;
+	struct vpos p = { 0, 0, 1 };
+	int c = snmp_oid_compare(vb->name, vb->name_length < base ? vb->name_length : base, root,
+				 base);
+
+	if (c > 0)
+		return;
+	if (c == 0 && vb->name_length > base) {
+		if (vb->name[base] > 1)
+			return;
+		if (vb->name[base] == 1 && vb->name_length > base + 1) {
+			oid want = vb->name[base + 1];
+
+			if (want > max_column(which))
+				return;
+			if (want >= 2) {
+				col = (unsigned)want;
+				p = locate(t, which, vb->name + base + 2,
+					   vb->name_length - base - 2, inclusive);
+			}
+		}
+	}
+	/* Below the table, at its OID, its entry or a column before the first:
+	 * the first instance of the first column. */
+	for (; col <= max_column(which); col++, p = (struct vpos){ 0, 0, 1 })
+		if (next_present(t, which, col, &p)) {
+			answer(t, which, reg, col, &p, request, true);
+			return;
+		}
+}
+
+static int virtual_handler(netsnmp_mib_handler *handler, netsnmp_handler_registration *reginfo,
+			   netsnmp_agent_request_info *reqinfo, netsnmp_request_info *requests)
+{
+	struct vtable *vt = handler->myvoid;
+
+	for (netsnmp_request_info *r = requests; r; r = r->next) {
+		if (r->processed)
+			continue;
+		switch (reqinfo->mode) {
+		case MODE_GET:
+			virtual_get(vt->t, vt->which, reginfo, reqinfo, r);
+			break;
+		case MODE_GETNEXT:
+			virtual_getnext(vt->t, vt->which, reginfo, r);
+			break;
+		default:
+			/* registered read-only: the agent refuses SETs before us */
+			netsnmp_set_request_error(reqinfo, r, SNMP_ERR_NOTWRITABLE);
+			break;
+		}
+	}
+	return SNMP_ERR_NOERROR;
 }
 
 /* ---- registration ---------------------------------------------------------------- */
@@ -692,8 +1019,8 @@ static const struct table_def {
 } table_defs[N_TABLES] = {
 	{ "bpfbridgeProgramTable", program_handler, 1, BBSNMP_COL_PROGRAM_ERROR },
 	{ "bpfbridgeMetricTable", metric_handler, 1, BBSNMP_COL_METRIC_BUCKETS },
-	{ "bpfbridgeSeriesTable", series_handler, 2, BBSNMP_COL_SERIES_SUM_SCALED },
-	{ "bpfbridgeBucketTable", bucket_handler, 3, BBSNMP_COL_BUCKET_COUNT },
+	{ "bpfbridgeSeriesTable", virtual_handler, 2, BBSNMP_COL_SERIES_SUM_SCALED },
+	{ "bpfbridgeBucketTable", virtual_handler, 3, BBSNMP_COL_BUCKET_COUNT },
 };
 
 static int cache_load(netsnmp_cache *cache, void *magic)
@@ -750,6 +1077,35 @@ int bbsnmp_tables_register(struct bbsnmp_tables *t, const oid *root, size_t root
 		 * snapshot and sees one consistent set of values. */
 		reg = netsnmp_create_handler_registration("bpfbridge", def->handler, table_oid,
 							  root_len + 2, HANDLER_CAN_RONLY);
+		if (i >= N_CONTAINERS) {
+			/* A plain handler: it parses the OIDs itself. */
+			if (!reg)
+				goto fail;
+			t->vtables[i].t = t;
+			t->vtables[i].which = i + 1;
+			reg->handler->myvoid = &t->vtables[i];
+			cache_handler = netsnmp_cache_handler_get(t->cache);
+			if (!cache_handler ||
+			    netsnmp_inject_handler(reg, cache_handler) != SNMPERR_SUCCESS) {
+				if (cache_handler)
+					netsnmp_handler_free(cache_handler);
+				netsnmp_handler_registration_free(reg);
+				snmp_log(LOG_ERR, "bpfbridge: cannot add the cache to %s\n",
+					 def->name);
+				goto fail;
+			}
+			/* On failure net-snmp frees REG and its handlers. */
+			rc = netsnmp_register_handler(reg);
+			if (rc != MIB_REGISTERED_OK) {
+				snmp_log(LOG_ERR, "bpfbridge: cannot register %s (error %d%s)\n",
+					 def->name, rc,
+					 rc == MIB_DUPLICATE_REGISTRATION ? ": already registered"
+									  : "");
+				goto fail;
+			}
+			t->regs[i] = reg;
+			continue;
+		}
 		info = SNMP_MALLOC_TYPEDEF(netsnmp_table_registration_info);
 		if (!reg || !info) {
 			if (reg)
