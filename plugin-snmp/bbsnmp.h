@@ -10,7 +10,9 @@
  *   agent.c   settings (snmpd.conf tokens / options), the engines, and the
  *             glue that feeds each cache load with a fresh snapshot
  *
- * net-snmp is single-threaded: every function here runs in the agent's thread.
+ * net-snmp is single-threaded: every function here runs in the agent's thread,
+ * except the reader thread of agent.c, which reads the engines and builds rows
+ * with bbsnmp_tables_build() (no net-snmp call) for the agent to swap in.
  */
 #ifndef BPFBRIDGE_SNMP_H
 #define BPFBRIDGE_SNMP_H
@@ -156,6 +158,20 @@ void bbsnmp_tables_free(struct bbsnmp_tables *tables);
 int bbsnmp_tables_update(struct bbsnmp_tables *tables, struct bb_snapshot *snap,
 			 const struct bbsnmp_program *programs, size_t n_programs);
 void bbsnmp_tables_clear(struct bbsnmp_tables *tables);
+
+/*
+ * bbsnmp_tables_update() in two steps, so that the costly one can run off the
+ * agent's thread. Build: the rows of SNAP and PROGRAMS into *OUT, index maps
+ * updated; any thread, but one call at a time per tables (and not alongside
+ * update). Install (agent thread): serve VIEW from now on, and get back the
+ * view served so far, to free with bbsnmp_view_free() on any thread.
+ */
+struct bbsnmp_view;
+int bbsnmp_tables_build(struct bbsnmp_tables *tables, struct bb_snapshot *snap,
+			const struct bbsnmp_program *programs, size_t n_programs,
+			struct bbsnmp_view **out);
+struct bbsnmp_view *bbsnmp_tables_install(struct bbsnmp_tables *tables, struct bbsnmp_view *view);
+void bbsnmp_view_free(struct bbsnmp_view *view);
 size_t bbsnmp_tables_rows(const struct bbsnmp_tables *tables, enum bbsnmp_table which);
 /* Updates done so far (each cache load is one). */
 uint64_t bbsnmp_tables_generation(const struct bbsnmp_tables *tables);
@@ -174,6 +190,9 @@ uint32_t bbsnmp_tables_series_index(const struct bbsnmp_tables *tables, const ch
  */
 int bbsnmp_tables_register(struct bbsnmp_tables *tables, const oid *root, size_t root_len,
 			   int cache_timeout, bbsnmp_load_fn load, void *ctx);
+/* Before registering: the cache never clears the rows (a load that installs
+ * nothing keeps serving the rows installed before). */
+void bbsnmp_tables_keep_rows(struct bbsnmp_tables *tables, bool keep);
 /* Remove every registration and the cache. Safe when not registered. */
 void bbsnmp_tables_unregister(struct bbsnmp_tables *tables);
 
@@ -184,6 +203,7 @@ struct bbsnmp_settings {
 	char **configs; /* names (NAME or NAME.yaml) to load from config_dir */
 	size_t n_configs;
 	int cache_timeout; /* seconds */
+	int interval;	   /* seconds between reads off the agent's thread; 0 = cache_timeout */
 	oid root[MAX_OID_LEN];
 	size_t root_len;
 	bool strict;
@@ -198,6 +218,7 @@ void bbsnmp_settings_destroy(struct bbsnmp_settings *s);
 const char *bbsnmp_set_config_dir(struct bbsnmp_settings *s, const char *dir);
 const char *bbsnmp_add_configs(struct bbsnmp_settings *s, const char *names);
 const char *bbsnmp_set_cache_timeout(struct bbsnmp_settings *s, const char *value);
+const char *bbsnmp_set_interval(struct bbsnmp_settings *s, const char *value);
 const char *bbsnmp_set_root_oid(struct bbsnmp_settings *s, const char *value);
 const char *bbsnmp_set_strict(struct bbsnmp_settings *s, const char *value);
 const char *bbsnmp_set_max_series(struct bbsnmp_settings *s, const char *value);

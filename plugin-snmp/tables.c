@@ -55,8 +55,11 @@ struct series_row {
 
 #define N_TABLES 4
 
-struct bbsnmp_tables {
-	netsnmp_container *containers[N_TABLES]; /* by enum bbsnmp_table - 1 */
+/*
+ * The rows of one load. Built by bbsnmp_tables_build() on any thread, served
+ * once installed; the containers only point into it.
+ */
+struct bbsnmp_view {
 	struct program_row *programs;
 	size_t n_programs;
 	struct metric_row *metrics;
@@ -66,6 +69,12 @@ struct bbsnmp_tables {
 	size_t n_buckets; /* virtual rows of the bucket table */
 	struct bb_snapshot *snap;
 	struct text scratch; /* labels formatted for a GET */
+};
+
+struct bbsnmp_tables {
+	netsnmp_container *containers[N_TABLES]; /* by enum bbsnmp_table - 1 */
+	struct bbsnmp_view *view;		 /* installed; NULL = empty tables */
+	bool keep_rows; /* the cache never clears the rows: each load replaces them */
 	uint64_t generation;
 	struct bbsnmp_index_map metric_ids;  /* name -> index; child: series label map */
 	struct bbsnmp_index_map program_ids; /* "config\0program" -> index */
@@ -116,13 +125,12 @@ struct bbsnmp_tables *bbsnmp_tables_new(void)
 	return t;
 }
 
-void bbsnmp_tables_clear(struct bbsnmp_tables *t)
+void bbsnmp_view_free(struct bbsnmp_view *v)
 {
-	for (int i = 0; i < N_CONTAINERS; i++)
-		if (t->containers[i])
-			CONTAINER_CLEAR(t->containers[i], NULL, NULL);
-	for (size_t i = 0; i < t->n_programs; i++) {
-		struct program_row *p = &t->programs[i];
+	if (!v)
+		return;
+	for (size_t i = 0; i < v->n_programs; i++) {
+		struct program_row *p = &v->programs[i];
 
 		free(p->config);
 		free(p->name);
@@ -130,21 +138,49 @@ void bbsnmp_tables_clear(struct bbsnmp_tables *t)
 		free(p->hook);
 		free(p->reason);
 	}
-	for (size_t i = 0; i < t->n_metrics; i++)
-		free(t->metrics[i].label_names);
-	for (size_t i = 0; i < t->n_series; i++)
-		free(t->series[i].merged);
-	free(t->programs);
-	free(t->metrics);
-	free(t->series);
-	t->programs = NULL;
-	t->metrics = NULL;
-	t->series = NULL;
-	t->n_programs = t->n_metrics = t->n_series = t->n_buckets = 0;
-	if (t->snap) {
-		bb_snapshot_unref(t->snap);
-		t->snap = NULL;
-	}
+	for (size_t i = 0; i < v->n_metrics; i++)
+		free(v->metrics[i].label_names);
+	for (size_t i = 0; i < v->n_series; i++)
+		free(v->series[i].merged);
+	free(v->programs);
+	free(v->metrics);
+	free(v->series);
+	free(v->scratch.buf);
+	bb_snapshot_unref(v->snap);
+	free(v);
+}
+
+struct bbsnmp_view *bbsnmp_tables_install(struct bbsnmp_tables *t, struct bbsnmp_view *v)
+{
+	struct bbsnmp_view *old = t->view;
+
+	for (int i = 0; i < N_CONTAINERS; i++)
+		if (t->containers[i])
+			CONTAINER_CLEAR(t->containers[i], NULL, NULL);
+	t->view = v;
+	if (!v)
+		return old;
+	/* A few rows each: the containers' sort on first lookup is cheap. */
+	for (size_t i = 0; i < v->n_programs; i++)
+		if (CONTAINER_INSERT(t->containers[BBSNMP_TABLE_PROGRAMS - 1], &v->programs[i]) !=
+		    0)
+			goto oom;
+	for (size_t i = 0; i < v->n_metrics; i++)
+		if (CONTAINER_INSERT(t->containers[BBSNMP_TABLE_METRICS - 1], &v->metrics[i]) != 0)
+			goto oom;
+	return old;
+oom:
+	bb_err("snmp: cannot install the rows: out of memory");
+	for (int i = 0; i < N_CONTAINERS; i++)
+		CONTAINER_CLEAR(t->containers[i], NULL, NULL);
+	t->view = NULL;
+	bbsnmp_view_free(v);
+	return old;
+}
+
+void bbsnmp_tables_clear(struct bbsnmp_tables *t)
+{
+	bbsnmp_view_free(bbsnmp_tables_install(t, NULL));
 }
 
 void bbsnmp_tables_free(struct bbsnmp_tables *t)
@@ -158,21 +194,24 @@ void bbsnmp_tables_free(struct bbsnmp_tables *t)
 			CONTAINER_FREE(t->containers[i]);
 	bbsnmp_index_map_destroy(&t->metric_ids);
 	bbsnmp_index_map_destroy(&t->program_ids);
-	free(t->scratch.buf);
 	free(t);
 }
 
 size_t bbsnmp_tables_rows(const struct bbsnmp_tables *t, enum bbsnmp_table which)
 {
+	const struct bbsnmp_view *v = t->view;
+
+	if (!v)
+		return 0;
 	switch (which) {
 	case BBSNMP_TABLE_PROGRAMS:
-		return t->n_programs;
+		return v->n_programs;
 	case BBSNMP_TABLE_METRICS:
-		return t->n_metrics;
+		return v->n_metrics;
 	case BBSNMP_TABLE_SERIES:
-		return t->n_series;
+		return v->n_series;
 	case BBSNMP_TABLE_BUCKETS:
-		return t->n_buckets;
+		return v->n_buckets;
 	}
 	return 0;
 }
@@ -306,16 +345,17 @@ static char *dup_or_empty(const char *s)
 	return strdup(s ? s : "");
 }
 
-static int add_programs(struct bbsnmp_tables *t, const struct bbsnmp_program *programs, size_t n)
+static int add_programs(struct bbsnmp_tables *t, struct bbsnmp_view *v,
+			const struct bbsnmp_program *programs, size_t n)
 {
 	if (!n)
 		return 0;
-	t->programs = calloc(n, sizeof(*t->programs));
-	if (!t->programs)
+	v->programs = calloc(n, sizeof(*v->programs));
+	if (!v->programs)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
 		const struct bbsnmp_program *in = &programs[i];
-		struct program_row *row = &t->programs[t->n_programs];
+		struct program_row *row = &v->programs[v->n_programs];
 		char key[2 * BBSNMP_TEXT_MAX];
 		int keylen = snprintf(key, sizeof(key), "%s%c%s", in->config ? in->config : "", 0,
 				      in->name ? in->name : "");
@@ -337,7 +377,7 @@ static int add_programs(struct bbsnmp_tables *t, const struct bbsnmp_program *pr
 		row->section = dup_or_empty(in->section);
 		row->hook = dup_or_empty(in->hook);
 		row->reason = dup_or_empty(in->reason);
-		t->n_programs++; /* counted before a failure so clear() frees it */
+		v->n_programs++; /* counted before a failure so it is freed */
 		if (!row->config || !row->name || !row->section || !row->hook || !row->reason)
 			return -ENOMEM;
 		row->alternative = in->alternative;
@@ -346,8 +386,6 @@ static int add_programs(struct bbsnmp_tables *t, const struct bbsnmp_program *pr
 		row->idx_oid[0] = e->index;
 		row->idx.oids = row->idx_oid;
 		row->idx.len = 1;
-		if (CONTAINER_INSERT(t->containers[BBSNMP_TABLE_PROGRAMS - 1], row) != 0)
-			return -ENOMEM;
 	}
 	return 0;
 }
@@ -396,7 +434,8 @@ static bool raw_bound_fits(const struct bb_family *fam, size_t b)
 	       fam->le_raw[b] <= INT32_MAX;
 }
 
-static int add_family(struct bbsnmp_tables *t, const struct bb_family *fam, struct text *labels)
+static int add_family(struct bbsnmp_tables *t, struct bbsnmp_view *v, const struct bb_family *fam,
+		      struct text *labels)
 {
 	struct bbsnmp_index_entry *me =
 		bbsnmp_index_get(&t->metric_ids, fam->name, strlen(fam->name));
@@ -421,15 +460,15 @@ static int add_family(struct bbsnmp_tables *t, const struct bb_family *fam, stru
 	}
 	me->generation = t->generation;
 
-	mrow = &t->metrics[t->n_metrics];
+	mrow = &v->metrics[v->n_metrics];
 	mrow->label_names = join_label_names(fam);
 	if (!mrow->label_names)
 		return -ENOMEM;
-	t->n_metrics++;
+	v->n_metrics++;
 	mrow->fam = fam;
 	mrow->unit = unit_of(fam->name);
 	mrow->index = me->index;
-	mrow->rows = &t->series[t->n_series];
+	mrow->rows = &v->series[v->n_series];
 	for (size_t b = 0; b < fam->n_buckets && fam->kind == BB_METRIC_HISTOGRAM; b++)
 		mrow->raw_any |= raw_bound_fits(fam, b);
 
@@ -449,7 +488,7 @@ static int add_family(struct bbsnmp_tables *t, const struct bb_family *fam, stru
 			continue;
 		}
 		se->generation = t->generation;
-		srow = &t->series[t->n_series++];
+		srow = &v->series[v->n_series++];
 		se->row = srow;
 		srow->index = se->index;
 		srow->s = s;
@@ -466,7 +505,7 @@ static int add_family(struct bbsnmp_tables *t, const struct bb_family *fam, stru
 	if (!sorted)
 		qsort(mrow->rows, mrow->n_series, sizeof(*mrow->rows), compare_rows);
 	if (fam->kind == BB_METRIC_HISTOGRAM)
-		t->n_buckets += (size_t)mrow->n_series * (fam->n_buckets + 1);
+		v->n_buckets += (size_t)mrow->n_series * (fam->n_buckets + 1);
 	return 0;
 }
 
@@ -483,50 +522,66 @@ static void retire_series(struct bbsnmp_tables *t)
 						    t->generation - BBSNMP_RETIRE_LOADS + 1);
 }
 
-int bbsnmp_tables_update(struct bbsnmp_tables *t, struct bb_snapshot *snap,
-			 const struct bbsnmp_program *programs, size_t n_programs)
+int bbsnmp_tables_build(struct bbsnmp_tables *t, struct bb_snapshot *snap,
+			const struct bbsnmp_program *programs, size_t n_programs,
+			struct bbsnmp_view **out)
 {
+	struct bbsnmp_view *v = calloc(1, sizeof(*v));
 	size_t n_series = 0;
 	int err = 0;
 
-	bbsnmp_tables_clear(t);
+	*out = NULL;
+	if (!v)
+		return -ENOMEM;
 	t->generation++;
-	err = add_programs(t, programs, n_programs);
+	err = add_programs(t, v, programs, n_programs);
 	if (err || !snap)
 		goto out;
-	t->snap = bb_snapshot_ref(snap);
+	v->snap = bb_snapshot_ref(snap);
 	for (size_t f = 0; f < snap->n_families; f++)
 		n_series += snap->families[f].n_series;
-	t->metrics = calloc(snap->n_families ? snap->n_families : 1, sizeof(*t->metrics));
-	t->series = calloc(n_series ? n_series : 1, sizeof(*t->series));
-	if (!t->metrics || !t->series) {
+	v->metrics = calloc(snap->n_families ? snap->n_families : 1, sizeof(*v->metrics));
+	v->series = calloc(n_series ? n_series : 1, sizeof(*v->series));
+	if (!v->metrics || !v->series) {
 		err = -ENOMEM;
 		goto out;
 	}
 	for (size_t f = 0; f < snap->n_families && !err; f++)
-		err = add_family(t, &snap->families[f], &t->scratch);
+		err = add_family(t, v, &snap->families[f], &v->scratch);
 	if (err)
 		goto out;
-	/* Metrics are few: sort them by index, then let the container see them. */
-	qsort(t->metrics, t->n_metrics, sizeof(*t->metrics), compare_metrics);
-	for (size_t m = 0; m < t->n_metrics; m++) {
-		struct metric_row *mrow = &t->metrics[m];
+	/* Metrics are few: sorted by index for the binary searches. */
+	qsort(v->metrics, v->n_metrics, sizeof(*v->metrics), compare_metrics);
+	for (size_t m = 0; m < v->n_metrics; m++) {
+		struct metric_row *mrow = &v->metrics[m];
 
 		mrow->idx_oid[0] = mrow->index;
 		mrow->idx.oids = mrow->idx_oid;
 		mrow->idx.len = 1;
-		if (CONTAINER_INSERT(t->containers[BBSNMP_TABLE_METRICS - 1], mrow) != 0) {
-			err = -ENOMEM;
-			goto out;
-		}
 	}
 out:
 	retire_series(t);
 	if (err) {
 		bb_err("snmp: cannot build the tables: %s", strerror(-err));
-		bbsnmp_tables_clear(t);
+		bbsnmp_view_free(v);
+		return err;
 	}
-	return err;
+	*out = v;
+	return 0;
+}
+
+int bbsnmp_tables_update(struct bbsnmp_tables *t, struct bb_snapshot *snap,
+			 const struct bbsnmp_program *programs, size_t n_programs)
+{
+	struct bbsnmp_view *v;
+	int err;
+
+	bbsnmp_tables_clear(t);
+	err = bbsnmp_tables_build(t, snap, programs, n_programs, &v);
+	if (err)
+		return err;
+	bbsnmp_view_free(bbsnmp_tables_install(t, v));
+	return t->view ? 0 : -ENOMEM;
 }
 
 /* ---- serving columns ------------------------------------------------------------- */
@@ -743,7 +798,7 @@ static bool bucket_has(unsigned col, const struct metric_row *mrow, uint32_t b)
 }
 
 /* Move P forward (staying put if it is one) to the next instance of COL. */
-static bool next_present(const struct bbsnmp_tables *t, enum bbsnmp_table which, unsigned col,
+static bool next_present(const struct bbsnmp_view *t, enum bbsnmp_table which, unsigned col,
 			 struct vpos *p)
 {
 	for (; p->m < t->n_metrics; p->m++, p->r = 0, p->b = 1) {
@@ -763,7 +818,7 @@ static bool next_present(const struct bbsnmp_tables *t, enum bbsnmp_table which,
 }
 
 /* First metric whose index is >= IDX. */
-static size_t metric_lower_bound(const struct bbsnmp_tables *t, oid idx)
+static size_t metric_lower_bound(const struct bbsnmp_view *t, oid idx)
 {
 	size_t lo = 0, hi = t->n_metrics;
 
@@ -797,7 +852,7 @@ static size_t row_lower_bound(const struct metric_row *mrow, oid idx)
  * Where the first instance whose index is after IDX (N parts of it; at or
  * after with INCLUSIVE) would be, ignoring which instances a column has.
  */
-static struct vpos locate(const struct bbsnmp_tables *t, enum bbsnmp_table which, const oid *idx,
+static struct vpos locate(const struct bbsnmp_view *t, enum bbsnmp_table which, const oid *idx,
 			  size_t n, bool inclusive)
 {
 	struct vpos p = { 0, 0, 1 };
@@ -846,7 +901,7 @@ fix:
 	return p;
 }
 
-static void series_value(struct bbsnmp_tables *t, const struct metric_row *mrow,
+static void series_value(struct bbsnmp_view *t, const struct metric_row *mrow,
 			 const struct series_row *row, unsigned col, netsnmp_request_info *request)
 {
 	switch (col) {
@@ -887,7 +942,7 @@ static void bucket_value(const struct metric_row *mrow, const struct series_row 
 }
 
 /* Answer REQUEST with instance P of column COL: its OID (for GETNEXT) and value. */
-static void answer(struct bbsnmp_tables *t, enum bbsnmp_table which,
+static void answer(struct bbsnmp_view *t, enum bbsnmp_table which,
 		   const netsnmp_handler_registration *reg, unsigned col, const struct vpos *p,
 		   netsnmp_request_info *request, bool set_name)
 {
@@ -913,7 +968,7 @@ static void answer(struct bbsnmp_tables *t, enum bbsnmp_table which,
 		series_value(t, mrow, row, col, request);
 }
 
-static void virtual_get(struct bbsnmp_tables *t, enum bbsnmp_table which,
+static void virtual_get(struct bbsnmp_view *t, enum bbsnmp_table which,
 			const netsnmp_handler_registration *reg,
 			netsnmp_agent_request_info *reqinfo, netsnmp_request_info *request)
 {
@@ -947,7 +1002,7 @@ none:
 
 /* Leaves REQUEST untouched when nothing in the table follows its OID: the
  * agent then moves on to the next registration. */
-static void virtual_getnext(struct bbsnmp_tables *t, enum bbsnmp_table which,
+static void virtual_getnext(struct bbsnmp_view *t, enum bbsnmp_table which,
 			    const netsnmp_handler_registration *reg, netsnmp_request_info *request)
 {
 	const netsnmp_variable_list *vb = request->requestvb;
@@ -989,16 +1044,21 @@ static int virtual_handler(netsnmp_mib_handler *handler, netsnmp_handler_registr
 			   netsnmp_agent_request_info *reqinfo, netsnmp_request_info *requests)
 {
 	struct vtable *vt = handler->myvoid;
+	struct bbsnmp_view *v = vt->t->view;
 
 	for (netsnmp_request_info *r = requests; r; r = r->next) {
 		if (r->processed)
 			continue;
 		switch (reqinfo->mode) {
 		case MODE_GET:
-			virtual_get(vt->t, vt->which, reginfo, reqinfo, r);
+			if (v)
+				virtual_get(v, vt->which, reginfo, reqinfo, r);
+			else
+				netsnmp_set_request_error(reqinfo, r, SNMP_NOSUCHINSTANCE);
 			break;
 		case MODE_GETNEXT:
-			virtual_getnext(vt->t, vt->which, reginfo, r);
+			if (v)
+				virtual_getnext(v, vt->which, reginfo, r);
 			break;
 		default:
 			/* registered read-only: the agent refuses SETs before us */
@@ -1029,13 +1089,23 @@ static int cache_load(netsnmp_cache *cache, void *magic)
 	int err = t->load(t, t->load_ctx);
 
 	DEBUGMSGTL(("bpfbridge", "cache load %llu: %d (%zu series, %zu buckets)\n",
-		    (unsigned long long)t->generation, err, t->n_series, t->n_buckets));
+		    (unsigned long long)t->generation, err,
+		    bbsnmp_tables_rows(t, BBSNMP_TABLE_SERIES),
+		    bbsnmp_tables_rows(t, BBSNMP_TABLE_BUCKETS)));
 	return err < 0 ? -1 : 0;
 }
 
 static void cache_free(netsnmp_cache *cache, void *magic)
 {
-	bbsnmp_tables_clear(magic);
+	struct bbsnmp_tables *t = magic;
+
+	if (!t->keep_rows)
+		bbsnmp_tables_clear(t);
+}
+
+void bbsnmp_tables_keep_rows(struct bbsnmp_tables *t, bool keep)
+{
+	t->keep_rows = keep;
 }
 
 int bbsnmp_tables_register(struct bbsnmp_tables *t, const oid *root, size_t root_len,
@@ -1061,6 +1131,10 @@ int bbsnmp_tables_register(struct bbsnmp_tables *t, const oid *root, size_t root
 	}
 	t->cache->magic = t;
 	t->cache->flags = NETSNMP_CACHE_DONT_INVALIDATE_ON_SET;
+	if (t->keep_rows)
+		t->cache->flags |= NETSNMP_CACHE_DONT_FREE_BEFORE_LOAD |
+				   NETSNMP_CACHE_DONT_FREE_EXPIRED |
+				   NETSNMP_CACHE_DONT_AUTO_RELEASE;
 
 	memcpy(table_oid, root, root_len * sizeof(oid));
 	table_oid[root_len] = 1; /* bpfbridgeObjects */
