@@ -10,11 +10,15 @@ check that it exited (with status 0 where it should) within a deadline, and
 that the BPF programs it held are unloaded. Nothing sleeps a fixed time:
 registration, cache expiry and AgentX reconnection are polled with deadlines.
 """
+import glob
+import json
 import os
+import random
 import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import time
 import xml.etree.ElementTree as ET
@@ -22,8 +26,8 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from conftest import MARKER_ERRNO, MARKER_SYSCALL_NAME, SRC_DIR, require, run_marker, wait_for
-from engine_helpers import (assert_progs_gone, direct_writes, held_prog_ids,
-                            prepare_direct_write_file, root_disk_dir)
+from engine_helpers import (assert_progs_gone, build_test_objects, direct_writes, held_prog_ids,
+                            make_config, prepare_direct_write_file, root_disk_dir)
 
 SNMPD = "/usr/sbin/snmpd"
 MIB_DIR = os.path.join(SRC_DIR, "plugin-snmp")
@@ -176,7 +180,8 @@ class Stack:
             return "NET-SNMP version" in d.log() and (not master_agentx
                                                        or os.path.exists(self.agentx))
 
-        wait_for(ready, timeout=20, what="snmpd to start")
+        # valgrind's start alone takes over 20 s on a loaded 2-CPU machine
+        wait_for(ready, timeout=120 if wrapper else 20, what="snmpd to start")
         return d
 
     # -- subagent
@@ -688,3 +693,232 @@ def test_dlmod_reloads_under_valgrind(stack):
     assert d.stop(timeout=120) == 0
     problems = valgrind_errors_in(xml, so, invalid_anywhere=True)
     assert not problems, problems
+
+
+# ---- the virtual bucket table against the materialized one --------------------------------
+
+HIST_NAMES = ("snmp_hist_a_seconds", "snmp_hist_b_seconds")
+HIST_MULT = 0.000001
+
+
+def random_hist_shape(rng):
+    """For each histogram: bucket_min, bucket_max (bounds up to 2^40 raw, past an
+    Integer32) and {series id: {bucket key: count}}, some with no series at all."""
+    shape = []
+    for _ in HIST_NAMES:
+        lo = rng.randrange(0, 4)
+        hi = lo + rng.randrange(0, 38)
+        n = rng.choice((0, 1, rng.randrange(2, 30)))
+        ids = rng.sample(range(0, 5000), n)
+        series = {}
+        for i in ids:
+            keys = rng.sample(range(lo, hi + 1), rng.randrange(1, min(6, hi - lo + 1) + 1))
+            series[i] = {k: rng.randrange(1, 1000) for k in keys}
+        shape.append((lo, hi, series))
+    return shape
+
+
+def hist_yaml(shape):
+    lines = ["# written by tests/integration/test_snmp.py", "metrics:", "  histograms:"]
+    for name, (lo, hi, _) in zip(HIST_NAMES, shape):
+        lines += ["    - name: %s" % name,
+                  "      help: random shape",
+                  "      bucket_type: exp2",
+                  "      bucket_min: %d" % lo,
+                  "      bucket_max: %d" % hi,
+                  "      bucket_multiplier: %g" % HIST_MULT,
+                  "      labels:",
+                  "        - name: id",
+                  "          size: 4",
+                  "          padding: 4",
+                  "          decoders:",
+                  "            - name: uint",
+                  "        - name: bucket",
+                  "          size: 8",
+                  "          decoders:",
+                  "            - name: uint"]
+    return "\n".join(lines) + "\n"
+
+
+def held_map_ids(pid):
+    ids = set()
+    for fdinfo in glob.glob("/proc/%d/fdinfo/*" % pid):
+        try:
+            with open(fdinfo) as f:
+                for line in f:
+                    if line.startswith("map_id:"):
+                        ids.add(int(line.split()[1]))
+        except OSError:
+            pass
+    return ids
+
+
+def fill_hist_maps(pid, shape, workdir):
+    """Write SHAPE into the maps that process PID holds, with one bpftool batch."""
+    by_name = {}
+    for map_id in held_map_ids(pid):
+        out = subprocess.run(["bpftool", "-j", "map", "show", "id", str(map_id)],
+                             capture_output=True, text=True)
+        if out.returncode == 0:
+            by_name[json.loads(out.stdout).get("name")] = map_id
+    cmds = []
+    for name, (lo, hi, series) in zip(HIST_NAMES, shape):
+        map_id = by_name.get(name[:15])  # the kernel keeps 15 characters of a map name
+        assert map_id is not None, "map %s not held by %d: %s" % (name, pid, by_name)
+        for sid, buckets in series.items():
+            total = 0
+            for key, count in list(buckets.items()) + [(hi + 1, None)]:
+                value = count if count is not None else sum(
+                    c * (2 ** k) for k, c in buckets.items())
+                key_bytes = struct.pack("<IIQ", sid, 0, key)
+                cmds.append("map update id %d key hex %s value hex %s" % (
+                    map_id, " ".join("%02x" % b for b in key_bytes),
+                    " ".join("%02x" % b for b in struct.pack("<Q", value))))
+                total += 1
+    batch = os.path.join(workdir, "fill.batch")
+    with open(batch, "w") as f:
+        f.write("\n".join(cmds) + "\n")
+    if cmds:
+        subprocess.run(["bpftool", "batch", "file", batch], check=True, capture_output=True)
+
+
+def oid_key(oid):
+    return tuple(int(x) for x in oid.strip(".").split("."))
+
+
+def bucket_oracle(client, shape):
+    """Every instance the materialized bucket table had, from SHAPE alone, plus the
+    series indexes the agent gave: {oid tuple: value}."""
+    want = {}
+    for name, (lo, hi, series) in zip(HIST_NAMES, shape):
+        m = metric_index(client, name)
+        assert m, name
+        labels = {v: int(o.rsplit(".", 1)[1])
+                  for o, v in client.walk("%s.%d" % (SERIES_LABELS, m))}
+        assert sorted(labels) == sorted('id="%d"' % i for i in series), (name, labels)
+        n = hi - lo + 1
+        for sid, buckets in series.items():
+            s = labels['id="%d"' % sid]
+            cum = 0
+            for b in range(1, n + 2):
+                key = lo + b - 1
+                inst = lambda column: oid_key("%s.%d.%d.%d" % (col(BUCKETS, column), m, s, b))
+                if b <= n:
+                    cum += buckets.get(key, 0)
+                    want[inst(2)] = ("bound", 2 ** key * HIST_MULT)
+                    if 2 ** key <= 2 ** 31 - 1:
+                        want[inst(3)] = 2 ** key
+                    want[inst(4)] = cum
+                else:
+                    want[inst(2)] = "+Inf"
+                    want[inst(4)] = cum
+    return want
+
+
+def same_value(got, want):
+    if isinstance(want, tuple):  # a bound: the text of a double
+        return isinstance(got, str) and abs(float(got) - want[1]) <= 1e-12 * want[1]
+    return got == want
+
+
+def check_walk(rows, oracle, what):
+    keys = [oid_key(o) for o, _ in rows]
+    assert keys == sorted(oracle), "%s: %d OIDs, want %d; first difference at %s" % (
+        what, len(keys), len(oracle),
+        next((i for i, (a, b) in enumerate(zip(keys, sorted(oracle))) if a != b), None))
+    for (o, v), k in zip(rows, keys):
+        assert same_value(v, oracle[k]), (what, o, v, oracle[k])
+
+
+def getnext_probes(rng, oracle):
+    """OIDs in, between, before and after the instances, and cut short."""
+    table = oid_key(col(BUCKETS, 0))[:-1]  # ROOT.1.4.1
+    keys = sorted(oracle)
+    probes = [table[:-1], table, table[:-1] + (0,), table[:-1] + (2,),
+              oid_key(col(SERIES, 99)), table + (1,), table + (5,), table + (2, 0),
+              table + (4, 2 ** 32 - 1)]
+    for _ in range(150):
+        if keys and rng.random() < 0.6:
+            k = list(rng.choice(keys))
+            r = rng.random()
+            if r < 0.25:
+                k = k[:rng.randrange(len(table) + 1, len(k))]
+            elif r < 0.5:
+                k[-1] += rng.choice((-1, 1))
+            elif r < 0.75:
+                k += [rng.choice((0, 1, 7, 2 ** 32 - 1))]
+            probes.append(tuple(k))
+        else:
+            k = table + (rng.randrange(0, 7),) + tuple(
+                rng.choice((0, 1, 2, 3, 40, 2 ** 32 - 1, rng.randrange(0, 5000)))
+                for _ in range(rng.randrange(0, 5)))
+            probes.append(k)
+    return probes
+
+
+def check_getnext_probes(client, oracle, probes):
+    keys = sorted(oracle)
+    for i in range(0, len(probes), 20):
+        chunk = probes[i:i + 20]
+        rows, _ = client.run("snmpgetnext", *("." + ".".join(map(str, p)) for p in chunk))
+        assert len(rows) == len(chunk), (chunk, rows)
+        for p, (o, v) in zip(chunk, rows):
+            nxt = next((k for k in keys if k > p), None)
+            got = oid_key(o)
+            if nxt is None:
+                # after the last instance: out of the table (the end of the view)
+                assert got[:len(keys[0]) - 4] != keys[0][:-4] if keys else True, (p, o)
+                assert got > p
+            else:
+                assert got == nxt, ("GETNEXT from %s" % (p,), o, nxt)
+                assert same_value(v, oracle[nxt]), (p, o, v, oracle[nxt])
+
+
+@pytest.fixture(scope="module")
+def hist_object(tmp_path_factory, build_dir):
+    objs = build_test_objects(str(tmp_path_factory.mktemp("snmphist-obj")))
+    return objs["bbsnmphist"]
+
+
+@pytest.mark.parametrize("mode", ["dlmod", "subagent"])
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_virtual_bucket_table_walk_equivalence(tmp_path, snmp_tools, hist_object, mode, seed):
+    """For random shapes of series and bucket counts, through a real snmpd: snmpbulkwalk
+    and a GETNEXT walk (snmpwalk) of the bucket table return exactly the OIDs and values
+    the materialized table had, in strict order; so does GETNEXT from OIDs between,
+    before and after the instances and from cut-short OIDs."""
+    rng = random.Random(seed)
+    shape = random_hist_shape(rng)
+    cfg = str(tmp_path / "cfg")
+    make_config(cfg, "snmphist", hist_yaml(shape), hist_object)
+    s = Stack(tmp_path / "stack", snmp_tools, cfg)
+    try:
+        if mode == "dlmod":
+            d = s.start_snmpd(master_agentx=False, extra=[
+                "dlmod bpfbridge %s" % dlmod_path(snmp_tools), "bpfbridgeConfigDir %s" % cfg,
+                "bpfbridgeConfig snmphist", "bpfbridgeCacheTimeout %d" % CACHE_TIMEOUT])
+            holder = d
+        else:
+            s.start_snmpd()
+            holder = s.start_subagent(configs="snmphist")
+        client = Client(s)
+        wait_registered(client, daemons=tuple(s.daemons))
+        fill_hist_maps(holder.pid, shape, s.dir)
+        n_series = sum(len(series) for _, _, series in shape)
+
+        def all_there():
+            rows = [o for o, _ in client.walk(SERIES_COUNT)]
+            return len(rows) >= n_series
+
+        wait_for(all_there, timeout=15, what="%d histogram series" % n_series)
+        oracle = bucket_oracle(client, shape)
+        bucket_table = "%s.1.%d" % (ROOT, BUCKETS)
+        check_walk(client.walk(bucket_table, reps=10), oracle, "snmpbulkwalk -Cr10")
+        check_walk(client.walk(bucket_table, reps=rng.randrange(1, 60)), oracle, "snmpbulkwalk")
+        rows, _ = client.run("snmpwalk", bucket_table)
+        check_walk([(o, v) for o, v in rows if o.startswith(bucket_table + ".") and
+                    not (isinstance(v, str) and v.startswith(END_OF_VIEW))], oracle,
+                   "snmpwalk (GETNEXT)")
+        check_getnext_probes(client, oracle, getnext_probes(rng, oracle))
+    finally:
+        s.stop_all()
