@@ -8,11 +8,13 @@
  * Rows point into the snapshot, which the tables hold until they are cleared.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bbsnmp.h"
+#include "hist.h"
 
 /* A growable string for label texts. */
 struct text {
@@ -39,6 +41,7 @@ struct metric_row {
 	uint32_t index;
 	struct series_row *rows; /* n_series of them, ascending index */
 	bool raw_any;		 /* some finite bound has a bpfbridgeBucketUpperBoundRaw */
+	double *le_raw;		 /* histograms: the raw bounds as doubles, for percentiles */
 };
 
 /*
@@ -51,6 +54,11 @@ struct series_row {
 	uint64_t value, count, sum_raw;
 	double sum;
 	uint64_t *merged; /* owned: cumulative buckets of duplicates added up */
+	/* histograms: the last interval (the series' iv, duplicates added up) */
+	bool iv_valid;
+	uint64_t iv_count;
+	const uint64_t *iv_buckets; /* cumulative increases; NULL without buckets */
+	uint64_t *merged_iv;	    /* owned, as `merged` */
 };
 
 #define N_TABLES 4
@@ -138,10 +146,14 @@ void bbsnmp_view_free(struct bbsnmp_view *v)
 		free(p->hook);
 		free(p->reason);
 	}
-	for (size_t i = 0; i < v->n_metrics; i++)
+	for (size_t i = 0; i < v->n_metrics; i++) {
 		free(v->metrics[i].label_names);
-	for (size_t i = 0; i < v->n_series; i++)
+		free(v->metrics[i].le_raw);
+	}
+	for (size_t i = 0; i < v->n_series; i++) {
 		free(v->series[i].merged);
+		free(v->series[i].merged_iv);
+	}
 	free(v->programs);
 	free(v->metrics);
 	free(v->series);
@@ -399,8 +411,21 @@ static int merge_series(struct series_row *into, const struct bb_family *fam,
 	into->count += s->count;
 	into->sum_raw += s->sum_raw;
 	into->sum += s->sum;
+	into->iv_valid = into->iv_valid && s->iv.valid;
+	into->iv_count += s->iv.count;
 	if (fam->kind != BB_METRIC_HISTOGRAM || !fam->n_buckets)
 		return 0;
+	if (!into->merged_iv) {
+		into->merged_iv = calloc(fam->n_buckets, sizeof(*into->merged_iv));
+		if (!into->merged_iv)
+			return -ENOMEM;
+		if (into->iv_buckets)
+			memcpy(into->merged_iv, into->iv_buckets,
+			       fam->n_buckets * sizeof(*into->merged_iv));
+		into->iv_buckets = into->merged_iv;
+	}
+	for (size_t b = 0; b < fam->n_buckets && s->iv.buckets; b++)
+		into->merged_iv[b] += s->iv.buckets[b];
 	if (!into->merged) {
 		into->merged = calloc(fam->n_buckets, sizeof(*into->merged));
 		if (!into->merged)
@@ -471,6 +496,15 @@ static int add_family(struct bbsnmp_tables *t, struct bbsnmp_view *v, const stru
 	mrow->rows = &v->series[v->n_series];
 	for (size_t b = 0; b < fam->n_buckets && fam->kind == BB_METRIC_HISTOGRAM; b++)
 		mrow->raw_any |= raw_bound_fits(fam, b);
+	if (fam->kind == BB_METRIC_HISTOGRAM && fam->n_buckets) {
+		double mult = fam->multiplier != 0 ? fam->multiplier : 1;
+
+		mrow->le_raw = malloc(fam->n_buckets * sizeof(*mrow->le_raw));
+		if (!mrow->le_raw)
+			return -ENOMEM;
+		for (size_t b = 0; b < fam->n_buckets; b++)
+			mrow->le_raw[b] = fam->le_raw ? (double)fam->le_raw[b] : fam->le[b] / mult;
+	}
 
 	for (size_t i = 0; i < fam->n_series; i++) {
 		const struct bb_series *s = &fam->series[i];
@@ -496,6 +530,9 @@ static int add_family(struct bbsnmp_tables *t, struct bbsnmp_view *v, const stru
 		srow->count = s->count;
 		srow->sum_raw = s->sum_raw;
 		srow->sum = s->sum;
+		srow->iv_valid = s->iv.valid;
+		srow->iv_count = s->iv.count;
+		srow->iv_buckets = s->iv.buckets;
 		if (mrow->n_series && srow[-1].index > srow->index)
 			sorted = false;
 		mrow->n_series++;
@@ -763,7 +800,7 @@ static unsigned n_index_parts(enum bbsnmp_table which)
 static unsigned max_column(enum bbsnmp_table which)
 {
 	return which == BBSNMP_TABLE_BUCKETS ? BBSNMP_COL_BUCKET_COUNT
-					     : BBSNMP_COL_SERIES_SUM_SCALED;
+					     : BBSNMP_COL_SERIES_P99_SCALED;
 }
 
 /* Does column COL have instances in metric MROW at all? */
@@ -784,9 +821,51 @@ static bool metric_has(enum bbsnmp_table which, unsigned col, const struct metri
 	case BBSNMP_COL_SERIES_COUNT:
 	case BBSNMP_COL_SERIES_SUM:
 	case BBSNMP_COL_SERIES_SUM_SCALED:
+	case BBSNMP_COL_SERIES_INTERVAL_COUNT:
+	case BBSNMP_COL_SERIES_P50:
+	case BBSNMP_COL_SERIES_P90:
+	case BBSNMP_COL_SERIES_P99:
+	case BBSNMP_COL_SERIES_P50_SCALED:
+	case BBSNMP_COL_SERIES_P90_SCALED:
+	case BBSNMP_COL_SERIES_P99_SCALED:
 		return kind == BB_METRIC_HISTOGRAM;
 	}
 	return false;
+}
+
+/* The percentile a column shows, and whether it is the raw one. */
+static double column_quantile(unsigned col, bool *raw)
+{
+	static const double q[] = { 0.5, 0.9, 0.99 };
+
+	*raw = col <= BBSNMP_COL_SERIES_P99;
+	return q[(col - BBSNMP_COL_SERIES_P50) % 3];
+}
+
+/* Prometheus' histogram_quantile over the row's last interval: NaN when the
+ * interval is not known or saw nothing. */
+static double row_quantile(const struct metric_row *mrow, const struct series_row *row,
+			   unsigned col)
+{
+	const struct bb_family *fam = mrow->fam;
+	bool raw;
+	double q = column_quantile(col, &raw);
+
+	if (!row->iv_valid || !row->iv_count || !fam->n_buckets || !row->iv_buckets)
+		return NAN;
+	return bb_hist_quantile(q, raw ? mrow->le_raw : fam->le, row->iv_buckets, fam->n_buckets,
+				row->iv_count);
+}
+
+/* Given metric_has(): does this row have column COL (the interval columns
+ * are absent until known, the percentiles while the interval is empty)? */
+static bool row_has(unsigned col, const struct metric_row *mrow, const struct series_row *row)
+{
+	if (col < BBSNMP_COL_SERIES_INTERVAL_COUNT)
+		return true;
+	if (col == BBSNMP_COL_SERIES_INTERVAL_COUNT)
+		return row->iv_valid;
+	return !isnan(row_quantile(mrow, row, col));
 }
 
 /* Given metric_has(): does bucket B (1-based) of a series have column COL? */
@@ -807,8 +886,12 @@ static bool next_present(const struct bbsnmp_view *t, enum bbsnmp_table which, u
 
 		if (!metric_has(which, col, mrow) || p->r >= mrow->n_series)
 			continue;
-		if (which != BBSNMP_TABLE_BUCKETS)
-			return true;
+		if (which != BBSNMP_TABLE_BUCKETS) {
+			for (; p->r < mrow->n_series; p->r++)
+				if (row_has(col, mrow, &mrow->rows[p->r]))
+					return true;
+			continue;
+		}
 		for (; p->r < mrow->n_series; p->r++, p->b = 1)
 			for (; p->b <= nb; p->b++)
 				if (bucket_has(col, mrow, p->b))
@@ -919,6 +1002,19 @@ static void series_value(struct bbsnmp_view *t, const struct metric_row *mrow,
 		return set_counter64(request, row->sum_raw);
 	case BBSNMP_COL_SERIES_SUM_SCALED:
 		return set_double(request, row->sum);
+	case BBSNMP_COL_SERIES_INTERVAL_COUNT:
+		return set_gauge(request, row->iv_count);
+	case BBSNMP_COL_SERIES_P50:
+	case BBSNMP_COL_SERIES_P90:
+	case BBSNMP_COL_SERIES_P99: {
+		double q = row_quantile(mrow, row, col);
+
+		return set_gauge(request, q <= 0 ? 0 : q >= 4294967295.0 ? UINT32_MAX : llround(q));
+	}
+	case BBSNMP_COL_SERIES_P50_SCALED:
+	case BBSNMP_COL_SERIES_P90_SCALED:
+	case BBSNMP_COL_SERIES_P99_SCALED:
+		return set_double(request, row_quantile(mrow, row, col));
 	}
 }
 
@@ -990,6 +1086,9 @@ static void virtual_get(struct bbsnmp_view *t, enum bbsnmp_table which,
 	p = locate(t, which, idx, parts, true);
 	if (p.m >= t->n_metrics || t->metrics[p.m].index != idx[0] ||
 	    t->metrics[p.m].rows[p.r].index != idx[1] || !metric_has(which, col, &t->metrics[p.m]))
+		goto none;
+	if (which == BBSNMP_TABLE_SERIES &&
+	    !row_has(col, &t->metrics[p.m], &t->metrics[p.m].rows[p.r]))
 		goto none;
 	if (which == BBSNMP_TABLE_BUCKETS &&
 	    (p.b != idx[2] || !bucket_has(col, &t->metrics[p.m], p.b)))
@@ -1079,7 +1178,7 @@ static const struct table_def {
 } table_defs[N_TABLES] = {
 	{ "bpfbridgeProgramTable", program_handler, 1, BBSNMP_COL_PROGRAM_ERROR },
 	{ "bpfbridgeMetricTable", metric_handler, 1, BBSNMP_COL_METRIC_BUCKETS },
-	{ "bpfbridgeSeriesTable", virtual_handler, 2, BBSNMP_COL_SERIES_SUM_SCALED },
+	{ "bpfbridgeSeriesTable", virtual_handler, 2, BBSNMP_COL_SERIES_P99_SCALED },
 	{ "bpfbridgeBucketTable", virtual_handler, 3, BBSNMP_COL_BUCKET_COUNT },
 };
 

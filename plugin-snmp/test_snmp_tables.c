@@ -14,11 +14,13 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bbsnmp.h"
+#include "hist.h"
 
 extern int callback_master_num; /* net-snmp's agent; declared in no header */
 
@@ -426,6 +428,13 @@ static void test_mib_matches_code(void **state)
 		{ "BPFBRIDGE-MIB::bpfbridgeSeriesValue", 3, BBSNMP_COL_SERIES_VALUE },
 		{ "BPFBRIDGE-MIB::bpfbridgeSeriesGauge", 3, BBSNMP_COL_SERIES_GAUGE },
 		{ "BPFBRIDGE-MIB::bpfbridgeSeriesSumScaled", 3, BBSNMP_COL_SERIES_SUM_SCALED },
+		{ "BPFBRIDGE-MIB::bpfbridgeSeriesIntervalCount", 3,
+		  BBSNMP_COL_SERIES_INTERVAL_COUNT },
+		{ "BPFBRIDGE-MIB::bpfbridgeSeriesP50", 3, BBSNMP_COL_SERIES_P50 },
+		{ "BPFBRIDGE-MIB::bpfbridgeSeriesP90", 3, BBSNMP_COL_SERIES_P90 },
+		{ "BPFBRIDGE-MIB::bpfbridgeSeriesP99", 3, BBSNMP_COL_SERIES_P99 },
+		{ "BPFBRIDGE-MIB::bpfbridgeSeriesP50Scaled", 3, BBSNMP_COL_SERIES_P50_SCALED },
+		{ "BPFBRIDGE-MIB::bpfbridgeSeriesP99Scaled", 3, BBSNMP_COL_SERIES_P99_SCALED },
 		{ "BPFBRIDGE-MIB::bpfbridgeBucketUpperBoundRaw", 4,
 		  BBSNMP_COL_BUCKET_UPPER_BOUND_RAW },
 		{ "BPFBRIDGE-MIB::bpfbridgeBucketCount", 4, BBSNMP_COL_BUCKET_COUNT },
@@ -1150,6 +1159,8 @@ struct merged {
 	unsigned first; /* series index in the family */
 	uint64_t value, count, sum_raw, cum[16];
 	double sum;
+	bool iv_valid;
+	uint64_t iv_count, iv_cum[16];
 };
 
 static void build_oracle(const struct bb_snapshot *snap, struct oracle *o)
@@ -1175,7 +1186,12 @@ static void build_oracle(const struct bb_snapshot *snap, struct oracle *o)
 			if (r == n_rows) {
 				snprintf(rows[r].labels, sizeof(rows[r].labels), "%s", labels);
 				rows[r].first = ++n_rows;
+				rows[r].iv_valid = true;
 			}
+			rows[r].iv_valid = rows[r].iv_valid && s->iv.valid;
+			rows[r].iv_count += s->iv.count;
+			for (size_t b = 0; b < fam->n_buckets; b++)
+				rows[r].iv_cum[b] += s->iv.buckets[b];
 			rows[r].value += s->value;
 			rows[r].count += s->count;
 			rows[r].sum_raw += s->sum_raw;
@@ -1220,6 +1236,41 @@ static void build_oracle(const struct bb_snapshot *snap, struct oracle *o)
 						BBSNMP_COL_SERIES_SUM_SCALED, m, s, 0);
 				bb_format_double(row->sum, num, sizeof(num));
 				snprintf(in->value, sizeof(in->value), "s:%s", num);
+				if (row->iv_valid) {
+					in = oracle_add(o, BBSNMP_TABLE_SERIES,
+							BBSNMP_COL_SERIES_INTERVAL_COUNT, m, s, 0);
+					snprintf(in->value, sizeof(in->value), "g:%llu",
+						 (unsigned long long)row->iv_count);
+				}
+				for (unsigned c = BBSNMP_COL_SERIES_P50;
+				     row->iv_valid && row->iv_count && fam->n_buckets &&
+				     c <= BBSNMP_COL_SERIES_P99_SCALED;
+				     c++) {
+					static const double qs[] = { 0.5, 0.9, 0.99 };
+					double raw_le[16], q;
+
+					for (size_t b = 0; b < fam->n_buckets; b++)
+						raw_le[b] = (double)fam->le_raw[b];
+					in = oracle_add(o, BBSNMP_TABLE_SERIES, c, m, s, 0);
+					if (c <= BBSNMP_COL_SERIES_P99) {
+						q = bb_hist_quantile(qs[c - BBSNMP_COL_SERIES_P50],
+								     raw_le, row->iv_cum,
+								     fam->n_buckets, row->iv_count);
+						snprintf(
+							in->value, sizeof(in->value), "g:%llu",
+							(unsigned long long)(q <= 0 ? 0
+									     : q >= 4294967295.0
+										     ? 4294967295.0
+										     : llround(q)));
+					} else {
+						q = bb_hist_quantile(
+							qs[c - BBSNMP_COL_SERIES_P50_SCALED],
+							fam->le, row->iv_cum, fam->n_buckets,
+							row->iv_count);
+						bb_format_double(q, num, sizeof(num));
+						snprintf(in->value, sizeof(in->value), "s:%s", num);
+					}
+				}
 				for (unsigned b = 1; b <= fam->n_buckets + 1; b++) {
 					bool inf = b > fam->n_buckets;
 
@@ -1310,6 +1361,14 @@ static struct bb_snapshot *random_snapshot(unsigned *seed)
 					s->buckets[bk] = c;
 				}
 				s->count = c + rand_r(seed) % 3;
+				/* The last interval: unknown, empty, or some of it. */
+				s->iv.valid = rand_r(seed) % 4 != 0;
+				c = 0;
+				for (size_t bk = 0; bk < fam->n_buckets && s->iv.valid; bk++) {
+					c += rand_r(seed) % 3 == 0 ? 0 : rand_r(seed) % 4;
+					s->iv.buckets[bk] = c;
+				}
+				s->iv.count = s->iv.valid ? c + rand_r(seed) % 2 : 0;
 				s->sum_raw = rand_r(seed) % 100000;
 				s->sum = s->sum_raw * fam->multiplier;
 			}
