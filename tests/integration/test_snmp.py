@@ -20,6 +20,7 @@ import signal
 import socket
 import struct
 import subprocess
+import threading
 import time
 import xml.etree.ElementTree as ET
 
@@ -585,15 +586,18 @@ def test_subagent_failed_config_is_reported(stack):
     assert "config no-such-config not loaded" in sub.log()
 
 
-def test_subagent_no_leaks_under_valgrind(stack):
-    """>= 100 cache loads and walks under valgrind: no leak and no invalid access in our code."""
+@pytest.mark.parametrize("reader", [False, True], ids=["per-request", "reader-thread"])
+def test_subagent_no_leaks_under_valgrind(stack, reader):
+    """Cache loads and walks under valgrind: no leak and no invalid access in our code.
+    per-request: cache timeout 0, >= 100 loads each reading the maps. reader-thread: a
+    read and build every second on the reader thread, >= 15 of them swapped in."""
     require(shutil.which("valgrind") is not None, "valgrind missing (apt-get install valgrind)")
     stack.start_snmpd()
     xml = os.path.join(stack.dir, "valgrind.xml")
     binary = os.path.realpath(os.path.join(stack.build_dir, "plugin-snmp", "bpfbridge-snmp"))
-    # cache timeout 0: every AgentX request loads a fresh snapshot
-    sub = stack.start_subagent(extra=("--cache-timeout", "0", "-D", "bpfbridge"),
-                               valgrind_xml=xml)
+    # cache timeout 0: every AgentX request loads a fresh snapshot (or swaps one in)
+    extra = ("--cache-timeout", "0", "-D", "bpfbridge") + (("--interval", "1") if reader else ())
+    sub = stack.start_subagent(extra=extra, valgrind_xml=xml)
     client = Client(stack)
     wait_registered(client, timeout=120, daemons=(stack.snmpd, sub))
 
@@ -601,13 +605,16 @@ def test_subagent_no_leaks_under_valgrind(stack):
         found = re.findall(r"cache load (\d+):", sub.log())
         return int(found[-1]) if found else 0
 
+    want = 15 if reader else 100
     walks = 0
-    while loads() < 100:
+    deadline = time.monotonic() + 300
+    while loads() < want:
         sub.assert_running()
         client.walk(col(METRICS, 2))
         client.walk("%s.%d" % (BUCKET_COUNT, metric_index(client, "bio_latency_seconds") or 0))
         walks += 1
-        assert walks < 200, "only %d cache loads after %d walks" % (loads(), walks)
+        assert walks < 200 and time.monotonic() < deadline, \
+            "only %d cache loads after %d walks" % (loads(), walks)
     assert sub.stop(sig=signal.SIGTERM, timeout=120) == 0
 
     assert not valgrind_errors_in(xml, binary), valgrind_errors_in(xml, binary)
@@ -922,3 +929,103 @@ def test_virtual_bucket_table_walk_equivalence(tmp_path, snmp_tools, hist_object
         check_getnext_probes(client, oracle, getnext_probes(rng, oracle))
     finally:
         s.stop_all()
+
+
+# ---- percentiles for an NMS -------------------------------------------------------------------
+
+SERIES_IV_COUNT, SERIES_P50, SERIES_P90, SERIES_P99 = (col(SERIES, c) for c in (8, 9, 10, 11))
+SERIES_P50_SCALED, SERIES_P99_SCALED = col(SERIES, 12), col(SERIES, 14)
+
+
+def test_percentiles_match_interval_bucket_deltas(any_stack):
+    """Under a steady O_DIRECT write load, every read changes the write series, so polling
+    much faster than the read interval sees each read. For two consecutive reads, the
+    interval count is the difference of the counts, and p50 and p99 (raw and scaled) fall
+    inside the bucket that Prometheus' rule picks from the differences of the buckets."""
+    directory, disks = root_disk_dir()
+    require(directory is not None, "no writable directory on a block device")
+    client = Client(any_stack)
+    path = prepare_direct_write_file(directory, 64)
+    stop = threading.Event()
+
+    def load():
+        while not stop.is_set():
+            direct_writes(path, 64)
+            time.sleep(0.005)
+
+    writer = threading.Thread(target=load)
+    writer.start()
+    try:
+        m = wait_for(lambda: metric_index(client, "bio_latency_seconds"), what="biolatency")
+
+        def write_series():
+            for oid, labels in client.walk("%s.%d" % (SERIES_LABELS, m)):
+                if labels in ['device="%s",operation="write"' % d for d in disks]:
+                    return int(oid.rsplit(".", 1)[1])
+            return None
+
+        s = wait_for(write_series, timeout=15, what="a write series")
+        n = client.get("%s.%d" % (METRIC_BUCKETS, m))["%s.%d" % (METRIC_BUCKETS, m)]
+        bounds = [v for _, v in client.walk("%s.%d.%d" % (BUCKET_RAW, m, s))]
+        assert len(bounds) == n - 1
+        cols = [SERIES_COUNT, SERIES_IV_COUNT, SERIES_P50, SERIES_P90, SERIES_P99,
+                SERIES_P50_SCALED, SERIES_P99_SCALED]
+        oids = ["%s.%d.%d" % (c, m, s) for c in cols] + [
+            "%s.%d.%d.%d" % (BUCKET_COUNT, m, s, b) for b in range(1, n + 1)]
+
+        def view():  # one PDU: one set of rows
+            values = client.get(*oids)
+            return [values[o] for o in oids]
+
+        checked = 0
+        prev = view()
+        deadline = time.monotonic() + 60
+        while checked < 3 and time.monotonic() < deadline:
+            cur = view()
+            if cur[0] == prev[0]:
+                time.sleep(0.05)
+                continue
+            count, iv_count, p50, p90, p99, p50s, p99s = cur[:7]
+            deltas = [c - p for c, p in zip(cur[7:], prev[7:])]
+            if prev[1] in NO_SUCH or isinstance(prev[1], str):
+                prev = cur  # the series' first interval: nothing to compare yet
+                continue
+            assert iv_count == count - prev[0] == deltas[-1] > 0, (prev, cur)
+            for q, raw, scaled in ((0.5, p50, p50s), (0.99, p99, p99s)):
+                rank = q * deltas[-1]
+                b = next((i for i, c in enumerate(deltas[:-1]) if c >= rank), None)
+                if b is None:  # in +Inf: the highest finite bound
+                    lo = hi = bounds[-1]
+                else:
+                    lo, hi = (bounds[b - 1] if b else 0), bounds[b]
+                assert lo - 0.5 <= raw <= hi + 0.5, (q, raw, lo, hi, deltas)
+                mult = 1e-6  # biolatency's bucket_multiplier
+                assert lo * mult * (1 - 1e-9) <= float(scaled) <= hi * mult * (1 + 1e-9), (
+                    q, scaled, lo, hi)
+            assert p50 <= p90 <= p99
+            checked += 1
+            prev = cur
+        assert checked == 3, "saw %d consecutive reads with writes in 60 s" % checked
+
+        # An NMS view: snmptable with the MIB loaded names and renders the columns.
+        r = subprocess.run(
+            ["snmptable", "-v2c", "-c", COMMUNITY, "-m", "+BPFBRIDGE-MIB",
+             "-M", "+%s/mibs:%s" % (MIB_DIR, MIB_DIR), "-Cf", "|", "-Cl",
+             "127.0.0.1:%d" % any_stack.port, "BPFBRIDGE-MIB::bpfbridgeSeriesTable"],
+            capture_output=True, text=True, env=any_stack.env, timeout=120)
+        assert r.returncode == 0, r.stderr
+        lines = r.stdout.splitlines()
+        header = next(l for l in lines if l.startswith("bpfbridgeSeriesLabels"))
+        names = header.split("|")
+        for name in ("bpfbridgeSeriesIntervalCount", "bpfbridgeSeriesP50", "bpfbridgeSeriesP99",
+                     "bpfbridgeSeriesP50Scaled", "bpfbridgeSeriesP99Scaled"):
+            assert name in names, header
+        row = next(l.split("|") for l in lines
+                   if any(l.startswith('device="%s",operation="write"' % d) for d in disks))
+        cell = dict(zip(names, row))
+        assert re.fullmatch(r"[0-9]+", cell["bpfbridgeSeriesP99"]), cell
+        assert float(cell["bpfbridgeSeriesP99Scaled"]) > 0, cell
+    finally:
+        stop.set()
+        writer.join()
+        os.unlink(path)
