@@ -979,7 +979,7 @@ def test_percentiles_match_interval_bucket_deltas(any_stack):
             values = client.get(*oids)
             return [values[o] for o in oids]
 
-        checked = 0
+        checked = skipped = 0
         prev = view()
         deadline = time.monotonic() + 60
         while checked < 3 and time.monotonic() < deadline:
@@ -992,7 +992,13 @@ def test_percentiles_match_interval_bucket_deltas(any_stack):
             if prev[1] in NO_SUCH or isinstance(prev[1], str):
                 prev = cur  # the series' first interval: nothing to compare yet
                 continue
-            assert iv_count == count - prev[0] == deltas[-1] > 0, (prev, cur)
+            assert count - prev[0] == deltas[-1] > 0, (prev, cur)
+            if iv_count != deltas[-1]:
+                # A read we did not see (a poll delayed past a whole interval on a
+                # loaded machine): not two consecutive reads, so nothing to compare.
+                skipped += 1
+                prev = cur
+                continue
             for q, raw, scaled in ((0.5, p50, p50s), (0.99, p99, p99s)):
                 rank = q * deltas[-1]
                 b = next((i for i, c in enumerate(deltas[:-1]) if c >= rank), None)
@@ -1007,7 +1013,8 @@ def test_percentiles_match_interval_bucket_deltas(any_stack):
             assert p50 <= p90 <= p99
             checked += 1
             prev = cur
-        assert checked == 3, "saw %d consecutive reads with writes in 60 s" % checked
+        assert checked == 3, "saw %d consecutive reads with writes in 60 s (%d pairs were " \
+            "not consecutive)" % (checked, skipped)
 
         # An NMS view: snmptable with the MIB loaded names and renders the columns.
         r = subprocess.run(
