@@ -448,7 +448,15 @@ static void run_engine(struct bb_engine *eng, int map_fd, bool walk, unsigned lo
 		engine_child(eng, map_fd, walk, iters, series, pipefd[1]);
 	}
 	close(pipefd[1]);
-	n = read(pipefd[0], buf, sizeof(buf) - 1);
+	n = 0;
+	for (;;) { /* the child writes two lines: read until it closes */
+		ssize_t r = read(pipefd[0], buf + n, sizeof(buf) - 1 - (size_t)n);
+
+		if (r <= 0)
+			break;
+		n += r;
+	}
+	buf[n > 0 ? n : 0] = '\0';
 	close(pipefd[0]);
 	if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
 	    n <= 0 ||
