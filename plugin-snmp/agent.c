@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -540,9 +541,16 @@ static int start_reader(struct bbsnmp_agent *a)
 {
 	int err;
 
+	sigset_t all, old;
+
 	pthread_mutex_init(&a->lock, NULL);
 	pthread_cond_init(&a->wake, NULL);
+	/* Signals stay the agent's: snmpd's SIGHUP and the subagent's SIGTERM
+	 * must interrupt its select(), which a handler run here would not. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
 	err = pthread_create(&a->reader, NULL, reader_main, a);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (err) {
 		pthread_cond_destroy(&a->wake);
 		pthread_mutex_destroy(&a->lock);
