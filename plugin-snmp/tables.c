@@ -865,7 +865,8 @@ static bool row_has(unsigned col, const struct metric_row *mrow, const struct se
 		return true;
 	if (col == BBSNMP_COL_SERIES_INTERVAL_COUNT)
 		return row->iv_valid;
-	return !isnan(row_quantile(mrow, row, col));
+	/* What row_quantile() needs not to be NaN, without computing it. */
+	return row->iv_valid && row->iv_count && mrow->fam->n_buckets && row->iv_buckets;
 }
 
 /* Given metric_has(): does bucket B (1-based) of a series have column COL? */
