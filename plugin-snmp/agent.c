@@ -751,9 +751,12 @@ struct bbsnmp_agent *bbsnmp_agent_start(const struct bbsnmp_settings *s)
 	a->interval = s->interval ? s->interval : s->cache_timeout;
 	if (a->interval)
 		first_build(a);
-	/* With a reader, a cache load is only a swap: every request may check. */
+	/* With a reader, a cache load is only a swap: every request checks.
+	 * net-snmp's "always expired" is -1; inside snmpd a timeout of 0 means
+	 * its default (5 s), not every request. */
 	if (bbsnmp_tables_register(a->tables, s->root, s->root_len,
-				   a->interval ? 0 : s->cache_timeout, agent_load, a) < 0) {
+				   a->interval || !s->cache_timeout ? -1 : s->cache_timeout,
+				   agent_load, a) < 0) {
 		bbsnmp_agent_stop(a);
 		return NULL;
 	}
