@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <libgen.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -30,9 +29,9 @@
 #include "loader.h"
 #include "log.h"
 #include "reader.h"
+#include "trust.h"
 
 #define REASON_MAX 384
-#define MAX_FILE_BYTES (256u << 20)
 
 #define TRACEFS "/sys/kernel/tracing"
 #define DEBUGFS_TRACING "/sys/kernel/debug/tracing"
@@ -207,121 +206,6 @@ static void libbpf_setup(void)
 void bb_loader_init_libbpf(void)
 {
 	pthread_once(&libbpf_once, libbpf_setup);
-}
-
-/* ---- reading files root can trust -------------------------------------------- */
-
-static int check_owner(const char *path, const char *dir, const struct stat *st, char *err,
-		       size_t errlen)
-{
-	const char *why = "loading BPF is root-equivalent, so only root may be able to change "
-			  "what gets loaded";
-	char what[PATH_MAX + 32];
-	mode_t mode = st->st_mode;
-
-	if (dir)
-		fmt(what, sizeof(what), "its directory %s", dir);
-	else
-		fmt(what, sizeof(what), "it");
-	if (st->st_uid != 0) {
-		fmt(err, errlen, "%s: refusing to load: %s is owned by uid %u, not root (%s)", path,
-		    what, (unsigned)st->st_uid, why);
-		return -EPERM;
-	}
-	/* A sticky directory (like /tmp) does not let others replace root's file. */
-	if ((mode & (S_IWGRP | S_IWOTH)) && !(dir && (mode & S_ISVTX))) {
-		fmt(err, errlen,
-		    "%s: refusing to load: %s has mode %04o, writable by %s (%s; chmod go-w)", path,
-		    what, (unsigned)(mode & 07777),
-		    (mode & S_IWGRP) && (mode & S_IWOTH) ? "group and others"
-		    : (mode & S_IWGRP)			 ? "its group"
-							 : "others",
-		    why);
-		return -EPERM;
-	}
-	return 0;
-}
-
-int bb_loader_read_file(const char *path, bool skip_owner_check, char **buf, size_t *len, char *err,
-			size_t errlen)
-{
-	struct stat st;
-	char *data = NULL;
-	size_t got = 0;
-	int fd, ret;
-
-	*buf = NULL;
-	*len = 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		ret = -errno;
-		snprintf(err, errlen, "%s: %s", path, strerror(-ret));
-		return ret;
-	}
-	if (fstat(fd, &st)) {
-		ret = -errno;
-		snprintf(err, errlen, "%s: %s", path, strerror(-ret));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		ret = -EINVAL;
-		snprintf(err, errlen, "%s: not a regular file", path);
-		goto out;
-	}
-	if (!skip_owner_check && geteuid() == 0) {
-		char *copy = strdup(path), *dir;
-		struct stat dst;
-
-		ret = check_owner(path, NULL, &st, err, errlen);
-		if (ret)
-			goto out;
-		if (!copy) {
-			ret = -ENOMEM;
-			snprintf(err, errlen, "%s: out of memory", path);
-			goto out;
-		}
-		dir = dirname(copy);
-		if (stat(dir, &dst) == 0)
-			ret = check_owner(path, dir, &dst, err, errlen);
-		free(copy);
-		if (ret)
-			goto out;
-	}
-	if ((uint64_t)st.st_size > MAX_FILE_BYTES) {
-		ret = -EFBIG;
-		snprintf(err, errlen, "%s: %lld bytes is more than the %u MiB limit", path,
-			 (long long)st.st_size, MAX_FILE_BYTES >> 20);
-		goto out;
-	}
-	data = malloc((size_t)st.st_size + 1);
-	if (!data) {
-		ret = -ENOMEM;
-		snprintf(err, errlen, "%s: out of memory", path);
-		goto out;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t r = read(fd, data + got, (size_t)st.st_size - got);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			ret = -errno;
-			snprintf(err, errlen, "%s: %s", path, strerror(-ret));
-			goto out;
-		}
-		if (r == 0)
-			break;
-		got += (size_t)r;
-	}
-	data[got] = '\0';
-	*buf = data;
-	*len = got;
-	data = NULL;
-	ret = 0;
-out:
-	free(data);
-	close(fd);
-	return ret;
 }
 
 /* ---- what a program attaches to ---------------------------------------------- */
@@ -1069,6 +953,8 @@ struct bb_loader {
 	struct hook *hooks;
 	size_t n_hooks;
 	struct bb_program_status *status;
+	int btf_fd; /* the checked --btf file, -1 when none */
+	char btf_fd_path[32];
 };
 
 static int prog_index(const struct bb_loader *ld, const char *name)
@@ -1768,6 +1654,8 @@ void bb_loader_close(struct bb_loader *ld)
 	free(ld->progs);
 	free(ld->status);
 	free(ld->obj_buf);
+	if (ld->btf_fd >= 0)
+		close(ld->btf_fd);
 	free(ld);
 }
 
@@ -1785,22 +1673,29 @@ int bb_loader_open(const struct bb_config *cfg, const struct bb_options *opts,
 		return -ENOMEM;
 	}
 	ld->cfg = cfg;
+	ld->btf_fd = -1;
 	if (opts)
 		ld->opts = *opts;
 	tls_libbpf_debug = ld->opts.libbpf_debug;
 	opens_enter();
 
-	ret = bb_loader_read_file(cfg->object_path, ld->opts.skip_owner_check, &ld->obj_buf,
-				  &ld->obj_len, err, errlen);
+	ret = bb_trust_read_file(cfg->object_path, ld->opts.skip_owner_check, &ld->obj_buf,
+				 &ld->obj_len, err, errlen);
 	if (ret == -ENOENT)
 		fmt(err, errlen, "%s: no such file: config %s needs its BPF object next to it",
 		    cfg->object_path, cfg->yaml_path);
 	if (ret)
 		goto fail;
-	if (ld->opts.btf_path && access(ld->opts.btf_path, R_OK)) {
-		ret = -errno;
-		snprintf(err, errlen, "%s: BTF file: %s", ld->opts.btf_path, strerror(errno));
-		goto fail;
+	if (ld->opts.btf_path) {
+		/* libbpf opens the BTF by name: give it the descriptor that was checked. */
+		ld->btf_fd = bb_trust_open(ld->opts.btf_path, "BTF file", ld->opts.skip_owner_check,
+					   err, errlen);
+		if (ld->btf_fd < 0) {
+			ret = ld->btf_fd;
+			goto fail;
+		}
+		fmt(ld->btf_fd_path, sizeof(ld->btf_fd_path), "/proc/self/fd/%d", ld->btf_fd);
+		ld->opts.btf_path = ld->btf_fd_path;
 	}
 	ret = load(ld, err, errlen);
 	if (ret)

@@ -33,16 +33,6 @@ const struct bb_program_status *bb_loader_program(const struct bb_loader *ld, si
 /* The loaded map NAME, or NULL. */
 struct bpf_map *bb_loader_map(const struct bb_loader *ld, const char *name);
 
-/*
- * Read PATH whole into a NUL-terminated buffer (caller frees). Unless
- * SKIP_OWNER_CHECK or not running as root, refuse a file (or the directory
- * holding it) that is not owned by root or that group/others may write:
- * loading BPF is root-equivalent, so whoever can change these files owns the
- * host. The check is done on the opened file descriptor, not the name.
- */
-int bb_loader_read_file(const char *path, bool skip_owner_check, char **buf, size_t *len, char *err,
-			size_t errlen);
-
 /* Route libbpf's messages to bb_log (idempotent, thread-safe). */
 void bb_loader_init_libbpf(void);
 
