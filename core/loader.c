@@ -26,6 +26,7 @@
 #include <linux/bpf.h>
 #include <linux/perf_event.h>
 
+#include "cgroups.h"
 #include "loader.h"
 #include "log.h"
 #include "reader.h"
@@ -953,7 +954,8 @@ struct bb_loader {
 	struct hook *hooks;
 	size_t n_hooks;
 	struct bb_program_status *status;
-	int btf_fd; /* the checked --btf file, -1 when none */
+	struct bb_cgroups *cgroups; /* keeps the config's cgroup_id_map filled, or NULL */
+	int btf_fd;		    /* the checked --btf file, -1 when none */
 	char btf_fd_path[32];
 };
 
@@ -1647,6 +1649,7 @@ void bb_loader_close(struct bb_loader *ld)
 			free(ld->status[i].reason);
 		}
 	}
+	bb_cgroups_close(ld->cgroups);
 	bpf_object__close(ld->obj);
 	for (size_t h = 0; h < ld->n_hooks; h++)
 		free(ld->hooks[h].alt_bad);
@@ -1700,6 +1703,13 @@ int bb_loader_open(const struct bb_config *cfg, const struct bb_options *opts,
 	ret = load(ld, err, errlen);
 	if (ret)
 		goto fail;
+	/* Filled before anything attaches, so no early event misses its cgroup. */
+	if (cfg->cgroup_id_map) {
+		ret = bb_cgroups_open(cfg, bb_loader_map(ld, cfg->cgroup_id_map->name),
+				      &ld->cgroups, err, errlen);
+		if (ret)
+			goto fail;
+	}
 	attach_all(ld);
 	ret = build_status(ld);
 	if (ret) {
