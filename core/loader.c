@@ -28,6 +28,7 @@
 
 #include "cgroups.h"
 #include "loader.h"
+#include "privilege.h"
 #include "log.h"
 #include "reader.h"
 #include "trust.h"
@@ -290,15 +291,32 @@ static void classify(const char *sec, struct sec_info *si)
 	si->target = "";
 }
 
+/* Measured on Linux 6.18 as a non-root user (docs/containers.md). */
+static uint64_t caps_needed(const struct sec_info *si)
+{
+	switch (si->kind) {
+	case AK_TRACEPOINT: /* the event's id is read from tracefs, mode 0700 */
+		return BB_CAPS_BASE | BB_CAP_DAC_READ_SEARCH;
+	case AK_UPROBE: /* the uprobe PMU wants CAP_SYS_ADMIN (EACCES with CAP_PERFMON) */
+	case AK_USDT:
+		return BB_CAP_SYS_ADMIN;
+	default:
+		return BB_CAPS_BASE;
+	}
+}
+
 static void set_reason(char *out, size_t len, const struct sec_info *si, int err,
 		       const char *explanation)
 {
+	char hint[160];
+
+	bb_caps_hint(err, caps_needed(si), hint, sizeof(hint));
 	if (explanation)
-		fmt(out, len, "%s %s: %s (%s)", si->label, si->target, explanation,
-		    errno_name(err));
+		fmt(out, len, "%s %s: %s (%s)%s", si->label, si->target, explanation,
+		    errno_name(err), hint);
 	else
-		fmt(out, len, "%s %s: %s (%s)", si->label, si->target, errno_name(err),
-		    errno_text(err));
+		fmt(out, len, "%s %s: %s (%s)%s", si->label, si->target, errno_name(err),
+		    errno_text(err), hint);
 }
 
 /* ---- kernel facilities, probed once per process ---------------------------------- */
@@ -1155,10 +1173,13 @@ static int fill_kaddrs(struct bb_loader *ld, char *err, size_t errlen)
 			goto out;
 		}
 		if (addrs[k] == UINT64_MAX) {
+			char hint[160];
+
+			bb_caps_hint(-EPERM, BB_CAP_SYSLOG, hint, sizeof(hint));
 			snprintf(err, errlen,
 				 "%s: kaddrs: /proc/kallsyms hides the address of %s "
-				 "(kernel.kptr_restrict; run as root)",
-				 cfg->yaml_path, cfg->kaddrs[k]);
+				 "(kernel.kptr_restrict, kernel.perf_event_paranoid)%s",
+				 cfg->yaml_path, cfg->kaddrs[k], hint);
 			ret = -EPERM;
 			goto out;
 		}
@@ -1338,19 +1359,24 @@ static int load(struct bb_loader *ld, char *err, size_t errlen)
 					 cfg->object_path, errno_text(btf_err));
 				return ret;
 			}
-			snprintf(err, errlen, "%s: loading failed: %s%s%s", cfg->object_path,
+			char hint[160];
+
+			bb_caps_hint(ret, BB_CAPS_BASE, hint, sizeof(hint));
+			snprintf(err, errlen, "%s: loading failed: %s%s%s%s", cfg->object_path,
 				 cap.msg[0] ? cap.msg : errno_text(ret),
-				 cap.verifier_tail[0] ? ": " : "", cap.verifier_tail);
+				 cap.verifier_tail[0] ? ": " : "", cap.verifier_tail, hint);
 			return ret;
 		}
 		{
 			struct prog *pr = &ld->progs[bad];
+			char hint[160];
 
 			pr->load_failed = true;
 			pr->load_err = ret;
-			fmt(pr->load_reason, sizeof(pr->load_reason), "load failed: %s (%s)%s%s",
+			bb_caps_hint(ret, caps_needed(&pr->si), hint, sizeof(hint));
+			fmt(pr->load_reason, sizeof(pr->load_reason), "load failed: %s (%s)%s%s%s",
 			    errno_name(ret), errno_text(ret), cap.verifier_tail[0] ? ": " : "",
-			    cap.verifier_tail);
+			    cap.verifier_tail, hint);
 			if (pr->hook >= 0) {
 				ld->hooks[pr->hook].alt_bad[pr->alt] = true;
 				bb_warn("%s: program %s (hook %s) failed to load, trying the next "
