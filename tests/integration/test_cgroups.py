@@ -249,3 +249,33 @@ def test_config_errors_name_the_position(cli, objs, tmp_path):
     assert "%s:13:3: cgroup_id_map: type cgrp_storage expects map marker_by_cgroup_total to be " \
         "a cgrp_storage map with 4-byte keys and 8-byte values, got hash with 8-byte keys " \
         "and 8-byte values" % yaml in r.stderr, r.stderr
+
+
+def test_shipped_syscalls_cgroup_counts_only_container_cgroups(cli, config_dir, tree, tmp_path):
+    """bpf/syscalls-cgroup.yaml: a pod-like cgroup (^/kubepods) is counted per syscall, exactly;
+    a cgroup outside the regexps is not counted at all."""
+    pod_top = os.path.join(tree.root, "kubepods-" + tree.name)
+    os.mkdir(pod_top)
+    pod = os.path.join(pod_top, "pod1")
+    os.mkdir(pod)
+    other = tree.mkdir("other")
+    try:
+        d = Dump(cli, [os.path.join(config_dir, "syscalls-cgroup.yaml")], tmp_path,
+                 interval=2).wait_ready()
+        markers_in(pod, N_MATCH)
+        markers_in(other, N_OTHER)
+        snap = d.snapshot()
+    finally:
+        for p in (pod, pod_top):
+            for _ in range(50):
+                try:
+                    os.rmdir(p)
+                    break
+                except OSError:
+                    time.sleep(0.05)
+    assert value(snap, "syscalls_by_cgroup_total", cgroup=tree.rel(pod),
+                 syscall="ioprio_get") == N_MATCH
+    cgroups = {s["labels"]["cgroup"] for f in snap["families"]
+               if f["name"] == "syscalls_by_cgroup_total" for s in f["series"]}
+    assert tree.rel(other) not in cgroups
+    assert "/" not in cgroups
