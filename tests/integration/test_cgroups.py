@@ -109,7 +109,7 @@ def config(tmp_path, objs, name, map_type, regexp, metrics=("marker_by_cgroup_to
     map_name = "cgroup_id_map" if map_type == "hash" else "cgroup_storage"
     text += "cgroup_id_map:\n  name: %s\n  type: %s\n  regexps:\n    - '%s'\n" % (
         map_name, map_type, regexp)
-    return make_config(str(tmp_path / "cfg"), name, text, objs["bbcgroup"])
+    return make_config(str(tmp_path / "cfg"), name, text, objs["bbcgidmap"])
 
 
 def test_marker_counted_under_its_cgroup_path(cli, objs, tree, tmp_path):

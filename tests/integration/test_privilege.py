@@ -53,12 +53,12 @@ CASES = {
                + "kaddrs:\n  - schedule\n"
                + "hooks:\n  - name: sys_enter\n    alternatives:\n      - raw_tp_marker\n",
                "raw_tp_marker", ["bpf", "perfmon", "syslog"]),
-    "cgroup_id_map hash": ("bbcgroup", "metrics:\n  counters:\n"
+    "cgroup_id_map hash": ("bbcgidmap", "metrics:\n  counters:\n"
                            + COUNTER.format(name="marker_hash_matched_total", size=8)
                            + "cgroup_id_map:\n  name: cgroup_id_map\n  type: hash\n"
                              "  regexps:\n    - ^/$\n",
                            "marker_by_cgroup", ["bpf", "perfmon"]),
-    "cgroup_id_map cgrp_storage": ("bbcgroup", "metrics:\n  counters:\n"
+    "cgroup_id_map cgrp_storage": ("bbcgidmap", "metrics:\n  counters:\n"
                                    + COUNTER.format(name="marker_storage_matched_total", size=8)
                                    + "cgroup_id_map:\n  name: cgroup_storage\n"
                                      "  type: cgrp_storage\n  regexps:\n    - ^/$\n",

@@ -1,13 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Test-only object for tests/integration/test_cgroups.py: counts the marker
- * syscall (ioprio_get, nr 252) per cgroup id, and again only for the cgroups
- * the loader put in cgroup_id_map (type hash) or in cgroup_storage (type
- * cgrp_storage). Two configs share this object, one per map type.
+ * Test-only object for tests/integration/test_store.py: counts the marker
+ * syscall (ioprio_get, nr 252) by the caller's cgroup v2 id, twice: once for
+ * a metric without a series limit and once for one limited to two series.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
-#include <bpf/bpf_tracing.h>
 
 #define MARKER_NR 252
 
@@ -16,38 +14,14 @@ struct {
 	__uint(max_entries, 1024);
 	__type(key, u64);
 	__type(value, u64);
-} cgroup_id_map SEC(".maps");
+} cgroup_marker_total SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_CGRP_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, u64);
-} cgroup_storage SEC(".maps");
-
-/* every marker call, by cgroup */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1024);
 	__type(key, u64);
 	__type(value, u64);
-} marker_by_cgroup_total SEC(".maps");
-
-/* only those from a cgroup in cgroup_id_map */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1024);
-	__type(key, u64);
-	__type(value, u64);
-} marker_hash_matched_total SEC(".maps");
-
-/* only those from a cgroup with a cgroup_storage entry */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1024);
-	__type(key, u64);
-	__type(value, u64);
-} marker_storage_matched_total SEC(".maps");
+} cgroup_limited_total SEC(".maps");
 
 static void count(void *map, u64 key)
 {
@@ -59,22 +33,16 @@ static void count(void *map, u64 key)
 		bpf_map_update_elem(map, &key, &one, BPF_NOEXIST);
 }
 
-SEC("tp_btf/sys_enter")
-int BPF_PROG(marker_by_cgroup, struct pt_regs *regs, long nr)
+SEC("raw_tp/sys_enter")
+int raw_tp_cgroup_marker(struct bpf_raw_tracepoint_args *ctx)
 {
-	struct task_struct *task;
-	u64 id, *ok;
+	u64 id;
 
-	if (nr != MARKER_NR)
+	if ((u32)ctx->args[1] != MARKER_NR)
 		return 0;
 	id = bpf_get_current_cgroup_id();
-	count(&marker_by_cgroup_total, id);
-	if (bpf_map_lookup_elem(&cgroup_id_map, &id))
-		count(&marker_hash_matched_total, id);
-	task = bpf_get_current_task_btf();
-	ok = bpf_cgrp_storage_get(&cgroup_storage, task->cgroups->dfl_cgrp, 0, 0);
-	if (ok && *ok)
-		count(&marker_storage_matched_total, id);
+	count(&cgroup_marker_total, id);
+	count(&cgroup_limited_total, id);
 	return 0;
 }
 
