@@ -1047,7 +1047,20 @@ static inline void ahead_series(struct bb_store *st, size_t j)
 	const struct skey *sk;
 	uint32_t v;
 
-	if (st->hist || !st->skeys.cap)
+	if (st->hist) {
+		const struct row *r;
+
+		/* a histogram row: its series key's entry */
+		if (!st->rows.cap)
+			return;
+		v = st->rows.index[h & (st->rows.cap - 1)];
+		if (!v || ktab_hash(&st->rows, v - 1) != h)
+			return;
+		r = ktab_payload(&st->rows, v - 1);
+		__builtin_prefetch(ktab_ent(&st->skeys, r->skey));
+		return;
+	}
+	if (!st->skeys.cap)
 		return;
 	v = st->skeys.index[h & (st->skeys.cap - 1)];
 	if (!v || ktab_hash(&st->skeys, v - 1) != h)
@@ -1179,6 +1192,7 @@ long bb_store_end(struct bb_store *st, struct bb_family *fam)
 	if (st->retire_after)
 		retire_sweep(st);
 	st->stats.series_live = st->live;
+	st->stats.keys_live = st->skeys.used + st->rows.used;
 	if (st->hist && (bb_family_share_bounds(fam, st->bounds) ||
 			 bb_family_set_quantiles(fam, st->quantiles, st->n_quantiles)))
 		return -ENOMEM;

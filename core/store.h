@@ -45,6 +45,7 @@ struct bb_metric_stats {
 	uint64_t relabelled;	   /* provisional labels that resolved */
 	uint64_t series_last;	   /* series in the last read */
 	uint64_t series_live;	   /* series the store holds */
+	uint64_t keys_live;	   /* map keys it knows (histogram rows and series keys) */
 };
 
 /* How the metric's labels sit in its map's keys; fixed when the map is bound. */
