@@ -13,7 +13,7 @@ import tempfile
 import pytest
 
 from conftest import MARKER_SYSCALL_NAME, run_marker, wait_for
-from engine_helpers import build_test_objects, make_config, parse_check_table
+from engine_helpers import build_test_objects, copy_for_nobody, make_config, parse_check_table
 
 NOBODY = 65534
 N = 41
@@ -85,6 +85,24 @@ def shared_dir():
     os.chmod(d, 0o755)
     yield d
     shutil.rmtree(d)
+
+
+@pytest.fixture(scope="module")
+def nobody(shared_dir, build_dir):
+    """(cli, build dir, config dir) that uid 65534 can reach."""
+    d = os.path.join(shared_dir, "copies")
+    os.makedirs(d)
+    return copy_for_nobody(build_dir, os.path.join(build_dir, "bpf"), d)
+
+
+@pytest.fixture(scope="module")
+def cli(nobody):
+    return nobody[0]
+
+
+@pytest.fixture(scope="module")
+def config_dir(nobody):
+    return nobody[2]
 
 
 @pytest.fixture(scope="module")
@@ -202,7 +220,7 @@ def test_collectd(build_dir, config_dir, shared_dir, caps):
 
 
 @pytest.mark.parametrize("caps", [FRONTEND_CAPS, ["bpf"]], ids=["bpf+perfmon", "bpf-only"])
-def test_subagent_with_snmpwalk(build_dir, config_dir, shared_dir, caps):
+def test_subagent_with_snmpwalk(nobody, config_dir, shared_dir, caps):
     import test_snmp as ts
     work = nobody_dir(shared_dir, "snmp-" + "-".join(caps))
     os.chmod(work, 0o755)
@@ -213,7 +231,7 @@ def test_subagent_with_snmpwalk(build_dir, config_dir, shared_dir, caps):
             return super().snmpd_conf(master_agentx, extra).replace(
                 "agentXPerms 0600 0700", "agentXPerms 0666 0755")
 
-    s = NobodyStack(work, build_dir, config_dir)
+    s = NobodyStack(work, nobody[1], config_dir)
     os.chown(s.persist, NOBODY, NOBODY)
     log = os.path.join(work, "subagent.log")
     open(log, "w").close()

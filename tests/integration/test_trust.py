@@ -10,7 +10,7 @@ import tempfile
 
 import pytest
 
-from conftest import require
+from engine_helpers import copy_for_nobody
 
 NOBODY = 65534
 WHY = "loading BPF is root-equivalent"
@@ -18,6 +18,14 @@ WHY = "loading BPF is root-equivalent"
 AS_NOBODY = ["setpriv", "--reuid=%d" % NOBODY, "--regid=%d" % NOBODY, "--clear-groups",
              "--inh-caps=-all,+bpf,+perfmon", "--ambient-caps=-all,+bpf,+perfmon", "--"]
 USERS = {"root": [], "nobody": AS_NOBODY}
+
+
+@pytest.fixture(scope="module")
+def cli(build_dir, config_dir):
+    """A copy of the CLI uid 65534 can run wherever the build tree is."""
+    d = tempfile.mkdtemp(prefix="bbtrustcli.", dir="/tmp")
+    yield copy_for_nobody(build_dir, config_dir, d)[0]
+    shutil.rmtree(d)
 
 
 @pytest.fixture
