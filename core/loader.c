@@ -669,6 +669,11 @@ static int probe_tracepoint(const struct sec_info *si, char *reason, size_t len)
 	char path[PATH_MAX], expl[PATH_MAX + 64];
 	struct stat st;
 
+	if (!tfs && stat(TRACEFS "/events", &st) && errno == EACCES) {
+		/* mounted, but root's and mode 0700: not a mount problem */
+		set_reason(reason, len, si, -EACCES, "tracefs at " TRACEFS " is not searchable");
+		return -EACCES;
+	}
 	if (!tfs) {
 		set_reason(reason, len, si, -ENOENT,
 			   "tracefs is not mounted at " TRACEFS " and could not be mounted");
