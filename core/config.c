@@ -29,6 +29,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <regex.h>
 #include <yaml.h>
 
 #include "config.h"
@@ -1538,6 +1539,92 @@ static const char *set_hooks(struct pctx *c, const yaml_node_t *val, void *dst)
 	return c->rc ? reported : NULL;
 }
 
+/* cgroup_id_map */
+
+static int cgroup_regexp_item(struct pctx *c, const yaml_node_t *item, size_t i, void *obj)
+{
+	struct bb_cgroup_id_map_conf *m = obj;
+	const char *text, *msg = get_text(c, item, "a regular expression", &text);
+	char why[128];
+	regex_t re;
+	int rc;
+
+	if (!msg)
+		msg = copy_text(c, text, &m->regexps[i]);
+	if (!msg) {
+		rc = regcomp(&re, text, REG_EXTENDED | REG_NOSUB);
+		if (rc) {
+			regerror(rc, &re, why, sizeof(why));
+			msg = frag(c, "expected a POSIX extended regular expression, got %s (%s)",
+				   describe(c, item), why);
+		} else {
+			regfree(&re);
+		}
+	}
+	if (msg && msg != reported)
+		fail(c, pos_of(item), "%s", msg);
+	return msg ? -1 : 0;
+}
+
+static const struct list_spec cgroup_regexps_spec = {
+	1,
+	SHAPE_SCALAR,
+	"a list of at least one regular expression",
+	"a regular expression",
+	cgroup_regexp_item,
+};
+
+static const char *set_cgroup_regexps(struct pctx *c, const yaml_node_t *val, void *dst)
+{
+	struct bb_cgroup_id_map_conf *m = dst;
+
+	m->regexps = zalloc(c, list_len(val), sizeof(char *));
+	if (c->rc)
+		return reported;
+	m->n_regexps = list_len(val);
+	return walk_list(c, val, &cgroup_regexps_spec, m) ? reported : NULL;
+}
+
+static const char *set_cgroup_map_type(struct pctx *c, const yaml_node_t *val, void *dst)
+{
+	enum bb_cgroup_map_type *t = dst;
+	const char *text, *msg = get_plain(c, val, "hash or cgrp_storage", &text);
+
+	if (msg)
+		return msg;
+	if (!strcmp(text, "hash"))
+		*t = BB_CGROUP_MAP_HASH;
+	else if (!strcmp(text, "cgrp_storage"))
+		*t = BB_CGROUP_MAP_CGRP_STORAGE;
+	else
+		return frag(c, "expected hash or cgrp_storage, got %s", describe(c, val));
+	return NULL;
+}
+
+enum { G_NAME, G_TYPE, G_REGEXPS, G_COUNT };
+
+static const struct field cgroup_id_map_fields[G_COUNT] = {
+	[G_NAME] = { "name", SHAPE_SCALAR, true, set_ident,
+		     offsetof(struct bb_cgroup_id_map_conf, name), EXPECT_IDENT },
+	[G_TYPE] = { "type", SHAPE_SCALAR, false, set_cgroup_map_type,
+		     offsetof(struct bb_cgroup_id_map_conf, type), "hash or cgrp_storage" },
+	[G_REGEXPS] = { "regexps", SHAPE_LIST, true, set_cgroup_regexps, 0,
+			"a list of regular expressions" },
+};
+
+static const char *set_cgroup_id_map(struct pctx *c, const yaml_node_t *val, void *dst)
+{
+	struct bb_config *cfg = dst;
+	struct seen s[G_COUNT];
+
+	cfg->cgroup_id_map = zalloc(c, 1, sizeof(*cfg->cgroup_id_map));
+	if (c->rc)
+		return reported;
+	cfg->cgroup_id_map->pos = pos_of(val);
+	return walk_map(c, val, cgroup_id_map_fields, G_COUNT, cfg->cgroup_id_map, s) ? reported
+										      : NULL;
+}
+
 /* The document */
 
 enum { R_METRICS, R_KADDRS, R_HOOKS, R_NAME, R_TRACING, R_CGROUP_ID_MAP, R_COUNT };
@@ -1552,7 +1639,8 @@ static const struct field root_fields[R_COUNT] = {
 	[R_NAME] = { "name", SHAPE_SCALAR, false, NULL, 0, "a string" },
 	/* ebpf_exporter features bpfbridge does not have: accepted with a warning. */
 	[R_TRACING] = { "tracing", SHAPE_ANY, false, NULL, 0, "anything" },
-	[R_CGROUP_ID_MAP] = { "cgroup_id_map", SHAPE_ANY, false, NULL, 0, "anything" },
+	[R_CGROUP_ID_MAP] = { "cgroup_id_map", SHAPE_MAP, false, set_cgroup_id_map, 0,
+			      "a mapping with name, type and regexps" },
 };
 
 /* The key node named NAME in mapping MAP, or NULL. */
@@ -1757,11 +1845,10 @@ static int parse_document(struct pctx *c, yaml_parser_t *parser, struct bb_confi
 	c->bytes_left = c->bytes_total;
 	if (tracing_only(c, root) || walk_map(c, root, root_fields, R_COUNT, cfg, s))
 		goto out;
-	for (size_t i = R_TRACING; i <= R_CGROUP_ID_MAP; i++) {
-		if (s[i].key)
-			bb_warn("%s:%d:%d: %s: not supported by bpfbridge, ignored", c->path,
-				pos_of(s[i].key).line, pos_of(s[i].key).column, root_fields[i].key);
-	}
+	if (s[R_TRACING].key)
+		bb_warn("%s:%d:%d: %s: not supported by bpfbridge, ignored", c->path,
+			pos_of(s[R_TRACING].key).line, pos_of(s[R_TRACING].key).column,
+			root_fields[R_TRACING].key);
 	rc = 0;
 out:
 	yaml_document_delete(&doc);
@@ -2004,6 +2091,13 @@ void bb_config_free(struct bb_config *cfg)
 		free(h->name);
 	}
 	free(cfg->hooks);
+	if (cfg->cgroup_id_map) {
+		for (size_t i = 0; i < cfg->cgroup_id_map->n_regexps; i++)
+			free(cfg->cgroup_id_map->regexps[i]);
+		free(cfg->cgroup_id_map->regexps);
+		free(cfg->cgroup_id_map->name);
+		free(cfg->cgroup_id_map);
+	}
 	free(cfg->name);
 	free(cfg->yaml_path);
 	free(cfg->object_path);
@@ -2023,6 +2117,11 @@ const char *bb_bucket_type_name(enum bb_bucket_type t)
 		return "fixed";
 	}
 	return "unknown";
+}
+
+const char *bb_cgroup_map_type_name(enum bb_cgroup_map_type t)
+{
+	return t == BB_CGROUP_MAP_CGRP_STORAGE ? "cgrp_storage" : "hash";
 }
 
 const char *bb_metric_kind_name(enum bb_metric_kind k)

@@ -99,6 +99,21 @@ struct bb_hook_conf {
 	size_t n_alternatives;
 };
 
+/* ebpf_exporter's cgroup_id_map: a BPF map the loader keeps filled with the
+ * cgroups whose path matches one of the regexps (core/cgroups.h). */
+enum bb_cgroup_map_type {
+	BB_CGROUP_MAP_HASH = 0,	    /* key: u64 cgroup id, value: u64 1 */
+	BB_CGROUP_MAP_CGRP_STORAGE, /* BPF_MAP_TYPE_CGRP_STORAGE, value: u64 1 */
+};
+
+struct bb_cgroup_id_map_conf {
+	char *name; /* the map in the object */
+	enum bb_cgroup_map_type type;
+	char **regexps; /* POSIX extended, matched against paths like "/system.slice/x.service" */
+	size_t n_regexps;
+	struct bb_pos pos; /* of the cgroup_id_map key, for messages */
+};
+
 struct bb_config {
 	char *name;	   /* NAME, from the file name (ebpf_exporter's "name" key is ignored) */
 	char *yaml_path;   /* .../NAME.yaml */
@@ -109,6 +124,7 @@ struct bb_config {
 	size_t n_kaddrs;
 	struct bb_hook_conf *hooks;
 	size_t n_hooks;
+	struct bb_cgroup_id_map_conf *cgroup_id_map; /* NULL when the config has none */
 };
 
 /*
@@ -129,5 +145,6 @@ void bb_config_free(struct bb_config *cfg);
 
 const char *bb_bucket_type_name(enum bb_bucket_type t);
 const char *bb_metric_kind_name(enum bb_metric_kind k);
+const char *bb_cgroup_map_type_name(enum bb_cgroup_map_type t);
 
 #endif

@@ -12,6 +12,7 @@
 #include "bpfbridge.h"
 #include "decode.h"
 #include "loader.h"
+#include "trust.h"
 #include "reader.h"
 
 struct bb_engine {
@@ -211,7 +212,7 @@ int bb_engine_open(const char *yaml_path, const struct bb_options *opts, struct 
 		bb_options_init(&eng->opts);
 
 	/* The YAML decides what gets loaded: it gets the same ownership check. */
-	ret = bb_loader_read_file(yaml_path, eng->opts.skip_owner_check, &yaml, &len, err, errlen);
+	ret = bb_trust_read_file(yaml_path, eng->opts.skip_owner_check, &yaml, &len, err, errlen);
 	if (ret)
 		goto fail;
 	ret = bb_config_parse(yaml_path, yaml, len, &eng->cfg, err, errlen);

@@ -28,13 +28,15 @@
 #include <linux/bpf.h>
 #include <linux/perf_event.h>
 
+#include "cgroups.h"
 #include "loader.h"
+#include "privilege.h"
 #include "log.h"
 #include "perfsink.h"
 #include "reader.h"
+#include "trust.h"
 
 #define REASON_MAX 384
-#define MAX_FILE_BYTES (256u << 20)
 
 #define TRACEFS "/sys/kernel/tracing"
 #define DEBUGFS_TRACING "/sys/kernel/debug/tracing"
@@ -224,121 +226,6 @@ void bb_loader_init_libbpf(void)
 	pthread_once(&libbpf_once, libbpf_setup);
 }
 
-/* ---- reading files root can trust -------------------------------------------- */
-
-static int check_owner(const char *path, const char *dir, const struct stat *st, char *err,
-		       size_t errlen)
-{
-	const char *why = "loading BPF is root-equivalent, so only root may be able to change "
-			  "what gets loaded";
-	char what[PATH_MAX + 32];
-	mode_t mode = st->st_mode;
-
-	if (dir)
-		fmt(what, sizeof(what), "its directory %s", dir);
-	else
-		fmt(what, sizeof(what), "it");
-	if (st->st_uid != 0) {
-		fmt(err, errlen, "%s: refusing to load: %s is owned by uid %u, not root (%s)", path,
-		    what, (unsigned)st->st_uid, why);
-		return -EPERM;
-	}
-	/* A sticky directory (like /tmp) does not let others replace root's file. */
-	if ((mode & (S_IWGRP | S_IWOTH)) && !(dir && (mode & S_ISVTX))) {
-		fmt(err, errlen,
-		    "%s: refusing to load: %s has mode %04o, writable by %s (%s; chmod go-w)", path,
-		    what, (unsigned)(mode & 07777),
-		    (mode & S_IWGRP) && (mode & S_IWOTH) ? "group and others"
-		    : (mode & S_IWGRP)			 ? "its group"
-							 : "others",
-		    why);
-		return -EPERM;
-	}
-	return 0;
-}
-
-int bb_loader_read_file(const char *path, bool skip_owner_check, char **buf, size_t *len, char *err,
-			size_t errlen)
-{
-	struct stat st;
-	char *data = NULL;
-	size_t got = 0;
-	int fd, ret;
-
-	*buf = NULL;
-	*len = 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		ret = -errno;
-		snprintf(err, errlen, "%s: %s", path, strerror(-ret));
-		return ret;
-	}
-	if (fstat(fd, &st)) {
-		ret = -errno;
-		snprintf(err, errlen, "%s: %s", path, strerror(-ret));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		ret = -EINVAL;
-		snprintf(err, errlen, "%s: not a regular file", path);
-		goto out;
-	}
-	if (!skip_owner_check && geteuid() == 0) {
-		char *copy = strdup(path), *dir;
-		struct stat dst;
-
-		ret = check_owner(path, NULL, &st, err, errlen);
-		if (ret)
-			goto out;
-		if (!copy) {
-			ret = -ENOMEM;
-			snprintf(err, errlen, "%s: out of memory", path);
-			goto out;
-		}
-		dir = dirname(copy);
-		if (stat(dir, &dst) == 0)
-			ret = check_owner(path, dir, &dst, err, errlen);
-		free(copy);
-		if (ret)
-			goto out;
-	}
-	if ((uint64_t)st.st_size > MAX_FILE_BYTES) {
-		ret = -EFBIG;
-		snprintf(err, errlen, "%s: %lld bytes is more than the %u MiB limit", path,
-			 (long long)st.st_size, MAX_FILE_BYTES >> 20);
-		goto out;
-	}
-	data = malloc((size_t)st.st_size + 1);
-	if (!data) {
-		ret = -ENOMEM;
-		snprintf(err, errlen, "%s: out of memory", path);
-		goto out;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t r = read(fd, data + got, (size_t)st.st_size - got);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			ret = -errno;
-			snprintf(err, errlen, "%s: %s", path, strerror(-ret));
-			goto out;
-		}
-		if (r == 0)
-			break;
-		got += (size_t)r;
-	}
-	data[got] = '\0';
-	*buf = data;
-	*len = got;
-	data = NULL;
-	ret = 0;
-out:
-	free(data);
-	close(fd);
-	return ret;
-}
-
 /* ---- what a program attaches to ---------------------------------------------- */
 
 enum attach_kind {
@@ -422,15 +309,32 @@ static void classify(const char *sec, struct sec_info *si)
 	si->target = "";
 }
 
+/* Measured on Linux 6.18 as a non-root user (docs/containers.md). */
+static uint64_t caps_needed(const struct sec_info *si)
+{
+	switch (si->kind) {
+	case AK_TRACEPOINT: /* the event's id is read from tracefs, mode 0700 */
+		return BB_CAPS_BASE | BB_CAP_DAC_READ_SEARCH;
+	case AK_UPROBE: /* the uprobe PMU wants CAP_SYS_ADMIN (EACCES with CAP_PERFMON) */
+	case AK_USDT:
+		return BB_CAP_SYS_ADMIN;
+	default:
+		return BB_CAPS_BASE;
+	}
+}
+
 static void set_reason(char *out, size_t len, const struct sec_info *si, int err,
 		       const char *explanation)
 {
+	char hint[160];
+
+	bb_caps_hint(err, caps_needed(si), hint, sizeof(hint));
 	if (explanation)
-		fmt(out, len, "%s %s: %s (%s)", si->label, si->target, explanation,
-		    errno_name(err));
+		fmt(out, len, "%s %s: %s (%s)%s", si->label, si->target, explanation,
+		    errno_name(err), hint);
 	else
-		fmt(out, len, "%s %s: %s (%s)", si->label, si->target, errno_name(err),
-		    errno_text(err));
+		fmt(out, len, "%s %s: %s (%s)%s", si->label, si->target, errno_name(err),
+		    errno_text(err), hint);
 }
 
 /* ---- kernel facilities, probed once per process ---------------------------------- */
@@ -765,6 +669,11 @@ static int probe_tracepoint(const struct sec_info *si, char *reason, size_t len)
 	char path[PATH_MAX], expl[PATH_MAX + 64];
 	struct stat st;
 
+	if (!tfs && stat(TRACEFS "/events", &st) && errno == EACCES) {
+		/* mounted, but root's and mode 0700: not a mount problem */
+		set_reason(reason, len, si, -EACCES, "tracefs at " TRACEFS " is not searchable");
+		return -EACCES;
+	}
 	if (!tfs) {
 		set_reason(reason, len, si, -ENOENT,
 			   "tracefs is not mounted at " TRACEFS " and could not be mounted");
@@ -1118,6 +1027,9 @@ struct bb_loader {
 	size_t n_hooks;
 	struct bb_program_status *status;
 	struct bb_perfsink **sinks; /* per metric; NULL unless perf_event_array */
+	struct bb_cgroups *cgroups; /* keeps the config's cgroup_id_map filled, or NULL */
+	int btf_fd;		    /* the checked --btf file, -1 when none */
+	char btf_fd_path[32];
 };
 
 static int prog_index(const struct bb_loader *ld, const char *name)
@@ -1342,10 +1254,13 @@ static int fill_kaddrs(struct bb_loader *ld, char *err, size_t errlen)
 			goto out;
 		}
 		if (addrs[k] == UINT64_MAX) {
+			char hint[160];
+
+			bb_caps_hint(-EPERM, BB_CAP_SYSLOG, hint, sizeof(hint));
 			snprintf(err, errlen,
 				 "%s: kaddrs: /proc/kallsyms hides the address of %s "
-				 "(kernel.kptr_restrict; run as root)",
-				 cfg->yaml_path, cfg->kaddrs[k]);
+				 "(kernel.kptr_restrict, kernel.perf_event_paranoid)%s",
+				 cfg->yaml_path, cfg->kaddrs[k], hint);
 			ret = -EPERM;
 			goto out;
 		}
@@ -1553,19 +1468,24 @@ static int load(struct bb_loader *ld, char *err, size_t errlen)
 					 cfg->object_path, errno_text(btf_err));
 				return ret;
 			}
-			snprintf(err, errlen, "%s: loading failed: %s%s%s", cfg->object_path,
+			char hint[160];
+
+			bb_caps_hint(ret, BB_CAPS_BASE, hint, sizeof(hint));
+			snprintf(err, errlen, "%s: loading failed: %s%s%s%s", cfg->object_path,
 				 cap.msg[0] ? cap.msg : errno_text(ret),
-				 cap.verifier_tail[0] ? ": " : "", cap.verifier_tail);
+				 cap.verifier_tail[0] ? ": " : "", cap.verifier_tail, hint);
 			return ret;
 		}
 		{
 			struct prog *pr = &ld->progs[bad];
+			char hint[160];
 
 			pr->load_failed = true;
 			pr->load_err = ret;
-			fmt(pr->load_reason, sizeof(pr->load_reason), "load failed: %s (%s)%s%s",
+			bb_caps_hint(ret, caps_needed(&pr->si), hint, sizeof(hint));
+			fmt(pr->load_reason, sizeof(pr->load_reason), "load failed: %s (%s)%s%s%s",
 			    errno_name(ret), errno_text(ret), cap.verifier_tail[0] ? ": " : "",
-			    cap.verifier_tail);
+			    cap.verifier_tail, hint);
 			if (pr->hook >= 0) {
 				ld->hooks[pr->hook].alt_bad[pr->alt] = true;
 				bb_warn("%s: program %s (hook %s) failed to load, trying the next "
@@ -2027,6 +1947,7 @@ void bb_loader_close(struct bb_loader *ld)
 			free(ld->status[i].reason);
 		}
 	}
+	bb_cgroups_close(ld->cgroups);
 	for (size_t i = 0; ld->sinks && i < ld->cfg->n_metrics; i++)
 		bb_perfsink_stop(ld->sinks[i]);
 	free(ld->sinks);
@@ -2037,6 +1958,8 @@ void bb_loader_close(struct bb_loader *ld)
 	free(ld->progs);
 	free(ld->status);
 	free(ld->obj_buf);
+	if (ld->btf_fd >= 0)
+		close(ld->btf_fd);
 	free(ld);
 }
 
@@ -2054,28 +1977,42 @@ int bb_loader_open(const struct bb_config *cfg, const struct bb_options *opts,
 		return -ENOMEM;
 	}
 	ld->cfg = cfg;
+	ld->btf_fd = -1;
 	if (opts)
 		ld->opts = *opts;
 	tls_libbpf_debug = ld->opts.libbpf_debug;
 	opens_enter();
 
-	ret = bb_loader_read_file(cfg->object_path, ld->opts.skip_owner_check, &ld->obj_buf,
-				  &ld->obj_len, err, errlen);
+	ret = bb_trust_read_file(cfg->object_path, ld->opts.skip_owner_check, &ld->obj_buf,
+				 &ld->obj_len, err, errlen);
 	if (ret == -ENOENT)
 		fmt(err, errlen, "%s: no such file: config %s needs its BPF object next to it",
 		    cfg->object_path, cfg->yaml_path);
 	if (ret)
 		goto fail;
-	if (ld->opts.btf_path && access(ld->opts.btf_path, R_OK)) {
-		ret = -errno;
-		snprintf(err, errlen, "%s: BTF file: %s", ld->opts.btf_path, strerror(errno));
-		goto fail;
+	if (ld->opts.btf_path) {
+		/* libbpf opens the BTF by name: give it the descriptor that was checked. */
+		ld->btf_fd = bb_trust_open(ld->opts.btf_path, "BTF file", ld->opts.skip_owner_check,
+					   err, errlen);
+		if (ld->btf_fd < 0) {
+			ret = ld->btf_fd;
+			goto fail;
+		}
+		fmt(ld->btf_fd_path, sizeof(ld->btf_fd_path), "/proc/self/fd/%d", ld->btf_fd);
+		ld->opts.btf_path = ld->btf_fd_path;
 	}
 	ret = load(ld, err, errlen);
 	if (!ret)
 		ret = start_sinks(ld, err, errlen);
 	if (ret)
 		goto fail;
+	/* Filled before anything attaches, so no early event misses its cgroup. */
+	if (cfg->cgroup_id_map) {
+		ret = bb_cgroups_open(cfg, bb_loader_map(ld, cfg->cgroup_id_map->name),
+				      &ld->cgroups, err, errlen);
+		if (ret)
+			goto fail;
+	}
 	attach_all(ld);
 	run_post_attach_mark(ld);
 	ret = build_status(ld);

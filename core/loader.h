@@ -41,16 +41,6 @@ struct bpf_map *bb_loader_map(const struct bb_loader *ld, const char *name);
 int bb_loader_metric_fd(const struct bb_loader *ld, size_t i);
 
 /*
- * Read PATH whole into a NUL-terminated buffer (caller frees). Unless
- * SKIP_OWNER_CHECK or not running as root, refuse a file (or the directory
- * holding it) that is not owned by root or that group/others may write:
- * loading BPF is root-equivalent, so whoever can change these files owns the
- * host. The check is done on the opened file descriptor, not the name.
- */
-int bb_loader_read_file(const char *path, bool skip_owner_check, char **buf, size_t *len, char *err,
-			size_t errlen);
-
-/*
  * Called once after a config's programs are attached. ebpf_exporter programs
  * put a uprobe on it, SEC("uprobe//proc/self/exe:post_attach_mark"), to run
  * initialization code; the loader attaches such a program to this function

@@ -69,6 +69,26 @@ def make_config(directory, name, yaml_text, obj_path):
     return yaml_path
 
 
+def copy_for_nobody(build_dir, config_dir, dest):
+    """The CLI, the subagent and the syscalls config copied under DEST (made 0755), so that
+    uid 65534 can run them wherever the build tree is (it may sit under a 0700 home).
+    Returns (cli, fake build dir holding plugin-snmp/bpfbridge-snmp, config dir)."""
+    os.chmod(dest, 0o755)
+    fake_build = os.path.join(dest, "build")
+    configs = os.path.join(dest, "configs")
+    for d in (os.path.join(fake_build, "cli"), os.path.join(fake_build, "plugin-snmp"), configs):
+        os.makedirs(d, exist_ok=True)
+        os.chmod(d, 0o755)
+    os.chmod(fake_build, 0o755)
+    for rel in ("cli/bpfbridge", "plugin-snmp/bpfbridge-snmp"):
+        if os.path.exists(os.path.join(build_dir, rel)):
+            shutil.copy(os.path.join(build_dir, rel), os.path.join(fake_build, rel))
+    for name in ("syscalls.yaml", "syscalls.bpf.o"):
+        shutil.copy(os.path.join(config_dir, name), os.path.join(configs, name))
+        os.chmod(os.path.join(configs, name), 0o644)
+    return os.path.join(fake_build, "cli", "bpfbridge"), fake_build, configs
+
+
 def run_cli(cli, *args, timeout=60, **kw):
     return subprocess.run([cli, *args], capture_output=True, text=True, timeout=timeout, **kw)
 

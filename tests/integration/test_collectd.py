@@ -99,7 +99,7 @@ class CollectdRunner:
 
     def __init__(self, workdir, plugin_so, ebpf_block, interval=1.0, csv=True,
                  prometheus_port=None, valgrind=False, expect_rc=0, extra_conf="",
-                 extra_plugins=()):
+                 extra_plugins=(), wrapper=()):
         self.dir = str(workdir)
         self.plugin_so = plugin_so
         self.ebpf_block = ebpf_block
@@ -108,6 +108,7 @@ class CollectdRunner:
         self.prometheus_port = prometheus_port
         self.valgrind = valgrind
         self.extra_conf = extra_conf
+        self.wrapper = list(wrapper)  # e.g. setpriv, to run as another user
         self.plugins = ["logfile", "csv", "write_prometheus"] + list(extra_plugins)
         # collectd 5.12 exits 1 at shutdown when any plugin's init failed
         self.expect_rc = expect_rc
@@ -158,7 +159,7 @@ class CollectdRunner:
 
     def start(self, timeout=30.0):
         self.write_conf()
-        cmd = [COLLECTD, "-f", "-C", self.conf_path]
+        cmd = self.wrapper + [COLLECTD, "-f", "-C", self.conf_path]
         if self.valgrind:
             cmd = ["valgrind", "--leak-check=full", "--show-leak-kinds=definite,indirect,possible",
                    "--errors-for-leak-kinds=definite,indirect,possible", "--track-origins=yes",

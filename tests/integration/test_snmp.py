@@ -186,7 +186,8 @@ class Stack:
         return d
 
     # -- subagent
-    def start_subagent(self, extra=(), valgrind_xml=None, configs="syscalls,biolatency"):
+    def start_subagent(self, extra=(), valgrind_xml=None, configs="syscalls,biolatency",
+                       wrapper=()):
         binary = os.path.join(self.build_dir, "plugin-snmp", "bpfbridge-snmp")
         log = os.path.join(self.dir, "subagent.log")
         argv = [binary, "-f", "-x", self.agentx, "--config-dir", self.config_dir,
@@ -195,7 +196,7 @@ class Stack:
         if valgrind_xml:
             argv = ["valgrind", "--leak-check=full", "--xml=yes", "--xml-file=" + valgrind_xml,
                     *argv]
-        d = Daemon("bpfbridge-snmp", argv, log, self.env)
+        d = Daemon("bpfbridge-snmp", [*wrapper, *argv], log, self.env)
         self.daemons.append(d)
         self.subagent = d.start()
         return d

@@ -576,13 +576,63 @@ static void test_unsupported_keys_warn(void **state)
 
 	(void)state;
 	assert_int_equal(cfg->n_metrics, 1);
-	assert_int_equal(n_logged, 2);
+	assert_int_equal(n_logged, 1);
 	assert_string_equal(logged[0], DATA
 			    "unsupported.yaml:11:1: tracing: not supported by bpfbridge, ignored");
-	assert_string_equal(
-		logged[1],
-		DATA "unsupported.yaml:14:1: cgroup_id_map: not supported by bpfbridge, ignored");
+	/* cgroup_id_map is supported (core/cgroups.c): parsed, no warning */
+	assert_non_null(cfg->cgroup_id_map);
+	assert_string_equal(cfg->cgroup_id_map->name, "cgroup_map");
+	assert_int_equal(cfg->cgroup_id_map->type, BB_CGROUP_MAP_HASH);
+	assert_int_equal(cfg->cgroup_id_map->n_regexps, 2);
+	assert_string_equal(cfg->cgroup_id_map->regexps[0], "^/system\\.slice/");
+	assert_string_equal(cfg->cgroup_id_map->regexps[1], "docker");
+	assert_int_equal(cfg->cgroup_id_map->pos.line, 15);
 	bb_config_free(cfg);
+}
+
+static void test_cgroup_id_map(void **state)
+{
+	static const char head[] = "metrics:\n  counters:\n    - name: x_total\n      help: x\n"
+				   "      labels:\n        - name: k\n          size: 8\n"
+				   "          decoders:\n            - name: uint\n";
+	static const struct {
+		const char *tail, *err;
+	} bad[] = {
+		{ "cgroup_id_map:\n  type: hash\n  regexps: [a]\n",
+		  "c.yaml:11:3: cgroup_id_map: expected key \"name\", got a mapping without it" },
+		{ "cgroup_id_map:\n  name: m\n  type: lru\n  regexps: [a]\n",
+		  "c.yaml:12:9: cgroup_id_map.type: expected hash or cgrp_storage, got \"lru\"" },
+		{ "cgroup_id_map:\n  name: m\n  regexps: []\n",
+		  "c.yaml:12:12: cgroup_id_map.regexps: expected a list of at least one regular "
+		  "expression, got an empty list" },
+		{ "cgroup_id_map:\n  name: m\n  regexps: ['a(']\n",
+		  "c.yaml:12:13: cgroup_id_map.regexps[0]: expected a POSIX extended regular "
+		  "expression, got \"a(\" (Unmatched ( or \\()" },
+		{ "cgroup_id_map: [m]\n", "c.yaml:10:16: cgroup_id_map: expected a mapping with "
+					  "name, type and regexps, got a "
+					  "list" },
+	};
+	char doc[512], err[BB_ERRMSG_MAX];
+	struct bb_config *cfg;
+
+	(void)state;
+	snprintf(doc, sizeof(doc),
+		 "%scgroup_id_map:\n  name: m\n  type: cgrp_storage\n"
+		 "  regexps: [x]\n",
+		 head);
+	cfg = parse_ok("c.yaml", doc);
+	assert_int_equal(cfg->cgroup_id_map->type, BB_CGROUP_MAP_CGRP_STORAGE);
+	assert_string_equal(bb_cgroup_map_type_name(cfg->cgroup_id_map->type), "cgrp_storage");
+	bb_config_free(cfg);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(doc, sizeof(doc), "%s%s", head, bad[i].tail);
+		cfg = NULL;
+		assert_int_equal(bb_config_parse("c.yaml", doc, strlen(doc), &cfg, err,
+						 sizeof(err)),
+				 -EINVAL);
+		assert_null(cfg);
+		assert_string_equal(err, bad[i].err);
+	}
 }
 
 static void test_no_warning_for_refused_config(void **state)
@@ -884,6 +934,7 @@ int main(void)
 		TEST(test_hooks_kaddrs_max_series),
 		TEST(test_counter_without_labels_and_perf),
 		TEST(test_unsupported_keys_warn),
+		TEST(test_cgroup_id_map),
 		TEST(test_no_warning_for_refused_config),
 		TEST(test_aliases_shared_decoders),
 		TEST(test_alias_blowup_refused),
