@@ -38,6 +38,7 @@ enum {
 	BB_OPT_READY_FILE,
 	BB_OPT_MAX_SERIES,
 	BB_OPT_LIBBPF_DEBUG,
+	BB_OPT_COUNT,
 };
 
 /* clang-format off */

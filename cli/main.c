@@ -65,14 +65,16 @@ static void check_usage(FILE *f)
 static void dump_usage(FILE *f)
 {
 	fprintf(f,
-		"usage: bpfbridge dump [--interval S] [--format prometheus|json] [--strict]\n"
-		"                      [--btf FILE] [--config-dir DIR] [--ready-file FILE]\n"
-		"                      [--max-series N] CONFIG...\n"
+		"usage: bpfbridge dump [--interval S] [--count N] [--format prometheus|json]\n"
+		"                      [--strict] [--btf FILE] [--config-dir DIR]\n"
+		"                      [--ready-file FILE] [--max-series N] CONFIG...\n"
 		"\n"
 		"Load every CONFIG, wait S seconds (default 1) while the programs count,\n"
 		"print one snapshot of all of them, detach and exit.\n"
 		"\n"
 		"  --interval S       seconds to wait before reading (0 reads at once)\n"
+		"  --count N          read and print N snapshots, S seconds apart (default 1);\n"
+		"                     from the second on, JSON series carry their interval\n"
 		"  --format F         prometheus (text exposition, default) or json\n"
 		"  --ready-file FILE  create FILE once every program is attached\n"
 		"  --max-series N     series limit per metric without max_series (default %d)\n"
@@ -80,14 +82,31 @@ static void dump_usage(FILE *f)
 		BB_DEFAULT_MAX_SERIES);
 }
 
+struct dump_opts {
+	bool json;
+	long count;
+};
+
 static int dump_format_opt(int opt, const char *arg, void *ctx)
 {
-	bool *json = ctx;
+	struct dump_opts *d = ctx;
+	char *end;
 
+	if (opt == BB_OPT_COUNT) {
+		errno = 0;
+		d->count = strtol(arg, &end, 10);
+		if (errno || end == arg || *end || d->count < 1) {
+			fprintf(stderr, "bpfbridge dump: --count: expected a positive integer, got "
+					"\"%s\"\n",
+				arg);
+			return 2;
+		}
+		return 0;
+	}
 	if (opt != BB_OPT_FORMAT)
 		return 1;
 	if (strcmp(arg, "json") == 0 || strcmp(arg, "prometheus") == 0) {
-		*json = arg[0] == 'j';
+		d->json = arg[0] == 'j';
 		return 0;
 	}
 	fprintf(stderr, "bpfbridge dump: --format: expected prometheus or json, got \"%s\"\n", arg);
@@ -450,15 +469,16 @@ static int cmd_dump(int argc, char **argv)
 		{ "interval", required_argument, NULL, BB_OPT_INTERVAL },
 		{ "format", required_argument, NULL, BB_OPT_FORMAT },
 		{ "ready-file", required_argument, NULL, BB_OPT_READY_FILE },
+		{ "count", required_argument, NULL, BB_OPT_COUNT },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct bb_cli_common c;
 	struct bb_cli_engines e;
 	struct bb_snapshot *snap;
-	bool json = false;
-	int ret;
+	struct dump_opts d = { .json = false, .count = 1 };
+	int ret = 0;
 
-	ret = bb_cli_parse(argc, argv, longopts, &c, "dump", dump_usage, dump_format_opt, &json);
+	ret = bb_cli_parse(argc, argv, longopts, &c, "dump", dump_usage, dump_format_opt, &d);
 	if (ret >= 0)
 		return ret;
 	bb_cli_catch_signals();
@@ -468,20 +488,28 @@ static int cmd_dump(int argc, char **argv)
 		bb_cli_close_all(&e);
 		return 1;
 	}
-	if (!bb_cli_sleep(c.interval, -1, NULL)) {
-		bb_cli_close_all(&e);
-		return 128 + bb_cli_stop;
+	ret = 0;
+	for (long i = 0; i < d.count && ret == 0; i++) {
+		if (!bb_cli_sleep(c.interval, -1, NULL)) {
+			bb_cli_close_all(&e);
+			return 128 + bb_cli_stop;
+		}
+		snap = bb_engines_snapshot(e.engines, e.n);
+		if (!snap) {
+			bb_cli_close_all(&e);
+			fprintf(stderr, "bpfbridge dump: out of memory\n");
+			return 1;
+		}
+		if (d.count > 1 && !d.json)
+			printf("# snapshot %ld of %ld\n", i + 1, d.count);
+		ret = d.json ? bb_snapshot_write_json(snap, stdout)
+			     : bb_snapshot_write_prometheus(snap, stdout);
+		bb_snapshot_unref(snap);
+		if (!ret && (fflush(stdout) || ferror(stdout)))
+			ret = -EIO;
 	}
-	snap = bb_engines_snapshot(e.engines, e.n);
 	bb_cli_close_all(&e);
-	if (!snap) {
-		fprintf(stderr, "bpfbridge dump: out of memory\n");
-		return 1;
-	}
-	ret = json ? bb_snapshot_write_json(snap, stdout)
-		   : bb_snapshot_write_prometheus(snap, stdout);
-	bb_snapshot_unref(snap);
-	if (ret || fflush(stdout) || ferror(stdout)) {
+	if (ret) {
 		fprintf(stderr, "bpfbridge dump: writing the snapshot failed: %s\n",
 			strerror(ret < 0 ? -ret
 				 : errno ? errno

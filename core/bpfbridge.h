@@ -16,6 +16,8 @@
 #include "snapshot.h"
 
 #define BB_DEFAULT_MAX_SERIES 10000
+#define BB_DEFAULT_RETIRE_AFTER 5 /* reads */
+#define BB_MAX_QUANTILES 16
 
 struct bb_options {
 	bool strict; /* any program that fails to attach fails the whole config */
@@ -23,6 +25,14 @@ struct bb_options {
 	const char *btf_path;  /* external BTF for kernels without /sys/kernel/btf/vmlinux */
 	bool libbpf_debug;     /* pass libbpf's debug messages to the logger */
 	bool skip_owner_check; /* tests only: do not refuse files not owned by root */
+	/* A series not in its map for this many reads in a row is retired: its
+	 * state is freed and, should its labels come back, it gets a new id.
+	 * 0 = BB_DEFAULT_RETIRE_AFTER. */
+	uint32_t retire_after_reads;
+	/* Quantiles each histogram series' interval carries, in (0, 1); n = 0
+	 * means the default 0.5, 0.9, 0.99. */
+	double quantiles[BB_MAX_QUANTILES];
+	size_t n_quantiles;
 };
 
 void bb_options_init(struct bb_options *opts);

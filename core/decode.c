@@ -55,7 +55,10 @@
 
 /* A lookup that misses re-reads /proc/partitions or rewalks the cgroup tree at
  * most this often; a failed load of kallsyms or pci.ids is retried as often. */
-#define REFRESH_MS_DEFAULT 5000
+#define REFRESH_MS_DEFAULT 1000
+/* Room for one decoder's output; the final label is cut to BB_LABEL_MAX - 1
+ * bytes with a hash suffix (bb_label_escape). */
+#define STEP_MAX 4096
 #define CGROUP_MAX_DEPTH 64
 
 #define DEFAULT_KALLSYMS "/proc/kallsyms"
@@ -105,6 +108,7 @@ struct bb_decode_ctx {
 	size_t n_ksyms;
 	char *ksym_names;
 	bool ksyms_loaded;
+	uint64_t ksyms_loaded_at;
 	uint64_t ksyms_failed_at;
 	char ksyms_error[BB_ERRMSG_MAX];
 
@@ -142,7 +146,8 @@ struct step {
 	const uint8_t *in;
 	size_t inlen;
 	bool raw;  /* in is the label's key bytes, not text */
-	char *out; /* BB_LABEL_MAX bytes */
+	char *out; /* STEP_MAX bytes */
+	bool provisional; /* a fallback text: a later decode may know better */
 	char *err;
 	size_t errlen;
 };
@@ -281,39 +286,20 @@ static bool sb_puts_cut(struct sbuf *b, const char *s)
  * Bytes up to the first NUL as text (see the file comment). Stops before an
  * escape or UTF-8 sequence that would not fit.
  */
-static void escape_bytes(const uint8_t *in, size_t inlen, char *out, size_t cap)
-{
-	struct sbuf b;
-	char tmp[5];
-	size_t i, seq;
-
-	sb_init(&b, out, cap);
-	for (i = 0; i < inlen && in[i]; i += seq) {
-		seq = 1;
-		if (in[i] == '\\') {
-			if (!sb_putn(&b, "\\\\", 2))
-				return;
-		} else if (in[i] >= 0x20 && in[i] < 0x7f) {
-			if (!sb_putn(&b, (const char *)in + i, 1))
-				return;
-		} else if (in[i] >= 0x80 && (seq = utf8_seq_len(in + i, inlen - i)) > 0) {
-			if (!sb_putn(&b, (const char *)in + i, seq))
-				return;
-		} else {
-			seq = 1;
-			snprintf(tmp, sizeof(tmp), "\\x%02x", in[i]);
-			if (!sb_putn(&b, tmp, 4))
-				return;
-		}
-	}
-}
 
 /* The step's input as text: raw bytes are escaped, text is used as is. */
+/* The step's input as text: raw key bytes up to the first NUL, as they are
+ * (the chain's last step makes the final text valid UTF-8). */
 static const char *input_text(struct step *s, char *tmp, size_t cap)
 {
+	size_t n = 0;
+
 	if (!s->raw)
 		return (const char *)s->in;
-	escape_bytes(s->in, s->inlen, tmp, cap);
+	while (n < s->inlen && n + 1 < cap && s->in[n])
+		n++;
+	memcpy(tmp, s->in, n);
+	tmp[n] = '\0';
 	return tmp;
 }
 
@@ -385,7 +371,7 @@ static bool need_ctx(struct step *s)
 
 static enum bb_decode_status out_text(struct step *s, const char *text)
 {
-	copy_text(s->out, BB_LABEL_MAX, text);
+	copy_text(s->out, STEP_MAX, text);
 	return BB_DECODE_OK;
 }
 
@@ -395,7 +381,7 @@ __attribute__((format(printf, 2, 3))) static enum bb_decode_status out_fmt(struc
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(s->out, BB_LABEL_MAX, fmt, ap);
+	vsnprintf(s->out, STEP_MAX, fmt, ap);
 	va_end(ap);
 	return BB_DECODE_OK;
 }
@@ -542,6 +528,7 @@ static bool ksyms_ready(struct bb_decode_ctx *ctx, char *err, size_t errlen)
 		return false;
 	}
 	ctx->ksyms_loaded = true;
+	ctx->ksyms_loaded_at = now;
 	return true;
 }
 
@@ -1004,10 +991,18 @@ static enum bb_decode_status dec_uint(struct step *s)
 
 static enum bb_decode_status dec_string(struct step *s)
 {
-	if (s->raw)
-		escape_bytes(s->in, s->inlen, s->out, BB_LABEL_MAX);
-	else
-		copy_text(s->out, BB_LABEL_MAX, (const char *)s->in);
+	size_t n = 0;
+
+	/* Bytes up to the first NUL, as they are: the chain's last step makes
+	 * them valid UTF-8 (bb_label_escape). */
+	if (s->raw) {
+		while (n < s->inlen && n < STEP_MAX - 1 && s->in[n])
+			n++;
+		memcpy(s->out, s->in, n);
+		s->out[n] = '\0';
+	} else {
+		copy_text(s->out, STEP_MAX, (const char *)s->in);
+	}
 	return BB_DECODE_OK;
 }
 
@@ -1017,8 +1012,8 @@ static enum bb_decode_status dec_hex(struct step *s)
 	size_t n = s->raw ? s->inlen : strlen((const char *)s->in);
 	size_t i;
 
-	if (n > (BB_LABEL_MAX - 1) / 2)
-		n = (BB_LABEL_MAX - 1) / 2;
+	if (n > (STEP_MAX - 1) / 2)
+		n = (STEP_MAX - 1) / 2;
 	for (i = 0; i < n; i++) {
 		s->out[2 * i] = digits[s->in[i] >> 4];
 		s->out[2 * i + 1] = digits[s->in[i] & 0xf];
@@ -1038,7 +1033,7 @@ static enum bb_decode_status dec_static_map(struct step *s)
 {
 	const struct prepared *p = s->dec->priv;
 	const struct bb_static_entry *const *hit;
-	char tmp[BB_LABEL_MAX];
+	char tmp[BB_LABEL_MAX], shown[BB_LABEL_MAX];
 	const char *text = input_text(s, tmp, sizeof(tmp));
 
 	if (!p || !p->sorted)
@@ -1048,10 +1043,11 @@ static enum bb_decode_status dec_static_map(struct step *s)
 		return out_text(s, (*hit)->value);
 	if (s->dec->allow_unknown)
 		return out_text(s, text);
+	bb_label_escape(text, shown, sizeof(shown));
 	return fail(
 		s,
 		"static_map: no entry for \"%.64s\" (set allow_unknown: true to keep such values)",
-		text);
+		shown);
 }
 
 static enum bb_decode_status dec_regexp(struct step *s)
@@ -1072,6 +1068,12 @@ static enum bb_decode_status dec_regexp(struct step *s)
 	return BB_DECODE_DROP;
 }
 
+/* Loaded longer ago than the refresh interval: a miss may reload. Lock held. */
+static bool ksyms_stale(struct bb_decode_ctx *ctx)
+{
+	return ctx->ksyms_loaded && now_ms() - ctx->ksyms_loaded_at >= ctx->refresh_ms;
+}
+
 static enum bb_decode_status dec_ksym(struct step *s)
 {
 	const char *name;
@@ -1087,10 +1089,18 @@ static enum bb_decode_status dec_ksym(struct step *s)
 		return BB_DECODE_ERROR;
 	}
 	name = ksym_lookup(s->ctx, addr);
-	if (name)
+	if (!name && ksyms_stale(s->ctx)) {
+		/* a module loaded since: reload once per refresh interval */
+		ksyms_clear(s->ctx);
+		if (ksyms_ready(s->ctx, s->err, s->errlen))
+			name = ksym_lookup(s->ctx, addr);
+	}
+	if (name) {
 		out_text(s, name);
-	else
+	} else {
 		out_fmt(s, "0x%" PRIx64, addr);
+		s->provisional = true;
+	}
 	pthread_mutex_unlock(&s->ctx->lock);
 	return BB_DECODE_OK;
 }
@@ -1110,7 +1120,7 @@ static enum bb_decode_status dec_kstack(struct step *s)
 		s->out[0] = '\0';
 		return BB_DECODE_ERROR;
 	}
-	sb_init(&b, s->out, BB_LABEL_MAX);
+	sb_init(&b, s->out, STEP_MAX);
 	for (i = 0; i < s->inlen; i += 8) {
 		char hex[24];
 		const char *name;
@@ -1207,10 +1217,12 @@ static enum bb_decode_status dec_majorminor(struct step *s)
 		parts_load(ctx);
 		name = parts_find(ctx, major, minor);
 	}
-	if (name)
+	if (name) {
 		out_text(s, name);
-	else
+	} else {
 		out_fmt(s, "%u:%u", major, minor);
+		s->provisional = true;
+	}
 	pthread_mutex_unlock(&ctx->lock);
 	return BB_DECODE_OK;
 }
@@ -1238,6 +1250,7 @@ static enum bb_decode_status dec_ifname(struct step *s)
 		return BB_DECODE_ERROR;
 	if (idx > 0 && idx <= UINT32_MAX && if_indextoname((unsigned)idx, name))
 		return out_text(s, name);
+	s->provisional = true;
 	return out_fmt(s, "ifindex%" PRIu64, idx);
 }
 
@@ -1258,10 +1271,12 @@ static enum bb_decode_status dec_cgroup(struct step *s)
 		cgroups_load(ctx);
 		path = cgroups_find(ctx, id);
 	}
-	if (path)
+	if (path) {
 		out_text(s, path);
-	else
+	} else {
 		out_fmt(s, "unknown_cgroup_id:%" PRIu64, id);
+		s->provisional = true;
+	}
 	pthread_mutex_unlock(&ctx->lock);
 	return BB_DECODE_OK;
 }
@@ -1273,7 +1288,7 @@ static enum bb_decode_status dec_dname(struct step *s)
 
 	if (!need_raw(s, "DNS wire-format bytes"))
 		return BB_DECODE_ERROR;
-	sb_init(&b, s->out, BB_LABEL_MAX);
+	sb_init(&b, s->out, STEP_MAX);
 	for (;;) {
 		uint8_t len;
 		size_t i;
@@ -1640,14 +1655,109 @@ void bb_decode_ctx_free(struct bb_decode_ctx *ctx)
 	free(ctx);
 }
 
-enum bb_decode_status bb_decode_label(struct bb_decode_ctx *ctx, const struct bb_label_conf *label,
-				      const uint8_t *raw, char *out, size_t outlen, char *err,
-				      size_t errlen)
+/* ---- the chain's last step: valid UTF-8, unique, bounded ---------------- */
+
+/* Bytes a label never carries as they are: controls but tab and newline
+ * (kstack separates frames with newlines, as ebpf_exporter does), DEL, and
+ * anything that is not part of a valid UTF-8 sequence. */
+static bool escaped_byte(uint8_t c)
 {
-	char buf[2][BB_LABEL_MAX];
+	return (c < 0x20 && c != '\t' && c != '\n') || c == 0x7f;
+}
+
+static int hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Would "\x" + P[0..1] be read back as an escape? Every byte >= 0x80 counts
+ * (an isolated one is invalid UTF-8), and so does "5c", the escaped backslash. */
+static bool escape_pair(const char *p)
+{
+	int hi = hex_value(p[0]), lo = hi < 0 ? -1 : hex_value(p[1]);
+	int v = hi * 16 + lo;
+
+	return lo >= 0 && (escaped_byte((uint8_t)v) || v >= 0x80 || v == 0x5c);
+}
+
+/* 64-bit FNV-1a, for the suffix of a cut label. */
+static uint64_t label_hash(const char *p, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= (uint8_t)p[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+bool bb_label_escape(const char *in, char *out, size_t outlen)
+{
+	char full[STEP_MAX * 4 + 1];
+	size_t n = 0, len = strlen(in), cut;
+	const uint8_t *p = (const uint8_t *)in;
+
+	if (outlen < BB_LABEL_MAX)
+		return false;
+	for (size_t i = 0; i < len && n + 5 < sizeof(full);) {
+		size_t seq = p[i] >= 0x80 ? utf8_seq_len(p + i, len - i) : 1;
+
+		/* IN is NUL-terminated, so looking ahead stops at the NUL */
+		if (p[i] == '\\' && p[i + 1] == 'x' && escape_pair((const char *)p + i + 2)) {
+			/* a literal backslash that would read as an escape */
+			memcpy(full + n, "\\x5c", 4);
+			n += 4;
+			i++;
+		} else if (seq == 0 || (seq == 1 && escaped_byte(p[i]))) {
+			snprintf(full + n, 5, "\\x%02x", p[i]);
+			n += 4;
+			i++;
+		} else {
+			memcpy(full + n, p + i, seq);
+			n += seq;
+			i += seq;
+		}
+	}
+	full[n] = '\0';
+	if (n < BB_LABEL_MAX) {
+		memcpy(out, full, n + 1);
+		return false;
+	}
+	/* Too long: keep a prefix and a hash of the whole, so two long values
+	 * that share the prefix stay two series. Never cut a UTF-8 sequence or
+	 * an escape in half. */
+	cut = BB_LABEL_MAX - 1 - 17;
+	while (cut > 0 && ((uint8_t)full[cut] & 0xc0) == 0x80)
+		cut--;
+	for (size_t back = 1; back <= 3 && back <= cut; back++) {
+		if (full[cut - back] == '\\' && full[cut - back + 1] == 'x') {
+			cut -= back;
+			break;
+		}
+	}
+	memcpy(out, full, cut);
+	snprintf(out + cut, outlen - cut, "~%016" PRIx64, label_hash(full, n));
+	return true;
+}
+
+enum bb_decode_status bb_decode_label_flags(struct bb_decode_ctx *ctx,
+					    const struct bb_label_conf *label, const uint8_t *raw,
+					    char *out, size_t outlen, char *err, size_t errlen,
+					    unsigned *flags)
+{
+	char buf[2][STEP_MAX];
 	struct step s = { .ctx = ctx, .err = err, .errlen = errlen };
 	size_t i;
 
+	if (flags)
+		*flags = 0;
 	if (err && errlen)
 		err[0] = '\0';
 	if (out && outlen)
@@ -1683,6 +1793,26 @@ enum bb_decode_status bb_decode_label(struct bb_decode_ctx *ctx, const struct bb
 		s.inlen = strlen(s.out);
 		s.raw = false;
 	}
-	copy_text(out, outlen, (const char *)s.in);
+	if (outlen >= BB_LABEL_MAX) {
+		if (bb_label_escape((const char *)s.in, out, outlen) && flags)
+			*flags |= BB_DECODE_TRUNCATED;
+	} else {
+		/* a caller with a small buffer gets a plain cut */
+		char final[BB_LABEL_MAX];
+
+		bb_label_escape((const char *)s.in, final, sizeof(final));
+		copy_text(out, outlen, final);
+		if (strlen(final) >= outlen && flags)
+			*flags |= BB_DECODE_TRUNCATED;
+	}
+	if (s.provisional && flags)
+		*flags |= BB_DECODE_PROVISIONAL;
 	return BB_DECODE_OK;
+}
+
+enum bb_decode_status bb_decode_label(struct bb_decode_ctx *ctx, const struct bb_label_conf *label,
+				      const uint8_t *raw, char *out, size_t outlen, char *err,
+				      size_t errlen)
+{
+	return bb_decode_label_flags(ctx, label, raw, out, outlen, err, errlen, NULL);
 }

@@ -67,4 +67,32 @@ enum bb_decode_status bb_decode_label(struct bb_decode_ctx *ctx, const struct bb
 				      const uint8_t *raw, char *out, size_t outlen, char *err,
 				      size_t errlen);
 
+/* Flags bb_decode_label_flags() reports. */
+#define BB_DECODE_PROVISIONAL 1u /* a fallback text (unknown cgroup, device, ksym, ifindex): a
+				  * later decode may resolve it */
+#define BB_DECODE_TRUNCATED 2u	 /* cut to BB_LABEL_MAX - 1 bytes with a hash suffix */
+
+/*
+ * bb_decode_label(), plus what the chain's last step did. With OUTLEN below
+ * BB_LABEL_MAX the text is cut plainly (no hash suffix). Every chain ends with one step that makes the text valid
+ * UTF-8 and keeps it unique (bb_label_escape).
+ */
+enum bb_decode_status bb_decode_label_flags(struct bb_decode_ctx *ctx,
+					    const struct bb_label_conf *label, const uint8_t *raw,
+					    char *out, size_t outlen, char *err, size_t errlen,
+					    unsigned *flags);
+
+/*
+ * The last step of every decoder chain. IN (any bytes, NUL-terminated)
+ * becomes valid UTF-8 in OUT (at least BB_LABEL_MAX bytes), reversibly:
+ * a control byte (but tab and newline), DEL or a byte outside a valid UTF-8 sequence becomes
+ * "\xNN" (lowercase hex), and a literal backslash that would read as such an
+ * escape (followed by "x" and a byte >= 0x80, a control byte, DEL or "5c")
+ * becomes "\x5c". Everything else, including systemd's "\x2d", passes
+ * unchanged. So two different inputs never give the same label. A result
+ * longer than BB_LABEL_MAX - 1 bytes keeps its first bytes plus "~" and 16
+ * hex digits of a hash of the whole; returns true then.
+ */
+bool bb_label_escape(const char *in, char *out, size_t outlen);
+
 #endif

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* bpfbridge.h: one config = config + loader + reader + its self-metrics. */
 #include <errno.h>
+#include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -14,6 +16,11 @@
 
 struct bb_engine {
 	struct bb_config *cfg;
+	bool names_claimed;
+	/* self-metric label sets, made once (a read allocates none per series) */
+	struct bb_labelset **prog_labels; /* one per program */
+	struct bb_labelset *cfg_labels;
+	struct bb_labelset **metric_labels; /* one per metric */
 	struct bb_options opts;
 	struct bb_loader *ld;
 	struct bb_decode_ctx *dctx;
@@ -29,10 +36,152 @@ void bb_options_init(struct bb_options *opts)
 	opts->max_series_per_metric = BB_DEFAULT_MAX_SERIES;
 }
 
+/* ---- metric names are unique across configs ------------------------------ */
+
+/*
+ * Two configs exporting the same metric name would be merged into one family
+ * (with the first one's bounds and help), so the second is refused. A config
+ * reopened from the same path (a reload) may hold the name twice for a while.
+ */
+struct name_claim {
+	char *metric;
+	char *path;
+	unsigned refs;
+};
+
+static pthread_mutex_t claims_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct name_claim *claims;
+static size_t n_claims, cap_claims;
+
+static struct name_claim *claim_find(const char *metric)
+{
+	for (size_t i = 0; i < n_claims; i++)
+		if (strcmp(claims[i].metric, metric) == 0)
+			return &claims[i];
+	return NULL;
+}
+
+static void release_names(const struct bb_config *cfg, size_t n)
+{
+	pthread_mutex_lock(&claims_lock);
+	for (size_t i = 0; i < n; i++) {
+		struct name_claim *c = claim_find(cfg->metrics[i].name);
+
+		if (!c || --c->refs)
+			continue;
+		free(c->metric);
+		free(c->path);
+		*c = claims[--n_claims];
+	}
+	if (n_claims == 0) {
+		free(claims);
+		claims = NULL;
+		cap_claims = 0;
+	}
+	pthread_mutex_unlock(&claims_lock);
+}
+
+static int claim_names(const struct bb_config *cfg, char *err, size_t errlen)
+{
+	size_t i;
+	int ret = 0;
+
+	pthread_mutex_lock(&claims_lock);
+	for (i = 0; i < cfg->n_metrics && !ret; i++) {
+		const struct bb_metric_conf *m = &cfg->metrics[i];
+		struct name_claim *c = claim_find(m->name);
+
+		if (c && strcmp(c->path, cfg->yaml_path) != 0) {
+			snprintf(err, errlen,
+				 "%s:%d:%d: metric %s: already exported by %s; metric names must be "
+				 "unique across configs",
+				 cfg->yaml_path, m->pos.line, m->pos.column, m->name, c->path);
+			ret = -EEXIST;
+			break;
+		}
+		if (c) {
+			c->refs++;
+			continue;
+		}
+		if (n_claims == cap_claims) {
+			size_t nc = cap_claims ? cap_claims * 2 : 16;
+			struct name_claim *p = realloc(claims, nc * sizeof(*p));
+
+			if (!p) {
+				ret = -ENOMEM;
+				break;
+			}
+			claims = p;
+			cap_claims = nc;
+		}
+		c = &claims[n_claims];
+		c->metric = strdup(m->name);
+		c->path = strdup(cfg->yaml_path);
+		c->refs = 1;
+		if (!c->metric || !c->path) {
+			free(c->metric);
+			free(c->path);
+			ret = -ENOMEM;
+			break;
+		}
+		n_claims++;
+	}
+	pthread_mutex_unlock(&claims_lock);
+	if (ret) {
+		if (ret == -ENOMEM)
+			snprintf(err, errlen, "%s: out of memory", cfg->yaml_path);
+		release_names(cfg, i);
+	}
+	return ret;
+}
+
+static void free_self_labels(struct bb_engine *eng)
+{
+	for (size_t i = 0; eng->prog_labels && i < bb_engine_n_programs(eng); i++)
+		bb_labelset_unref(eng->prog_labels[i]);
+	for (size_t i = 0; eng->metric_labels && i < eng->cfg->n_metrics; i++)
+		bb_labelset_unref(eng->metric_labels[i]);
+	bb_labelset_unref(eng->cfg_labels);
+	free(eng->prog_labels);
+	free(eng->metric_labels);
+}
+
+static int make_self_labels(struct bb_engine *eng)
+{
+	const char *name = eng->cfg->name;
+	size_t np = bb_engine_n_programs(eng), nm = eng->cfg->n_metrics;
+
+	eng->prog_labels = calloc(np ? np : 1, sizeof(*eng->prog_labels));
+	eng->metric_labels = calloc(nm ? nm : 1, sizeof(*eng->metric_labels));
+	eng->cfg_labels = bb_labelset_new(&name, 1);
+	if (!eng->prog_labels || !eng->metric_labels || !eng->cfg_labels)
+		return -ENOMEM;
+	for (size_t i = 0; i < np; i++) {
+		const struct bb_program_status *st = bb_engine_program(eng, i);
+		const char *vals[] = { name, st->name, st->hook, st->section };
+
+		eng->prog_labels[i] = bb_labelset_new(vals, 4);
+		if (!eng->prog_labels[i])
+			return -ENOMEM;
+	}
+	for (size_t i = 0; i < nm; i++) {
+		const char *vals[] = { name, eng->cfg->metrics[i].name };
+
+		eng->metric_labels[i] = bb_labelset_new(vals, 2);
+		if (!eng->metric_labels[i])
+			return -ENOMEM;
+	}
+	return 0;
+}
+
 void bb_engine_close(struct bb_engine *eng)
 {
 	if (!eng)
 		return;
+	if (eng->ld)
+		free_self_labels(eng);
+	if (eng->names_claimed)
+		release_names(eng->cfg, eng->cfg->n_metrics);
 	bb_reader_free(eng->rd);
 	bb_loader_close(eng->ld);
 	bb_decode_ctx_free(eng->dctx);
@@ -69,6 +218,10 @@ int bb_engine_open(const char *yaml_path, const struct bb_options *opts, struct 
 	free(yaml);
 	if (ret)
 		goto fail;
+	ret = claim_names(eng->cfg, err, errlen);
+	if (ret)
+		goto fail;
+	eng->names_claimed = true;
 
 	eng->dctx = bb_decode_ctx_new(NULL);
 	if (!eng->dctx) {
@@ -79,6 +232,11 @@ int bb_engine_open(const char *yaml_path, const struct bb_options *opts, struct 
 	ret = bb_loader_open(eng->cfg, &eng->opts, &eng->ld, err, errlen);
 	if (ret)
 		goto fail;
+	if (make_self_labels(eng)) {
+		snprintf(err, errlen, "%s: out of memory", yaml_path);
+		ret = -ENOMEM;
+		goto fail;
+	}
 	eng->rd = bb_reader_new(eng->cfg, &eng->opts, eng->dctx);
 	if (!eng->rd) {
 		snprintf(err, errlen, "%s: cannot set up the map reader", yaml_path);
@@ -146,13 +304,13 @@ static struct bb_family *self_family(struct bb_snapshot *snap, const char *name,
 	return fam;
 }
 
-static int add_value(struct bb_family *fam, const char *const *vals, uint64_t value)
+static int add_value(struct bb_family *fam, struct bb_labelset *labels, uint64_t value)
 {
 	struct bb_series *s;
 
 	if (!fam)
 		return -ENOMEM;
-	s = bb_family_add_series(fam, vals);
+	s = bb_family_add_shared(fam, labels);
 	if (!s)
 		return -ENOMEM;
 	s->value = value;
@@ -168,50 +326,56 @@ static int add_self_metrics(struct bb_engine *eng, struct bb_snapshot *snap)
 	static const char *const prog_labels[] = { "config", "program", "hook", "section" };
 	static const char *const cfg_labels[] = { "config" };
 	static const char *const metric_labels[] = { "config", "metric" };
-	const char *name = eng->cfg->name;
-	const char *cfg_vals[] = { name };
+	static const struct {
+		const char *name, *help;
+		size_t offset;
+	} per_metric[] = {
+		{ "bpfbridge_series_dropped_total",
+		  "Label sets dropped because the metric reached its max_series limit, once per read.",
+		  offsetof(struct bb_metric_stats, series_dropped) },
+		{ "bpfbridge_decode_errors_total", "Map keys whose labels could not be decoded.",
+		  offsetof(struct bb_metric_stats, decode_errors) },
+		{ "bpfbridge_series_retired_total",
+		  "Series forgotten because their keys left the map, or relabelled.",
+		  offsetof(struct bb_metric_stats, series_retired) },
+		{ "bpfbridge_labels_truncated_total",
+		  "Label values cut to the length limit (a hash of the whole value is kept).",
+		  offsetof(struct bb_metric_stats, labels_truncated) },
+	};
 	struct bb_family *fam;
 	int ret = 0;
 
 	fam = self_family(snap, "bpfbridge_program_attached",
 			  "Whether a BPF program of the config is attached (1) or not (0).",
 			  BB_METRIC_GAUGE, prog_labels, 4);
-	for (size_t i = 0; i < bb_engine_n_programs(eng); i++) {
-		const struct bb_program_status *st = bb_engine_program(eng, i);
-		const char *vals[] = { name, st->name, st->hook, st->section };
-
-		ret |= add_value(fam, vals, st->state == BB_PROG_ATTACHED);
-	}
+	for (size_t i = 0; i < bb_engine_n_programs(eng); i++)
+		ret |= add_value(fam, eng->prog_labels[i],
+				 bb_engine_program(eng, i)->state == BB_PROG_ATTACHED);
 	/* Kept in microseconds, exported in seconds (Prometheus' base unit). */
 	fam = self_family(snap, "bpfbridge_read_duration_seconds",
 			  "How long the last read of the config's maps took.", BB_METRIC_GAUGE,
 			  cfg_labels, 1);
 	if (fam)
 		fam->multiplier = 1e-6;
-	ret |= add_value(fam, cfg_vals, eng->last_duration_us);
+	ret |= add_value(fam, eng->cfg_labels, eng->last_duration_us);
 	fam = self_family(snap, "bpfbridge_series", "Series the last read of the config produced.",
 			  BB_METRIC_GAUGE, cfg_labels, 1);
-	ret |= add_value(fam, cfg_vals, eng->last_series);
-	fam = self_family(snap, "bpfbridge_series_dropped_total",
-			  "Series dropped because the metric reached its max_series limit.",
-			  BB_METRIC_COUNTER, metric_labels, 2);
-	for (size_t i = 0; i < bb_reader_n_metrics(eng->rd); i++) {
-		const char *vals[] = { name, eng->cfg->metrics[i].name };
+	ret |= add_value(fam, eng->cfg_labels, eng->last_series);
+	for (size_t k = 0; k < sizeof(per_metric) / sizeof(per_metric[0]); k++) {
+		fam = self_family(snap, per_metric[k].name, per_metric[k].help, BB_METRIC_COUNTER,
+				  metric_labels, 2);
+		for (size_t i = 0; i < bb_reader_n_metrics(eng->rd); i++) {
+			const char *st = (const char *)bb_reader_stats(eng->rd, i);
+			uint64_t v;
 
-		ret |= add_value(fam, vals, bb_reader_stats(eng->rd, i)->series_dropped);
-	}
-	fam = self_family(snap, "bpfbridge_decode_errors_total",
-			  "Map keys whose labels could not be decoded.", BB_METRIC_COUNTER,
-			  metric_labels, 2);
-	for (size_t i = 0; i < bb_reader_n_metrics(eng->rd); i++) {
-		const char *vals[] = { name, eng->cfg->metrics[i].name };
-
-		ret |= add_value(fam, vals, bb_reader_stats(eng->rd, i)->decode_errors);
+			memcpy(&v, st + per_metric[k].offset, sizeof(v));
+			ret |= add_value(fam, eng->metric_labels[i], v);
+		}
 	}
 	fam = self_family(snap, "bpfbridge_read_errors_total",
 			  "Reads of the config's maps that failed.", BB_METRIC_COUNTER, cfg_labels,
 			  1);
-	ret |= add_value(fam, cfg_vals, eng->read_errors);
+	ret |= add_value(fam, eng->cfg_labels, eng->read_errors);
 	return ret ? -ENOMEM : 0;
 }
 

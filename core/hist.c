@@ -179,18 +179,21 @@ uint64_t bb_hist_sum_key(const struct bb_metric_conf *m)
 	return (uint64_t)m->bucket_max + 1;
 }
 
-/* Index of KEY among the finite buckets, or -1 if it belongs to none. */
-static int64_t bucket_index(const struct bb_metric_conf *m, const struct bb_family *fam,
-			    uint64_t key)
+int64_t bb_hist_row_index(const struct bb_metric_conf *m, const int64_t *le_raw, size_t n,
+			  uint64_t key)
 {
+	if (key == bb_hist_sum_key(m))
+		return BB_HIST_ROW_SUM;
+	if (n == 0)
+		return (int64_t)n;
 	if (m->bucket_type == BB_BUCKET_FIXED) {
-		size_t lo = 0, hi = fam->n_buckets;
+		size_t lo = 0, hi = n;
 
-		if (!fam->le_raw)
-			return -1;
+		if (!le_raw)
+			return (int64_t)n;
 		while (lo < hi) {
 			size_t mid = lo + (hi - lo) / 2;
-			uint64_t bound = (uint64_t)fam->le_raw[mid];
+			uint64_t bound = (uint64_t)le_raw[mid];
 
 			if (bound == key)
 				return (int64_t)mid;
@@ -199,19 +202,49 @@ static int64_t bucket_index(const struct bb_metric_conf *m, const struct bb_fami
 			else
 				hi = mid;
 		}
-		return -1;
+		return (int64_t)n;
 	}
 	if (key <= (uint64_t)m->bucket_min)
-		return fam->n_buckets > 0 ? 0 : -1;
-	if (key > (uint64_t)m->bucket_max || key - (uint64_t)m->bucket_min >= fam->n_buckets)
-		return -1;
+		return 0;
+	if (key > (uint64_t)m->bucket_max || key - (uint64_t)m->bucket_min >= n)
+		return (int64_t)n;
 	return (int64_t)(key - (uint64_t)m->bucket_min);
+}
+
+double bb_hist_quantile(double q, const double *le, const uint64_t *cum, size_t n, uint64_t total)
+{
+	double rank, start, count;
+	size_t b;
+
+	if (isnan(q))
+		return NAN;
+	if (q < 0)
+		return -INFINITY;
+	if (q > 1)
+		return INFINITY;
+	if (n == 0 || total == 0)
+		return NAN;
+	rank = q * (double)total;
+	/* the first finite bucket whose cumulative count reaches the rank */
+	for (b = 0; b < n; b++)
+		if ((double)cum[b] >= rank)
+			break;
+	if (b == n)
+		return le[n - 1];
+	if (b == 0 && le[0] <= 0)
+		return le[0];
+	start = b > 0 ? le[b - 1] : 0;
+	count = (double)cum[b];
+	if (b > 0) {
+		count -= (double)cum[b - 1];
+		rank -= (double)cum[b - 1];
+	}
+	return start + (le[b] - start) * (rank / count);
 }
 
 size_t bb_hist_fill(const struct bb_metric_conf *m, const struct bb_family *fam,
 		    const struct bb_hist_row *rows, size_t n_rows, struct bb_series *s)
 {
-	uint64_t sum_key = bb_hist_sum_key(m);
 	uint64_t above = 0; /* observations in +Inf only */
 	size_t nonsense = 0;
 	size_t n_buckets = s->buckets ? fam->n_buckets : 0;
@@ -224,12 +257,12 @@ size_t bb_hist_fill(const struct bb_metric_conf *m, const struct bb_family *fam,
 		const struct bb_hist_row *row = &rows[r];
 		int64_t idx;
 
-		if (row->key == sum_key) {
+		idx = bb_hist_row_index(m, fam->le_raw, n_buckets, row->key);
+		if (idx == BB_HIST_ROW_SUM) {
 			s->sum_raw = sat_add(s->sum_raw, row->value);
 			continue;
 		}
-		idx = n_buckets ? bucket_index(m, fam, row->key) : -1;
-		if (idx < 0) {
+		if (idx >= (int64_t)n_buckets) {
 			above = sat_add(above, row->value);
 			nonsense++;
 			continue;

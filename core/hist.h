@@ -97,4 +97,28 @@ uint64_t bb_hist_sum_key(const struct bb_metric_conf *m);
 size_t bb_hist_fill(const struct bb_metric_conf *m, const struct bb_family *fam,
 		    const struct bb_hist_row *rows, size_t n_rows, struct bb_series *s);
 
+/* Where a bucket key's count goes, see bb_hist_row_index(). */
+#define BB_HIST_ROW_SUM (-2)
+
+/*
+ * The index of raw bucket KEY of histogram M among its N finite bounds LE_RAW
+ * (from bb_hist_bounds): 0..N-1 a finite bucket (keys below bucket_min count
+ * in the first), N for +Inf only (a key that makes no sense: above the sum key,
+ * or a fixed key not in bucket_keys; the caller counts it as a decode error),
+ * or BB_HIST_ROW_SUM for the key holding the sum.
+ */
+int64_t bb_hist_row_index(const struct bb_metric_conf *m, const int64_t *le_raw, size_t n,
+			  uint64_t key);
+
+/*
+ * Prometheus' histogram_quantile(Q, ...) over one histogram: CUM holds the
+ * cumulative counts of the N finite bounds LE (ascending), TOTAL the +Inf
+ * bucket. Same rules as Prometheus (promql/quantile.go, bucketQuantile): NaN
+ * for a NaN Q, no finite bound or TOTAL 0; -Inf / +Inf for Q < 0 / Q > 1; the
+ * highest finite bound when the rank falls in +Inf; the first bound when it
+ * falls in the first bucket and that bound is <= 0; otherwise linear
+ * interpolation inside the bucket, from 0 for the first one.
+ */
+double bb_hist_quantile(double q, const double *le, const uint64_t *cum, size_t n, uint64_t total);
+
 #endif

@@ -14,6 +14,7 @@
 #include "hist.h"
 #include "log.h"
 #include "reader.h"
+#include "store.h"
 
 /* How often a metric may log the same kind of trouble. */
 #define LOG_INTERVAL_NS (60ULL * 1000000000ULL)
@@ -128,31 +129,12 @@ static void ht_clear(struct ht *t, void (*free_val)(void *))
 
 /* ---- per-metric state ---------------------------------------------------- */
 
-/* A decoded label set, cached by (masked) raw key. */
-struct cache_val {
-	bool drop;   /* a decoder filtered it out on purpose */
-	char **vals; /* n_series_labels, NULL at the virtual cpu label */
-};
-
-/* One output series being assembled during a read. */
-struct group {
-	char *joined; /* label values, each NUL-terminated, back to back */
-	size_t joined_len;
-	const char **vals;
-	bool dropped;		  /* over the cardinality limit */
-	uint64_t value;		  /* counters */
-	struct bb_hist_row *rows; /* histograms */
-	size_t n_rows, cap_rows;
-};
-
 struct mreader {
 	const struct bb_metric_conf *m;
 	bool hist;
 	size_t n_series_labels; /* labels but the bucket one */
 	int cpu_label;		/* index of the virtual cpu label, or -1 */
 	uint32_t *offsets;	/* byte offset of each label in the key */
-	uint8_t *key_mask;	/* 0xff where a byte identifies the label set */
-	uint32_t max_series;
 
 	/* the bound map */
 	int fd; /* -1 when unbound */
@@ -165,19 +147,11 @@ struct mreader {
 	uint8_t *keys;
 	uint64_t *vals; /* per entry: ncpus values (per-CPU) or 1 */
 	size_t cap_entries;
-	uint8_t *tok_in, *tok_out, *masked;
-	char *scratch; /* n_series_labels * BB_LABEL_MAX decoded values */
+	uint8_t *tok_in, *tok_out, *prev_key;
 
-	struct ht cache;
-	size_t cache_cap;
+	struct bb_store *store; /* NULL when the histogram's bounds are unusable */
 
-	/* histograms */
-	double *le;
-	int64_t *le_raw;
-	size_t n_le;
-	bool bounds_ok;
-
-	struct bb_metric_stats stats;
+	uint64_t read_failures;
 	uint64_t last_log_ns;
 	uint64_t suppressed;
 };
@@ -189,6 +163,8 @@ struct bb_reader {
 	bool no_batch;
 	struct mreader *metrics;
 	size_t n_metrics;
+	double quantiles[BB_MAX_QUANTILES];
+	size_t n_quantiles;
 };
 
 static uint64_t now_ns(void)
@@ -299,24 +275,15 @@ int bb_reader_check_map(const struct bb_config *cfg, const struct bb_metric_conf
 	return 0;
 }
 
-static void cache_val_free(void *p)
-{
-	free(p); /* one block, see decode_key() */
-}
-
 static void mreader_release(struct mreader *mr)
 {
-	ht_clear(&mr->cache, cache_val_free);
+	bb_store_free(mr->store);
 	free(mr->offsets);
-	free(mr->key_mask);
 	free(mr->keys);
 	free(mr->vals);
 	free(mr->tok_in);
 	free(mr->tok_out);
-	free(mr->masked);
-	free(mr->scratch);
-	free(mr->le);
-	free(mr->le_raw);
+	free(mr->prev_key);
 }
 
 void bb_reader_free(struct bb_reader *rd)
@@ -352,24 +319,53 @@ struct bb_reader *bb_reader_new(const struct bb_config *cfg, const struct bb_opt
 		free(rd);
 		return NULL;
 	}
+	if (opts && opts->n_quantiles && opts->n_quantiles <= BB_MAX_QUANTILES) {
+		memcpy(rd->quantiles, opts->quantiles, opts->n_quantiles * sizeof(double));
+		rd->n_quantiles = opts->n_quantiles;
+	} else {
+		static const double defaults[] = { 0.5, 0.9, 0.99 };
+
+		memcpy(rd->quantiles, defaults, sizeof(defaults));
+		rd->n_quantiles = 3;
+	}
 	for (size_t i = 0; i < cfg->n_metrics; i++) {
 		struct mreader *mr = &rd->metrics[i];
+		struct bb_store_params sp = {
+			.config_name = cfg->name,
+			.retire_after = opts && opts->retire_after_reads ? opts->retire_after_reads
+									  : BB_DEFAULT_RETIRE_AFTER,
+			.quantiles = rd->quantiles,
+			.n_quantiles = rd->n_quantiles,
+		};
+		double *le = NULL;
+		int64_t *le_raw = NULL;
+		size_t n_le = 0;
 
 		mr->m = &cfg->metrics[i];
 		mr->fd = -1;
 		mr->cpu_label = -1;
 		mr->hist = mr->m->kind == BB_METRIC_HISTOGRAM;
 		mr->n_series_labels = series_labels(mr->m);
-		mr->max_series = mr->m->max_series ? mr->m->max_series : default_max;
-		mr->cache_cap = (size_t)mr->max_series * CACHE_FACTOR;
 		mr->batch_chunk = BATCH_CHUNK;
+		sp.max_series = mr->m->max_series ? mr->m->max_series : default_max;
 		if (mr->hist) {
-			if (bb_hist_bounds(mr->m, &mr->le, &mr->le_raw, &mr->n_le) == 0)
-				mr->bounds_ok = true;
-			else
+			if (bb_hist_bounds(mr->m, &le, &le_raw, &n_le) == 0) {
+				sp.bounds = bb_bounds_new(le, le_raw, n_le, mr->m->bucket_multiplier);
+			} else {
 				bb_err("%s: metric %s: cannot compute histogram bounds; it reads "
 				       "as empty",
 				       cfg->name, mr->m->name);
+			}
+			free(le);
+			free(le_raw);
+			if (!sp.bounds)
+				continue;
+		}
+		mr->store = bb_store_new(mr->m, &sp, dctx);
+		bb_bounds_unref(sp.bounds);
+		if (!mr->store) {
+			bb_reader_free(rd);
+			return NULL;
 		}
 	}
 	return rd;
@@ -404,42 +400,56 @@ int bb_reader_bind(struct bb_reader *rd, size_t i, int map_fd, char *err, size_t
 		return ret;
 
 	free(mr->offsets);
-	free(mr->key_mask);
 	free(mr->tok_in);
 	free(mr->tok_out);
-	free(mr->masked);
-	free(mr->scratch);
+	free(mr->prev_key);
+	/* Sized for the old map's keys and values: start over. */
+	free(mr->keys);
+	free(mr->vals);
+	mr->keys = NULL;
+	mr->vals = NULL;
+	mr->cap_entries = 0;
+	mr->fd = -1;
 	mr->map = desc;
 	mr->percpu = map_is_percpu(desc.type);
 	mr->cpu_label = virtual_cpu_label(mr->m, mr->percpu);
 	mr->offsets = calloc(mr->m->n_labels ? mr->m->n_labels : 1, sizeof(*mr->offsets));
-	mr->key_mask = calloc(desc.key_size ? desc.key_size : 1, 1);
 	/* batch tokens are a bucket index for hash maps, a key for arrays */
 	mr->tok_in = calloc(desc.key_size + 8, 1);
 	mr->tok_out = calloc(desc.key_size + 8, 1);
-	mr->masked = calloc(desc.key_size ? desc.key_size : 1, 1);
-	mr->scratch = calloc(mr->n_series_labels ? mr->n_series_labels : 1, BB_LABEL_MAX);
-	if (!mr->offsets || !mr->key_mask || !mr->tok_in || !mr->tok_out || !mr->masked ||
-	    !mr->scratch) {
+	mr->prev_key = calloc(desc.key_size ? desc.key_size : 1, 1);
+	if (!mr->offsets || !mr->tok_in || !mr->tok_out || !mr->prev_key) {
 		snprintf(err, errlen, "metric %s: out of memory", mr->m->name);
 		return -ENOMEM;
 	}
 	for (size_t l = 0; l < mr->m->n_labels; l++) {
 		const struct bb_label_conf *lab = &mr->m->labels[l];
-		bool identifies = !(mr->hist && l == mr->m->n_labels - 1);
 
 		if ((int)l == mr->cpu_label) {
 			mr->offsets[l] = UINT32_MAX;
 			continue;
 		}
 		mr->offsets[l] = off;
-		if (identifies)
-			memset(mr->key_mask + off, 0xff, lab->size);
 		off += lab->size + lab->padding;
+	}
+	if (mr->store) {
+		struct bb_store_layout lay = {
+			.key_size = desc.key_size,
+			.offsets = mr->offsets,
+			.cpu_label = mr->cpu_label,
+			.ncpus = rd->ncpus,
+			.array = desc.type == BPF_MAP_TYPE_ARRAY ||
+				 desc.type == BPF_MAP_TYPE_PERCPU_ARRAY,
+		};
+
+		ret = bb_store_bind(mr->store, &lay);
+		if (ret) {
+			snprintf(err, errlen, "metric %s: out of memory", mr->m->name);
+			return ret;
+		}
 	}
 	mr->fd = map_fd;
 	mr->batch = rd->no_batch ? -1 : 0;
-	ht_clear(&mr->cache, cache_val_free);
 	return 0;
 }
 
@@ -457,7 +467,25 @@ size_t bb_reader_n_metrics(const struct bb_reader *rd)
 
 const struct bb_metric_stats *bb_reader_stats(const struct bb_reader *rd, size_t i)
 {
-	return rd && i < rd->n_metrics ? &rd->metrics[i].stats : NULL;
+	static const struct bb_metric_stats none;
+
+	if (!rd || i >= rd->n_metrics)
+		return NULL;
+	return rd->metrics[i].store ? bb_store_stats(rd->metrics[i].store) : &none;
+}
+
+size_t bb_reader_memory(const struct bb_reader *rd)
+{
+	size_t bytes = 0;
+
+	for (size_t i = 0; rd && i < rd->n_metrics; i++) {
+		const struct mreader *mr = &rd->metrics[i];
+
+		bytes += mr->cap_entries * (mr->map.key_size + (mr->percpu ? (size_t)rd->ncpus : 1) * 8);
+		if (mr->store)
+			bytes += bb_store_memory(mr->store);
+	}
+	return bytes;
 }
 
 /* Log at most once a minute per metric; say how many were held back. */
@@ -592,8 +620,8 @@ static int collect_iterate(const struct bb_reader *rd, struct mreader *mr, size_
 		}
 		/* hash maps restart from the top when PREV was deleted meanwhile */
 		h = hash_bytes(key, ks);
-		memcpy(mr->masked, key, ks);
-		prev = mr->masked;
+		memcpy(mr->prev_key, key, ks);
+		prev = mr->prev_key;
 		if (ht_get(&seen, key, ks, h))
 			continue;
 		if (bpf_map_lookup_elem(mr->fd, key, mr->vals + n * slots)) {
@@ -632,259 +660,7 @@ static int collect(struct bb_reader *rd, struct mreader *mr, size_t *n)
 	return collect_iterate(rd, mr, n);
 }
 
-/* ---- decoding and grouping ------------------------------------------------ */
-
-static void group_free(void *p)
-{
-	struct group *g = p;
-
-	if (!g)
-		return;
-	free(g->joined);
-	free(g->vals);
-	free(g->rows);
-	free(g);
-}
-
-/*
- * The decoded series labels of KEY, from the cache or freshly decoded. Sets
- * *owned when the entry could not be cached (the caller frees it). NULL on a
- * decode error (counted and logged) or, with *nomem, on allocation failure.
- */
-static struct cache_val *decode_key(struct bb_reader *rd, struct mreader *mr, const uint8_t *key,
-				    bool *owned, bool *nomem)
-{
-	size_t ks = mr->map.key_size, n = mr->n_series_labels, total = 0;
-	struct cache_val *cv;
-	char *p;
-	uint64_t h;
-	bool drop = false;
-
-	*owned = false;
-	for (size_t i = 0; i < ks; i++)
-		mr->masked[i] = key[i] & mr->key_mask[i];
-	h = hash_bytes(mr->masked, ks);
-	cv = ht_get(&mr->cache, mr->masked, ks, h);
-	if (cv)
-		return cv;
-
-	for (size_t l = 0; l < n && !drop; l++) {
-		const struct bb_label_conf *lab = &mr->m->labels[l];
-		char *out = mr->scratch + l * BB_LABEL_MAX, err[256] = "";
-		enum bb_decode_status st;
-
-		out[0] = '\0';
-		if ((int)l == mr->cpu_label)
-			continue;
-		st = bb_decode_label(rd->dctx, lab, key + mr->offsets[l], out, BB_LABEL_MAX, err,
-				     sizeof(err));
-		if (st == BB_DECODE_DROP) {
-			drop = true;
-		} else if (st != BB_DECODE_OK) {
-			mr->stats.decode_errors++;
-			metric_log(rd, mr, BB_LOG_WARN, "label %s: %s; series skipped", lab->name,
-				   err[0] ? err : "decode failed");
-			return NULL;
-		}
-		out[BB_LABEL_MAX - 1] = '\0';
-		total += strlen(out) + 1;
-	}
-	if (drop)
-		total = 0;
-
-	/* One block: the entry, its pointers, then the strings. */
-	cv = malloc(sizeof(*cv) + (n ? n : 1) * sizeof(char *) + total);
-	if (!cv) {
-		*nomem = true;
-		return NULL;
-	}
-	cv->drop = drop;
-	cv->vals = (char **)(cv + 1);
-	p = (char *)(cv->vals + (n ? n : 1));
-	for (size_t l = 0; l < n; l++) {
-		const char *src = mr->scratch + l * BB_LABEL_MAX;
-		size_t len;
-
-		if (drop || (int)l == mr->cpu_label) {
-			cv->vals[l] = NULL;
-			continue;
-		}
-		len = strlen(src) + 1;
-		memcpy(p, src, len);
-		cv->vals[l] = p;
-		p += len;
-	}
-	/* Bounded: once full, entries are not kept until the next read empties it. */
-	if (mr->cache.n >= mr->cache_cap || ht_put(&mr->cache, mr->masked, ks, h, cv))
-		*owned = true;
-	return cv;
-}
-
-static int decode_bucket(struct bb_reader *rd, struct mreader *mr, const uint8_t *key,
-			 uint64_t *bucket)
-{
-	size_t b = mr->m->n_labels - 1;
-	const struct bb_label_conf *lab = &mr->m->labels[b];
-	const uint8_t *raw = key + mr->offsets[b];
-	char out[BB_LABEL_MAX], err[256] = "", *end;
-	enum bb_decode_status st;
-
-	if (lab->n_decoders == 0) {
-		uint64_t v = 0;
-
-		switch (lab->size) {
-		case 1:
-		case 2:
-		case 4:
-		case 8:
-			for (uint32_t i = 0; i < lab->size; i++)
-				v |= (uint64_t)raw[i] << (8 * i);
-			*bucket = v;
-			return 0;
-		default:
-			mr->stats.decode_errors++;
-			metric_log(rd, mr, BB_LOG_WARN,
-				   "bucket label %s: size %u is not 1, 2, 4 or 8 bytes", lab->name,
-				   lab->size);
-			return -EINVAL;
-		}
-	}
-	st = bb_decode_label(rd->dctx, lab, raw, out, sizeof(out), err, sizeof(err));
-	if (st == BB_DECODE_DROP)
-		return 1;
-	if (st != BB_DECODE_OK) {
-		mr->stats.decode_errors++;
-		metric_log(rd, mr, BB_LOG_WARN, "bucket label %s: %s", lab->name,
-			   err[0] ? err : "decode failed");
-		return -EINVAL;
-	}
-	errno = 0;
-	*bucket = strtoull(out, &end, 0);
-	if (errno || end == out || *end || out[0] == '-') {
-		mr->stats.decode_errors++;
-		metric_log(rd, mr, BB_LOG_WARN,
-			   "bucket label %s: \"%s\" is not an unsigned integer", lab->name, out);
-		return -EINVAL;
-	}
-	return 0;
-}
-
-struct grouping {
-	struct ht by_labels;
-	struct group **kept; /* in creation order */
-	size_t n_kept, cap_kept;
-	char *buf; /* scratch for joined label values */
-	size_t cap_buf;
-};
-
-static struct group *group_for(struct mreader *mr, struct grouping *gr, char *const *vals,
-			       const char *cpu, bool *nomem)
-{
-	size_t n = mr->n_series_labels, len = 0;
-	struct group *g;
-	uint64_t h;
-	char *p;
-
-	for (size_t l = 0; l < n; l++)
-		len += strlen((int)l == mr->cpu_label ? cpu : vals[l]) + 1;
-	if (len > gr->cap_buf) {
-		char *b = realloc(gr->buf, len * 2);
-
-		if (!b) {
-			*nomem = true;
-			return NULL;
-		}
-		gr->buf = b;
-		gr->cap_buf = len * 2;
-	}
-	p = gr->buf;
-	for (size_t l = 0; l < n; l++) {
-		const char *v = (int)l == mr->cpu_label ? cpu : vals[l];
-		size_t vl = strlen(v) + 1;
-
-		memcpy(p, v, vl);
-		p += vl;
-	}
-	h = hash_bytes(gr->buf, len);
-	g = ht_get(&gr->by_labels, gr->buf, len, h);
-	if (g)
-		return g;
-
-	g = calloc(1, sizeof(*g));
-	if (!g) {
-		*nomem = true;
-		return NULL;
-	}
-	if (gr->n_kept >= mr->max_series) {
-		g->dropped = true;
-		mr->stats.series_dropped++;
-	} else {
-		g->joined = malloc(len ? len : 1);
-		g->vals = calloc(n ? n : 1, sizeof(char *));
-		if (!g->joined || !g->vals) {
-			group_free(g);
-			*nomem = true;
-			return NULL;
-		}
-		memcpy(g->joined, gr->buf, len);
-		g->joined_len = len;
-		p = g->joined;
-		for (size_t l = 0; l < n; l++) {
-			g->vals[l] = p;
-			p += strlen(p) + 1;
-		}
-		if (gr->n_kept == gr->cap_kept) {
-			size_t nc = gr->cap_kept ? gr->cap_kept * 2 : 32;
-			struct group **k = realloc(gr->kept, nc * sizeof(*k));
-
-			if (!k) {
-				group_free(g);
-				*nomem = true;
-				return NULL;
-			}
-			gr->kept = k;
-			gr->cap_kept = nc;
-		}
-		gr->kept[gr->n_kept++] = g;
-	}
-	if (ht_put(&gr->by_labels, gr->buf, len, h, g)) {
-		if (!g->dropped)
-			gr->n_kept--;
-		group_free(g);
-		*nomem = true;
-		return NULL;
-	}
-	return g;
-}
-
-static int group_add_row(struct group *g, uint64_t key, uint64_t value)
-{
-	if (g->n_rows == g->cap_rows) {
-		size_t nc = g->cap_rows ? g->cap_rows * 2 : 16;
-		struct bb_hist_row *r = realloc(g->rows, nc * sizeof(*r));
-
-		if (!r)
-			return -ENOMEM;
-		g->rows = r;
-		g->cap_rows = nc;
-	}
-	g->rows[g->n_rows].key = key;
-	g->rows[g->n_rows].value = value;
-	g->n_rows++;
-	return 0;
-}
-
-static int cmp_group(const void *a, const void *b)
-{
-	const struct group *ga = *(const struct group *const *)a;
-	const struct group *gb = *(const struct group *const *)b;
-	size_t n = ga->joined_len < gb->joined_len ? ga->joined_len : gb->joined_len;
-	int c = memcmp(ga->joined, gb->joined, n);
-
-	if (c)
-		return c;
-	return ga->joined_len < gb->joined_len ? -1 : ga->joined_len > gb->joined_len;
-}
+/* ---- one metric ------------------------------------------------------------ */
 
 static struct bb_family *make_family(struct mreader *mr, struct bb_snapshot *snap)
 {
@@ -899,11 +675,6 @@ static struct bb_family *make_family(struct mreader *mr, struct bb_snapshot *sna
 	fam = bb_snapshot_family(snap, m->name, m->help ? m->help : "", m->kind, names,
 				 mr->n_series_labels);
 	free(names);
-	if (!fam)
-		return NULL;
-	if (mr->hist && mr->bounds_ok && fam->n_buckets == 0 && !fam->le &&
-	    bb_family_set_buckets(fam, mr->le, mr->le_raw, mr->n_le, m->bucket_multiplier))
-		return NULL;
 	return fam;
 }
 
@@ -911,11 +682,9 @@ static struct bb_family *make_family(struct mreader *mr, struct bb_snapshot *sna
 static int read_metric(struct bb_reader *rd, struct mreader *mr, struct bb_snapshot *snap,
 		       size_t *series_out)
 {
-	struct grouping gr = { 0 };
 	struct bb_family *fam;
 	size_t n = 0, slots, ks;
-	bool nomem = false;
-	char cpu_buf[16];
+	long written;
 	int ret = 0;
 
 	*series_out = 0;
@@ -925,17 +694,8 @@ static int read_metric(struct bb_reader *rd, struct mreader *mr, struct bb_snaps
 			   strerror(errno ? errno : ENOMEM));
 		return -(errno ? errno : ENOMEM);
 	}
-	mr->stats.series_last = 0;
-	if (mr->fd < 0 || (mr->hist && !mr->bounds_ok))
+	if (mr->fd < 0 || !mr->store)
 		return 0;
-
-	/* Evict between reads, never during one: rows point into the cache. */
-	if (mr->cache.n >= mr->cache_cap) {
-		mr->stats.cache_evictions += mr->cache.n;
-		bb_debug("%s: metric %s: label cache full (%zu entries), emptied", rd->cfg->name,
-			 mr->m->name, mr->cache.n);
-		ht_clear(&mr->cache, cache_val_free);
-	}
 
 	ret = collect(rd, mr, &n);
 	if (ret) {
@@ -943,92 +703,18 @@ static int read_metric(struct bb_reader *rd, struct mreader *mr, struct bb_snaps
 			   strerror(-ret));
 		return ret;
 	}
-
 	bb_debug("%s: map %s: %zu entries", rd->cfg->name, mr->map.name, n);
 	slots = value_slots(rd, mr);
 	ks = mr->map.key_size;
-	for (size_t i = 0; i < n && !nomem; i++) {
-		const uint8_t *key = mr->keys + i * ks;
-		const uint64_t *v = mr->vals + i * slots;
-		uint64_t bucket = 0, sum = 0;
-		struct cache_val *cv;
-		bool owned;
-
-		cv = decode_key(rd, mr, key, &owned, &nomem);
-		if (!cv)
-			continue;
-		if (cv->drop) {
-			mr->stats.filtered++;
-			goto next;
-		}
-		if (mr->hist) {
-			int b = decode_bucket(rd, mr, key, &bucket);
-
-			if (b > 0)
-				mr->stats.filtered++;
-			if (b)
-				goto next;
-		}
-		if (mr->cpu_label >= 0) {
-			for (int c = 0; c < rd->ncpus && !nomem; c++) {
-				struct group *g;
-
-				snprintf(cpu_buf, sizeof(cpu_buf), "%d", c);
-				g = group_for(mr, &gr, cv->vals, cpu_buf, &nomem);
-				if (!g || g->dropped)
-					continue;
-				if (mr->hist)
-					nomem = group_add_row(g, bucket, v[c]) != 0;
-				else
-					g->value += v[c];
-			}
-		} else {
-			struct group *g;
-
-			for (size_t c = 0; c < slots; c++)
-				sum += v[c];
-			g = group_for(mr, &gr, cv->vals, NULL, &nomem);
-			if (g && !g->dropped) {
-				if (mr->hist)
-					nomem = group_add_row(g, bucket, sum) != 0;
-				else
-					g->value += sum;
-			}
-		}
-	next:
-		if (owned)
-			cache_val_free(cv);
-	}
-
-	if (!nomem && gr.n_kept > 1)
-		qsort(gr.kept, gr.n_kept, sizeof(*gr.kept), cmp_group);
-	for (size_t i = 0; i < gr.n_kept && !nomem; i++) {
-		struct group *g = gr.kept[i];
-		struct bb_series *s = bb_family_add_series(fam, g->vals);
-
-		if (!s) {
-			nomem = true;
-			break;
-		}
-		(*series_out)++;
-		if (!mr->hist) {
-			s->value = g->value;
-			continue;
-		}
-		size_t odd = bb_hist_fill(mr->m, fam, g->rows, g->n_rows, s);
-
-		if (odd) {
-			mr->stats.decode_errors += odd;
-			metric_log(rd, mr, BB_LOG_WARN,
-				   "%zu bucket keys match no bucket of the config; counted in +Inf",
-				   odd);
-		}
-	}
-	mr->stats.series_last = *series_out;
-	ht_clear(&gr.by_labels, group_free);
-	free(gr.kept);
-	free(gr.buf);
-	if (nomem) {
+	bb_store_begin(mr->store);
+	for (size_t i = 0; i < n && ret == 0; i++)
+		ret = bb_store_add(mr->store, mr->keys + i * ks, mr->vals + i * slots, slots);
+	written = bb_store_end(mr->store, fam);
+	if (written < 0)
+		ret = (int)written;
+	else
+		*series_out = (size_t)written;
+	if (ret) {
 		metric_log(rd, mr, BB_LOG_ERR, "out of memory; this read is incomplete");
 		return -ENOMEM;
 	}

@@ -4,9 +4,9 @@
  *
  * Per metric it reads every (key, value) of the map that has the metric's
  * name (batched where the kernel can, get_next_key otherwise), sums per-CPU
- * values (or keeps them apart under a `cpu` label, see below), decodes label
- * values through a bounded cache keyed by raw key bytes, merges rows whose
- * labels decode alike, applies the cardinality limit and builds the family.
+ * values (or keeps them apart under a `cpu` label, see below) and hands each
+ * row to the metric's series store (store.h), which decodes, admits, keeps and
+ * emits the series.
  *
  * The `cpu` label: in a per-CPU map whose metric's last non-bucket label is
  * named `cpu`, that label takes no bytes of the key (per-CPU maps keep one
@@ -24,6 +24,7 @@
 #include "config.h"
 #include "decode.h"
 #include "snapshot.h"
+#include "store.h"
 
 struct bb_reader;
 
@@ -69,16 +70,10 @@ void bb_reader_disable_batch(struct bb_reader *rd);
 /* One pass over every metric; appends one family per metric to SNAP. */
 int bb_reader_read(struct bb_reader *rd, struct bb_snapshot *snap, struct bb_read_result *res);
 
-/* Cumulative per-metric counters, for the self-metrics. */
-struct bb_metric_stats {
-	uint64_t series_dropped; /* cardinality limit */
-	uint64_t decode_errors;
-	uint64_t filtered; /* rows a decoder (regexp, static_map) dropped on purpose */
-	uint64_t cache_evictions;
-	uint64_t series_last; /* series in the last read */
-};
-
 size_t bb_reader_n_metrics(const struct bb_reader *rd);
 const struct bb_metric_stats *bb_reader_stats(const struct bb_reader *rd, size_t i);
+
+/* Approximate heap bytes held for the metrics' series (stores and read buffers). */
+size_t bb_reader_memory(const struct bb_reader *rd);
 
 #endif

@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+#define _GNU_SOURCE
 #include <errno.h>
+#include <locale.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdbool.h>
@@ -84,22 +87,151 @@ static char **dup_strv(const char *const *v, size_t n)
 	return out;
 }
 
-static void series_free(const struct bb_family *fam, struct bb_series *s)
+/* ---- label sets and bounds ---------------------------------------------- */
+
+static uint64_t hash_joined(const char *p, size_t len)
 {
-	free_strv(s->label_values, fam->n_labels);
-	free(s->buckets);
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= (uint8_t)p[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+struct bb_labelset *bb_labelset_new(const char *const *values, size_t n)
+{
+	struct bb_labelset *ls;
+	size_t len = 0;
+	const char **ptrs;
+	char *p;
+
+	if (n && !values) {
+		errno = EINVAL;
+		return NULL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!values[i]) {
+			errno = EINVAL;
+			return NULL;
+		}
+		len += strlen(values[i]) + 1;
+	}
+	if (len > UINT32_MAX || n > UINT32_MAX) {
+		errno = E2BIG;
+		return NULL;
+	}
+	/* One block: the header, the pointers, then the strings. */
+	ls = malloc(sizeof(*ls) + (n ? n : 1) * sizeof(char *) + (len ? len : 1));
+	if (!ls) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	ptrs = (const char **)(ls + 1);
+	p = (char *)(ptrs + (n ? n : 1));
+	ls->refs = 1;
+	ls->n = (uint32_t)n;
+	ls->len = (uint32_t)len;
+	ls->values = ptrs;
+	ls->joined = p;
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(values[i]) + 1;
+
+		memcpy(p, values[i], l);
+		ptrs[i] = p;
+		p += l;
+	}
+	ls->hash = hash_joined(ls->joined, len);
+	return ls;
+}
+
+struct bb_labelset *bb_labelset_ref(struct bb_labelset *ls)
+{
+	if (ls)
+		__atomic_add_fetch(&ls->refs, 1, __ATOMIC_RELAXED);
+	return ls;
+}
+
+void bb_labelset_unref(struct bb_labelset *ls)
+{
+	if (ls && __atomic_sub_fetch(&ls->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		free(ls);
+}
+
+struct bb_bounds *bb_bounds_new(const double *le, const int64_t *le_raw, size_t n,
+				double multiplier)
+{
+	struct bb_bounds *b;
+	char text[64];
+
+	for (size_t i = 0; i < n; i++) {
+		if (!le || !isfinite(le[i]) || (i > 0 && le[i] <= le[i - 1])) {
+			bb_err("histogram bounds must be finite and strictly ascending");
+			errno = EINVAL;
+			return NULL;
+		}
+	}
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return NULL;
+	b->refs = 1;
+	b->n = n;
+	b->multiplier = multiplier == 0 ? 1.0 : multiplier;
+	b->le = malloc((n ? n : 1) * sizeof(*b->le));
+	b->le_raw = le_raw ? malloc((n ? n : 1) * sizeof(*b->le_raw)) : NULL;
+	b->le_text = calloc(n ? n : 1, sizeof(*b->le_text));
+	if (!b->le || (le_raw && !b->le_raw) || !b->le_text)
+		goto nomem;
+	for (size_t i = 0; i < n; i++) {
+		b->le[i] = le[i];
+		if (le_raw)
+			b->le_raw[i] = le_raw[i];
+		bb_format_double(le[i], text, sizeof(text));
+		b->le_text[i] = strdup(text);
+		if (!b->le_text[i])
+			goto nomem;
+	}
+	return b;
+nomem:
+	b->refs = 1;
+	bb_bounds_unref(b);
+	errno = ENOMEM;
+	return NULL;
+}
+
+struct bb_bounds *bb_bounds_ref(struct bb_bounds *b)
+{
+	if (b)
+		__atomic_add_fetch(&b->refs, 1, __ATOMIC_RELAXED);
+	return b;
+}
+
+void bb_bounds_unref(struct bb_bounds *b)
+{
+	if (!b || __atomic_sub_fetch(&b->refs, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
+	if (b->le_text)
+		for (size_t i = 0; i < b->n; i++)
+			free(b->le_text[i]);
+	free(b->le_text);
+	free(b->le);
+	free(b->le_raw);
+	free(b);
 }
 
 static void family_free(struct bb_family *fam)
 {
 	for (size_t i = 0; i < fam->n_series; i++)
-		series_free(fam, &fam->series[i]);
+		bb_labelset_unref(fam->series[i].labels);
 	free(fam->series);
+	free(fam->bucket_block);
+	free(fam->quantile_block);
+	free(fam->quantiles);
 	free(fam->name);
 	free(fam->help);
 	free_strv(fam->label_names, fam->n_labels);
-	free(fam->le);
-	free(fam->le_raw);
+	bb_bounds_unref(fam->bounds);
 }
 
 /* Prometheus data model: metric names [a-zA-Z_:][a-zA-Z0-9_:]*, label names
@@ -210,78 +342,153 @@ struct bb_family *bb_snapshot_family(struct bb_snapshot *snap, const char *name,
 	return fam;
 }
 
+int bb_family_share_bounds(struct bb_family *fam, struct bb_bounds *bounds)
+{
+	if (!fam || fam->kind != BB_METRIC_HISTOGRAM || !bounds)
+		return -EINVAL;
+	/* Series already hold buckets sized for the old bounds. */
+	if (fam->n_series && bounds->n != fam->n_buckets)
+		return -EBUSY;
+	if (fam->bounds == bounds)
+		return 0;
+	bb_bounds_ref(bounds);
+	bb_bounds_unref(fam->bounds);
+	fam->bounds = bounds;
+	fam->n_buckets = bounds->n;
+	fam->le = bounds->le;
+	fam->le_raw = bounds->le_raw;
+	fam->le_text = (const char *const *)bounds->le_text;
+	fam->multiplier = bounds->multiplier;
+	return 0;
+}
+
 int bb_family_set_buckets(struct bb_family *fam, const double *le, const int64_t *le_raw, size_t n,
 			  double multiplier)
 {
-	double *nle = NULL;
-	int64_t *nraw = NULL;
+	struct bb_bounds *b;
+	int ret;
 
 	if (!fam || fam->kind != BB_METRIC_HISTOGRAM || (n && !le))
 		return -EINVAL;
-	for (size_t i = 0; i < n; i++) {
-		if (!isfinite(le[i]) || (i > 0 && le[i] <= le[i - 1])) {
-			bb_err("metric %s: bucket bounds must be finite and strictly ascending",
-			       fam->name);
-			return -EINVAL;
-		}
-	}
-	/* Series already hold buckets sized for the old bounds. */
-	if (fam->n_series && n != fam->n_buckets)
-		return -EBUSY;
+	b = bb_bounds_new(le, le_raw, n, multiplier);
+	if (!b)
+		return errno == EINVAL ? -EINVAL : -ENOMEM;
+	ret = bb_family_share_bounds(fam, b);
+	bb_bounds_unref(b);
+	return ret;
+}
 
+int bb_family_set_quantiles(struct bb_family *fam, const double *q, size_t n)
+{
+	double *nq = NULL;
+
+	if (!fam || (n && !q))
+		return -EINVAL;
+	if (fam->n_series && n != fam->n_quantiles)
+		return -EBUSY;
+	for (size_t i = 0; i < n; i++)
+		if (!(q[i] > 0 && q[i] < 1))
+			return -EINVAL;
 	if (n) {
-		nle = malloc(n * sizeof(*nle));
-		nraw = le_raw ? malloc(n * sizeof(*nraw)) : NULL;
-		if (!nle || (le_raw && !nraw)) {
-			free(nle);
-			free(nraw);
+		nq = malloc(n * sizeof(*nq));
+		if (!nq)
 			return -ENOMEM;
-		}
-		memcpy(nle, le, n * sizeof(*nle));
-		if (le_raw)
-			memcpy(nraw, le_raw, n * sizeof(*nraw));
+		memcpy(nq, q, n * sizeof(*nq));
 	}
-	free(fam->le);
-	free(fam->le_raw);
-	fam->le = nle;
-	fam->le_raw = nraw;
-	fam->n_buckets = n;
-	fam->multiplier = multiplier == 0 ? 1.0 : multiplier;
+	free(fam->quantiles);
+	fam->quantiles = nq;
+	fam->n_quantiles = n;
 	return 0;
+}
+
+/* Point every series' arrays into the family's blocks (after they moved). */
+static void family_repoint(struct bb_family *fam)
+{
+	size_t nb = fam->kind == BB_METRIC_HISTOGRAM ? fam->n_buckets : 0;
+	size_t nq = fam->kind == BB_METRIC_HISTOGRAM ? fam->n_quantiles : 0;
+
+	for (size_t i = 0; i < fam->n_series; i++) {
+		struct bb_series *s = &fam->series[i];
+
+		s->buckets = nb ? fam->bucket_block + i * 2 * nb : NULL;
+		s->iv.buckets = nb ? s->buckets + nb : NULL;
+		s->iv.quantiles = nq ? fam->quantile_block + i * nq : NULL;
+	}
+}
+
+int bb_family_reserve(struct bb_family *fam, size_t n)
+{
+	size_t nb = fam->kind == BB_METRIC_HISTOGRAM ? fam->n_buckets : 0;
+	size_t nq = fam->kind == BB_METRIC_HISTOGRAM ? fam->n_quantiles : 0;
+	size_t need = fam->n_series + n, cap = fam->cap_series;
+
+	if (need <= fam->cap_series)
+		return 0;
+	if (grow((void **)&fam->series, &fam->cap_series, need, sizeof(*fam->series)))
+		return -ENOMEM;
+	/* The blocks follow the series array's capacity. */
+	if (nb) {
+		size_t c = cap;
+
+		if (fam->cap_series > SIZE_MAX / (2 * nb * sizeof(uint64_t)))
+			return -ENOMEM;
+		if (grow((void **)&fam->bucket_block, &c, fam->cap_series,
+			 2 * nb * sizeof(uint64_t)))
+			return -ENOMEM;
+	}
+	if (nq) {
+		size_t c = cap;
+
+		if (grow((void **)&fam->quantile_block, &c, fam->cap_series, nq * sizeof(double)))
+			return -ENOMEM;
+	}
+	family_repoint(fam);
+	return 0;
+}
+
+struct bb_series *bb_family_add_shared(struct bb_family *fam, struct bb_labelset *labels)
+{
+	struct bb_series *s;
+
+	if (!fam || !labels || labels->n != fam->n_labels) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (fam->n_series == fam->cap_series && bb_family_reserve(fam, fam->cap_series ? fam->cap_series : 8)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	s = &fam->series[fam->n_series++];
+	memset(s, 0, sizeof(*s));
+	s->labels = bb_labelset_ref(labels);
+	s->label_values = labels->values;
+	if (fam->kind == BB_METRIC_HISTOGRAM) {
+		size_t nb = fam->n_buckets, nq = fam->n_quantiles, i = fam->n_series - 1;
+
+		s->buckets = nb ? fam->bucket_block + i * 2 * nb : NULL;
+		s->iv.buckets = nb ? s->buckets + nb : NULL;
+		s->iv.quantiles = nq ? fam->quantile_block + i * nq : NULL;
+		if (nb)
+			memset(s->buckets, 0, 2 * nb * sizeof(uint64_t));
+	}
+	return s;
 }
 
 struct bb_series *bb_family_add_series(struct bb_family *fam, const char *const *label_values)
 {
+	struct bb_labelset *ls;
 	struct bb_series *s;
-	char **values;
-	uint64_t *buckets = NULL;
 
 	if (!fam) {
 		errno = EINVAL;
 		return NULL;
 	}
-	values = dup_strv(label_values, fam->n_labels);
-	if (!values)
+	ls = bb_labelset_new(label_values, fam->n_labels);
+	if (!ls)
 		return NULL;
-	if (fam->kind == BB_METRIC_HISTOGRAM && fam->n_buckets) {
-		buckets = calloc(fam->n_buckets, sizeof(*buckets));
-		if (!buckets)
-			goto nomem;
-	}
-	if (grow((void **)&fam->series, &fam->cap_series, fam->n_series + 1, sizeof(*fam->series)))
-		goto nomem;
-
-	s = &fam->series[fam->n_series++];
-	memset(s, 0, sizeof(*s));
-	s->label_values = values;
-	s->buckets = buckets;
+	s = bb_family_add_shared(fam, ls);
+	bb_labelset_unref(ls);
 	return s;
-
-nomem:
-	free(buckets);
-	free_strv(values, fam->n_labels);
-	errno = ENOMEM;
-	return NULL;
 }
 
 void bb_snapshot_finish(struct bb_snapshot *snap)
@@ -384,8 +591,42 @@ static void shortest_digits(double v, char *digits, size_t len, int *exp10)
 	*exp10 = 0;
 }
 
+/*
+ * The "C" numeric locale, for this thread only while formatting: the host
+ * agent (collectd, snmpd) may run with LC_NUMERIC=de_DE, where printf and
+ * strtod use a decimal comma. uselocale() is per thread, so concurrent reads
+ * in other threads are not disturbed.
+ */
+static locale_t loc_holder;
+
+static void c_locale_init(void)
+{
+	loc_holder = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
+}
+
+static locale_t c_numeric_locale(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, c_locale_init);
+	return loc_holder;
+}
+
+static void format_double_c(double v, char *buf, size_t len);
+
 /* strconv.FormatFloat(v, 'g', -1, 64) as the Prometheus Go client writes it. */
 void bb_format_double(double v, char *buf, size_t len)
+{
+	locale_t c = c_numeric_locale(), old = (locale_t)0;
+
+	if (c)
+		old = uselocale(c);
+	format_double_c(v, buf, len);
+	if (c)
+		uselocale(old);
+}
+
+static void format_double_c(double v, char *buf, size_t len)
 {
 	char digits[24], out[64];
 	int exp10, nd;
@@ -568,12 +809,9 @@ static void prom_labels(FILE *out, const struct bb_family *fam, const struct bb_
 
 static void prom_histogram_series(FILE *out, const struct bb_family *fam, const struct bb_series *s)
 {
-	char le[64];
-
 	for (size_t b = 0; b < fam->n_buckets; b++) {
-		bb_format_double(fam->le[b], le, sizeof(le));
 		fprintf(out, "%s_bucket", fam->name);
-		prom_labels(out, fam, s, le);
+		prom_labels(out, fam, s, fam->le_text[b]);
 		fprintf(out, " %" PRIu64 "\n", s->buckets ? s->buckets[b] : 0);
 	}
 	fprintf(out, "%s_bucket", fam->name);
@@ -650,7 +888,7 @@ static void json_double(FILE *out, double v)
 
 static void json_series(FILE *out, const struct bb_family *fam, const struct bb_series *s)
 {
-	fputs("{\"labels\":{", out);
+	fprintf(out, "{\"id\":%" PRIu64 ",\"labels\":{", s->id);
 	for (size_t i = 0; i < fam->n_labels; i++) {
 		if (i)
 			fputc(',', out);
@@ -666,7 +904,11 @@ static void json_series(FILE *out, const struct bb_family *fam, const struct bb_
 		return;
 	}
 	if (fam->kind != BB_METRIC_HISTOGRAM) {
-		fprintf(out, ",\"value\":%" PRIu64 "}", s->value);
+		fprintf(out, ",\"value\":%" PRIu64, s->value);
+		if (s->iv.valid)
+			fprintf(out, ",\"interval\":{\"reset\":%s,\"increase\":%" PRIu64 "}",
+				s->iv.reset ? "true" : "false", s->iv.value);
+		fputc('}', out);
 		return;
 	}
 	fputs(",\"buckets\":[", out);
@@ -677,7 +919,27 @@ static void json_series(FILE *out, const struct bb_family *fam, const struct bb_
 	}
 	fprintf(out, "],\"count\":%" PRIu64 ",\"sum\":", s->count);
 	json_double(out, s->sum);
-	fprintf(out, ",\"sum_raw\":%" PRIu64 "}", s->sum_raw);
+	fprintf(out, ",\"sum_raw\":%" PRIu64, s->sum_raw);
+	if (s->iv.valid) {
+		fprintf(out, ",\"interval\":{\"reset\":%s,\"count\":%" PRIu64 ",\"sum\":",
+			s->iv.reset ? "true" : "false", s->iv.count);
+		json_double(out, s->iv.sum);
+		fputs(",\"mean\":", out);
+		json_double(out, s->iv.mean);
+		fputs(",\"buckets\":[", out);
+		for (size_t b = 0; b < fam->n_buckets; b++)
+			fprintf(out, "%s%" PRIu64, b ? "," : "", s->iv.buckets[b]);
+		fputs("],\"quantiles\":[", out);
+		for (size_t q = 0; q < fam->n_quantiles; q++) {
+			fputs(q ? ",{\"q\":" : "{\"q\":", out);
+			json_double(out, fam->quantiles[q]);
+			fputs(",\"value\":", out);
+			json_double(out, s->iv.quantiles[q]);
+			fputc('}', out);
+		}
+		fputs("]}", out);
+	}
+	fputc('}', out);
 }
 
 int bb_snapshot_write_json(const struct bb_snapshot *snap, FILE *out)

@@ -7,22 +7,80 @@
 #ifndef BPFBRIDGE_SNAPSHOT_H
 #define BPFBRIDGE_SNAPSHOT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
 #include "config.h"
 
+/*
+ * A label set: N values, interned by the series store and shared, never copied,
+ * by every snapshot that shows the series. Reference-counted (atomically: a
+ * snapshot may be released on another thread than the one that read it).
+ */
+struct bb_labelset {
+	int refs;
+	uint32_t n;
+	uint32_t len;		   /* bytes of `joined`: each value NUL-terminated, back to back */
+	uint64_t hash;		   /* of `joined` */
+	const char *const *values; /* n pointers into joined */
+	char *joined;
+};
+
+/* A new label set holding copies of VALUES (N of them), one reference. NULL on ENOMEM. */
+struct bb_labelset *bb_labelset_new(const char *const *values, size_t n);
+struct bb_labelset *bb_labelset_ref(struct bb_labelset *ls);
+void bb_labelset_unref(struct bb_labelset *ls);
+
+/*
+ * What changed since the previous read in which the same series was seen
+ * (valid when `valid`; a series seen for the first time has none).
+ */
+struct bb_interval {
+	bool valid;
+	bool reset; /* a value went down (map recreated, wrap): deltas count from 0 */
+	uint64_t value;	   /* counters and gauges: the increase */
+	uint64_t *buckets; /* histograms: cumulative increase per finite bound */
+	uint64_t count;	   /* histograms: observations in the interval (the +Inf increase) */
+	uint64_t sum_raw;
+	double sum;	   /* sum_raw * multiplier */
+	double mean;	   /* sum / count, NaN when count is 0 */
+	double *quantiles; /* fam->n_quantiles values, scaled; see bb_hist_quantile() */
+};
+
 struct bb_series {
-	char **label_values; /* family->n_labels strings */
-	uint64_t value;	     /* counters */
+	const char *const *label_values; /* family->n_labels strings, shared */
+	struct bb_labelset *labels;	 /* the reference this snapshot holds */
+	uint64_t id; /* stable for the series' life in its store; never given to another label set */
+	uint64_t value; /* counters and gauges */
 	/* histograms: cumulative counts per finite bound, family->n_buckets of them;
 	 * the +Inf bucket is `count` and is not stored here */
 	uint64_t *buckets;
 	uint64_t count;
 	uint64_t sum_raw; /* in the program's units, as summed in bucket_max+1 */
 	double sum;	  /* sum_raw * multiplier */
+	struct bb_interval iv;
 };
+
+/*
+ * Histogram bounds of one metric, computed and formatted once, shared by every
+ * snapshot (reference-counted like label sets).
+ */
+struct bb_bounds {
+	int refs;
+	size_t n;
+	double *le;	   /* scaled by the multiplier, ascending */
+	int64_t *le_raw;   /* in raw program units (fixed: the key value); may be NULL */
+	char **le_text;	   /* le formatted as Prometheus does ("0.001", "1e+06") */
+	double multiplier; /* never 0 */
+};
+
+/* Bounds from copies of LE and LE_RAW (may be NULL); formats le_text. NULL on error. */
+struct bb_bounds *bb_bounds_new(const double *le, const int64_t *le_raw, size_t n,
+				double multiplier);
+struct bb_bounds *bb_bounds_ref(struct bb_bounds *b);
+void bb_bounds_unref(struct bb_bounds *b);
 
 struct bb_family {
 	char *name;
@@ -30,14 +88,22 @@ struct bb_family {
 	enum bb_metric_kind kind;
 	char **label_names; /* for histograms the bucket label is not among them */
 	size_t n_labels;
-	/* histograms: finite upper bounds, ascending */
+	/* histograms: finite upper bounds, ascending (pointers into `bounds`) */
 	size_t n_buckets;
-	double *le;	   /* scaled by the multiplier */
-	int64_t *le_raw;   /* in raw program units (fixed: the key value) */
+	const double *le;	   /* scaled by the multiplier */
+	const int64_t *le_raw;	   /* in raw program units (fixed: the key value) */
+	const char *const *le_text; /* le as text, formatted once */
+	struct bb_bounds *bounds;
 	double multiplier; /* histograms: bound scale; gauges: value scale (0 = 1) */
+	/* the quantiles every histogram series' interval carries, in (0, 1) */
+	double *quantiles;
+	size_t n_quantiles;
 	struct bb_series *series;
 	size_t n_series;
 	size_t cap_series;
+	/* per-series arrays, one block each per family (series point into them) */
+	uint64_t *bucket_block; /* 2 * n_buckets per series: totals, then interval */
+	double *quantile_block; /* n_quantiles per series */
 };
 
 struct bb_snapshot {
@@ -68,9 +134,22 @@ struct bb_family *bb_snapshot_family(struct bb_snapshot *snap, const char *name,
 int bb_family_set_buckets(struct bb_family *fam, const double *le, const int64_t *le_raw, size_t n,
 			  double multiplier);
 
+/* Histogram families: share BOUNDS (takes a reference) before adding series. */
+int bb_family_share_bounds(struct bb_family *fam, struct bb_bounds *bounds);
+
+/* Histogram families: the quantiles each series' interval carries (copied), before adding series. */
+int bb_family_set_quantiles(struct bb_family *fam, const double *q, size_t n);
+
+/* Room for N more series without moving anything (one allocation per array). */
+int bb_family_reserve(struct bb_family *fam, size_t n);
+
 /* Append a series with the given label values (copied). Histogram series get
  * zeroed buckets. Returns NULL on ENOMEM. */
 struct bb_series *bb_family_add_series(struct bb_family *fam, const char *const *label_values);
+
+/* Append a series sharing LABELS (takes a reference; labels->n must be
+ * fam->n_labels). Histogram series get zeroed buckets. NULL on ENOMEM. */
+struct bb_series *bb_family_add_shared(struct bb_family *fam, struct bb_labelset *labels);
 
 /* Seal: stamps taken_ns and sorts nothing (order is insertion order). */
 void bb_snapshot_finish(struct bb_snapshot *snap);

@@ -277,7 +277,7 @@ static void ebpf_ti_put_escaped(struct ebpf_ti_writer *w, const char *s)
  * Returns true when the text was truncated.
  */
 static bool ebpf_format_type_instance(char *out, size_t size, char *const *names,
-				      char *const *values, size_t n, const char *le)
+				      const char *const *values, size_t n, const char *le)
 {
 	struct ebpf_ti_writer w = { out, size, 0, UINT64_C(0xcbf29ce484222325) };
 	size_t keep;

@@ -24,6 +24,8 @@ SELF_FAMILIES = [
     "bpfbridge_series_dropped_total",
     "bpfbridge_decode_errors_total",
     "bpfbridge_read_errors_total",
+    "bpfbridge_series_retired_total",
+    "bpfbridge_labels_truncated_total",
 ]
 
 

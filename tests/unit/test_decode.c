@@ -248,14 +248,14 @@ static void test_basic_decoders(void **state)
 		  RAW("a\x01"
 		      "b\x7f\x1b[0m\0"),
 		  BB_DECODE_OK, "a\\x01b\\x7f\\x1b[0m" },
-		{ "string", RAW("C:\\dir\0"), BB_DECODE_OK, "C:\\\\dir" },
+		{ "string", RAW("C:\\dir\0"), BB_DECODE_OK, "C:\\dir" }, /* not an escape */
 		{ "string", RAW("caf\xc3\xa9 \xe2\x82\xac\0"), BB_DECODE_OK,
 		  "caf\xc3\xa9 \xe2\x82\xac" },
 		{ "string", RAW("bad\xff\xc3\0"), BB_DECODE_OK, "bad\\xff\\xc3" },
 		{ "string", RAW("\xc0\xaf\xed\xa0\x80\0"), BB_DECODE_OK,
 		  "\\xc0\\xaf\\xed\\xa0\\x80" }, /* overlong and surrogate */
 		{ "string", RAW("cut\xe2\x82"), BB_DECODE_OK, "cut\\xe2\\x82" },
-		{ "string,string", RAW("a\\b\x01\0"), BB_DECODE_OK, "a\\\\b\\x01" },
+		{ "string,string", RAW("a\\b\x01\0"), BB_DECODE_OK, "a\\b\\x01" },
 		/* hex */
 		{ "hex", RAW("\x00\x01\xab\xff"), BB_DECODE_OK, "0001abff" },
 		{ "hex", "", 0, BB_DECODE_OK, "" },
@@ -411,9 +411,10 @@ static void test_dname_too_long(void **state)
 	assert_int_equal(decode_chain(NULL, "dname", false, wire, (uint32_t)pos, out, sizeof(out),
 				      err, sizeof(err)),
 			 BB_DECODE_OK);
-	/* the first label (63 escapes) and its dot fit; no part of the next escape */
-	assert_int_equal(strlen(out), 63 * 4 + 1);
-	assert_string_equal(out + strlen(out) - 5, "\\001.");
+	/* too long: a prefix plus "~" and a hash of the whole text */
+	assert_int_equal(strlen(out), BB_LABEL_MAX - 1);
+	assert_int_equal(out[BB_LABEL_MAX - 1 - 17], '~');
+	assert_memory_equal(out, "\\001\\001", 8);
 }
 
 static void test_syscall_table(void **state)
@@ -516,8 +517,9 @@ static void test_kstack_truncation(void **state)
 			 BB_DECODE_OK);
 	len = strlen(out);
 	assert_true(len <= BB_LABEL_MAX - 1);
-	/* 16 whole frames: 15 characters each plus 15 newlines = 255 */
+	/* 64 frames do not fit: a prefix, "~" and a hash of the whole stack */
 	assert_int_equal(len, BB_LABEL_MAX - 1);
+	assert_int_equal(out[BB_LABEL_MAX - 1 - 17], '~');
 	assert_memory_equal(out, "do_one_initcall\ndo_one_initcall\n", 32);
 	bb_decode_ctx_free(ctx);
 }
@@ -852,7 +854,9 @@ static void test_output_bounds(void **state)
 	assert_int_equal(decode_chain(NULL, "string", false, big, sizeof(big), out, sizeof(out),
 				      err, sizeof(err)),
 			 BB_DECODE_OK);
-	assert_int_equal(strlen(out), (BB_LABEL_MAX - 1) / 4 * 4);
+	assert_int_equal(strlen(out), 236 + 17);
+	assert_int_equal(out[236], '~');
+	assert_memory_equal(out + 232, "\\x01", 4);
 
 	/* hex: whole bytes only */
 	for (i = 0; i < sizeof(bytes); i++)
@@ -860,7 +864,9 @@ static void test_output_bounds(void **state)
 	assert_int_equal(decode_chain(NULL, "hex", false, bytes, sizeof(bytes), out, sizeof(out),
 				      err, sizeof(err)),
 			 BB_DECODE_OK);
-	assert_int_equal(strlen(out), (BB_LABEL_MAX - 1) / 2 * 2);
+	/* 400 hex digits: a prefix, "~" and a hash */
+	assert_int_equal(strlen(out), BB_LABEL_MAX - 1);
+	assert_int_equal(out[BB_LABEL_MAX - 1 - 17], '~');
 	assert_memory_equal(out, "000102", 6);
 
 	/* a value exactly as long as the caller's buffer: cut by one, no byte past it */

@@ -3,7 +3,7 @@
  * The reader against real kernel maps made with bpf_map_create() (no BPF
  * program needed): exact values, per-CPU sums and the cpu label, batch and
  * key-by-key iteration, cardinality limit, filtering and decode errors,
- * histogram assembly, the label cache, and map checks. Needs CAP_BPF (root):
+ * histogram assembly, sticky admission, and map checks. Needs CAP_BPF (root):
  * skipped without it, failed without it under BPFBRIDGE_REQUIRE_BPF=1.
  */
 #include <stdarg.h>
@@ -157,13 +157,11 @@ static void test_counter_values_exact(void **state)
 	fam = read_once(f, "things_total");
 	assert_non_null(fam);
 	assert_int_equal(fam->n_series, 3);
-	/* sorted by label text */
-	assert_string_equal(fam->series[0].label_values[0], "12");
-	assert_string_equal(fam->series[1].label_values[0], "3");
-	assert_string_equal(fam->series[2].label_values[0], "7");
-	assert_int_equal(fam->series[0].value, 1ULL << 40);
-	assert_int_equal(fam->series[1].value, 30);
-	assert_int_equal(fam->series[2].value, 70);
+	assert_int_equal(value_of(fam, (const char *[]){ "12" }), 1ULL << 40);
+	assert_int_equal(value_of(fam, (const char *[]){ "3" }), 30);
+	assert_int_equal(value_of(fam, (const char *[]){ "7" }), 70);
+	/* first seen, first listed: ids ascend, and the order holds on the next read */
+	assert_true(fam->series[0].id < fam->series[1].id && fam->series[1].id < fam->series[2].id);
 	assert_int_equal(bb_reader_stats(f->rd, 0)->series_last, 3);
 	teardown(f);
 }
@@ -203,7 +201,7 @@ static void test_iteration_reads_everything(void **state)
 	check_many(false);
 }
 
-static void test_array_reports_every_slot(void **state)
+static void test_array_slots_never_nonzero_are_not_series(void **state)
 {
 	struct fixture *f = setup(counter_yaml, NULL);
 	int fd = new_map(BPF_MAP_TYPE_ARRAY, 4, 4);
@@ -212,9 +210,14 @@ static void test_array_reports_every_slot(void **state)
 	put(fd, 2, 5);
 	bind(f, 0, fd);
 	fam = read_once(f, "things_total");
-	assert_int_equal(fam->n_series, 4);
-	assert_int_equal(value_of(fam, (const char *[]){ "0" }), 0);
+	assert_int_equal(fam->n_series, 1);
 	assert_int_equal(value_of(fam, (const char *[]){ "2" }), 5);
+	put(fd, 0, 1);
+	put(fd, 2, 0);
+	fam = read_once(f, "things_total");
+	assert_int_equal(fam->n_series, 2); /* slot 2 was non-zero once: still a series */
+	assert_int_equal(value_of(fam, (const char *[]){ "0" }), 1);
+	assert_int_equal(value_of(fam, (const char *[]){ "2" }), 0);
 	teardown(f);
 }
 
@@ -358,15 +361,16 @@ static void test_cardinality_limit(void **state)
 	teardown(f);
 }
 
-static void test_label_cache_is_bounded(void **state)
+static void test_admitted_series_are_never_displaced(void **state)
 {
 	struct bb_options opts;
 	struct fixture *f;
 	const struct bb_family *fam;
+	char first[2][16];
 	int fd;
 
 	bb_options_init(&opts);
-	opts.max_series_per_metric = 2; /* cache: 8 label sets */
+	opts.max_series_per_metric = 2;
 	f = setup(counter_yaml, &opts);
 	fd = new_map(BPF_MAP_TYPE_HASH, 4, 64);
 	for (uint32_t k = 0; k < 20; k++)
@@ -374,10 +378,18 @@ static void test_label_cache_is_bounded(void **state)
 	bind(f, 0, fd);
 	fam = read_once(f, "things_total");
 	assert_int_equal(fam->n_series, 2);
-	assert_int_equal(bb_reader_stats(f->rd, 0)->cache_evictions, 0);
-	fam = read_once(f, "things_total");
-	assert_int_equal(fam->n_series, 2);
-	assert_int_equal(bb_reader_stats(f->rd, 0)->cache_evictions, 8);
+	snprintf(first[0], sizeof(first[0]), "%s", fam->series[0].label_values[0]);
+	snprintf(first[1], sizeof(first[1]), "%s", fam->series[1].label_values[0]);
+	/* more keys, which reorders the hash map: the same two stay */
+	for (uint32_t k = 20; k < 60; k++)
+		put(fd, k, k);
+	for (int r = 0; r < 3; r++) {
+		fam = read_once(f, "things_total");
+		assert_int_equal(fam->n_series, 2);
+		assert_string_equal(fam->series[0].label_values[0], first[0]);
+		assert_string_equal(fam->series[1].label_values[0], first[1]);
+	}
+	assert_int_equal(bb_reader_stats(f->rd, 0)->series_dropped, 18 + 3 * 58);
 	teardown(f);
 }
 
@@ -435,10 +447,10 @@ static void test_decode_errors_are_counted_and_logged(void **state)
 	assert_int_equal(fam->n_series, 1);
 	assert_int_equal(bb_reader_stats(f->rd, 0)->decode_errors, 1);
 	assert_non_null(strstr(last_log, "metric things_total: label dev: majorminor: "));
-	/* the next read counts it again but does not log again within a minute */
+	/* the key is remembered as undecodable: not counted or logged again */
 	last_log[0] = '\0';
 	read_once(f, "things_total");
-	assert_int_equal(bb_reader_stats(f->rd, 0)->decode_errors, 2);
+	assert_int_equal(bb_reader_stats(f->rd, 0)->decode_errors, 1);
 	assert_string_equal(last_log, "");
 	teardown(f);
 }
@@ -491,8 +503,9 @@ static void test_histogram_from_rows(void **state)
 	assert_int_equal(fam->n_buckets, 4);
 	assert_true(fam->le[3] == 4.0); /* 2^3 * 0.5 */
 	assert_int_equal(fam->n_series, 2);
-	s1 = &fam->series[0];
-	s2 = &fam->series[1];
+	/* series come in the order they were first seen (here, map order) */
+	s1 = &fam->series[strcmp(fam->series[0].label_values[0], "1") == 0 ? 0 : 1];
+	s2 = &fam->series[s1 == &fam->series[0] ? 1 : 0];
 	assert_string_equal(s1->label_values[0], "1");
 	assert_int_equal(s1->buckets[0], 2);
 	assert_int_equal(s1->buckets[1], 2);
@@ -523,13 +536,13 @@ int main(void)
 		cmocka_unit_test(test_counter_values_exact),
 		cmocka_unit_test(test_batch_reads_everything),
 		cmocka_unit_test(test_iteration_reads_everything),
-		cmocka_unit_test(test_array_reports_every_slot),
+		cmocka_unit_test(test_array_slots_never_nonzero_are_not_series),
 		cmocka_unit_test(test_percpu_values_are_summed),
 		cmocka_unit_test(test_percpu_cpu_label),
 		cmocka_unit_test(test_cpu_label_takes_no_key_bytes_only_per_cpu),
 		cmocka_unit_test(test_map_checks),
 		cmocka_unit_test(test_cardinality_limit),
-		cmocka_unit_test(test_label_cache_is_bounded),
+		cmocka_unit_test(test_admitted_series_are_never_displaced),
 		cmocka_unit_test(test_regexp_drop_is_filtering_not_an_error),
 		cmocka_unit_test(test_decode_errors_are_counted_and_logged),
 		cmocka_unit_test(test_histogram_from_rows),

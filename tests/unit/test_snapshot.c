@@ -701,7 +701,7 @@ static void test_json_valid(void **state)
 	      "s = fams['syscalls_total']['series']\n"
 	      "assert fams['syscalls_total']['kind'] == 'counter'\n"
 	      "assert fams['syscalls_total']['labels'] == ['syscall']\n"
-	      "assert s[0] == {'labels': {'syscall': 'ioprio_get'}, 'value': 42}, s[0]\n"
+	      "assert s[0] == {'id': 0, 'labels': {'syscall': 'ioprio_get'}, 'value': 42}, s[0]\n"
 	      "assert s[1]['labels']['syscall'] == 'back\\\\slash \"quote\"\\nnew line', s[1]\n"
 	      "assert fams['syscall_errors_total']['help'] == 'Failed syscalls.\\\\ by errno\\n'\n"
 	      "e = fams['syscall_errors_total']['series'][1]['labels']\n"
@@ -753,7 +753,7 @@ static void test_json_control_chars_exact(void **state)
 			    "{\"taken_ns\":0,\"families\":[\n"
 			    "{\"name\":\"c_total\",\"help\":\"\",\"kind\":\"counter\","
 			    "\"labels\":[\"v\"],\"series\":[\n"
-			    " {\"labels\":{\"v\":\"\\u0001\\b\\f\\r\\t\\n\\u001f\x7f\\\"\\\\/\"},"
+			    " {\"id\":0,\"labels\":{\"v\":\"\\u0001\\b\\f\\r\\t\\n\\u001f\x7f\\\"\\\\/\"},"
 			    "\"value\":9}]}\n"
 			    "]}\n");
 	free(text);

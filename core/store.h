@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The series store: per metric, state that lives across reads.
+ *
+ * The reader hands it every (raw key, value) row of one pass over a map. The
+ * store maps each raw key to a series and a bucket index with one hash probe,
+ * decoding labels only the first time a key is seen (and again, within a
+ * budget, while a decoder's answer is provisional), and updates the series'
+ * values in place. It keeps each series' values of the previous read, so a
+ * read can offer the interval's deltas and quantiles, and it retires series
+ * whose keys have left the map. Then it writes the seen series, in id order,
+ * into a snapshot family, sharing its interned label sets.
+ *
+ * Keys: the row table is keyed by the raw key with padding masked out; for a
+ * histogram each row also names its bucket. The series-key table is keyed by
+ * the raw key with padding and the bucket label masked out, and points to the
+ * series (or to one per CPU for a `cpu` label). Several series keys may decode
+ * to the same labels: they then feed one series.
+ *
+ * Admission is sticky: the first max_series label sets are admitted and stay
+ * admitted while they are in the map; a later one is dropped (and counted on
+ * every read it is in the map) at the cost of one probe. An array-map slot
+ * that has never been non-zero is not a series.
+ *
+ * In steady state (no new keys) a read allocates nothing per series.
+ */
+#ifndef BPFBRIDGE_STORE_H
+#define BPFBRIDGE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "decode.h"
+#include "snapshot.h"
+
+/* Cumulative per-metric counters, for the self-metrics. */
+struct bb_metric_stats {
+	uint64_t series_dropped; /* cardinality limit: dropped label sets, once per read */
+	uint64_t decode_errors;
+	uint64_t filtered; /* keys a decoder (regexp, static_map) dropped on purpose, per read */
+	uint64_t series_retired; /* series not in the map for retire_after reads, or relabelled */
+	uint64_t labels_truncated; /* label values cut to the length limit (hash suffix kept) */
+	uint64_t relabelled;	   /* provisional labels that resolved */
+	uint64_t series_last;	   /* series in the last read */
+	uint64_t series_live;	   /* series the store holds */
+};
+
+/* How the metric's labels sit in its map's keys; fixed when the map is bound. */
+struct bb_store_layout {
+	uint32_t key_size;
+	const uint32_t *offsets; /* byte offset of each label; UINT32_MAX for the cpu label */
+	int cpu_label;		 /* index of the virtual cpu label, or -1 */
+	int ncpus;
+	bool array; /* an array map: slots that have never been non-zero are not series */
+};
+
+struct bb_store_params {
+	const char *config_name; /* for log lines */
+	uint32_t max_series;
+	uint32_t retire_after; /* reads */
+	const double *quantiles;
+	size_t n_quantiles;
+	struct bb_bounds *bounds; /* histograms: shared, the store takes a reference */
+};
+
+struct bb_store;
+
+/* A store for metric M; DCTX is borrowed. NULL on ENOMEM. */
+struct bb_store *bb_store_new(const struct bb_metric_conf *m, const struct bb_store_params *p,
+			      struct bb_decode_ctx *dctx);
+void bb_store_free(struct bb_store *st);
+
+/* (Re)bind to a map with LAYOUT (copied): every key and series is forgotten. */
+int bb_store_bind(struct bb_store *st, const struct bb_store_layout *layout);
+
+/* Start a read: retry provisional labels within the budget. */
+void bb_store_begin(struct bb_store *st);
+
+/*
+ * One map entry: KEY (layout.key_size bytes) and its value, VALS[0..nvals)
+ * (one per CPU for per-CPU maps). Returns 0, or -ENOMEM (the row is lost and
+ * the read reported incomplete).
+ */
+int bb_store_add(struct bb_store *st, const uint8_t *key, const uint64_t *vals, size_t nvals);
+
+/*
+ * End the read: retire what has left the map, then append every series seen
+ * in this read to FAM (created by the caller with the metric's labels; for
+ * histograms the store shares its bounds and quantiles with it). Returns the
+ * number of series written, or -ENOMEM.
+ */
+long bb_store_end(struct bb_store *st, struct bb_family *fam);
+
+const struct bb_metric_stats *bb_store_stats(const struct bb_store *st);
+
+/* Approximate heap bytes the store holds (tables, values, label sets). */
+size_t bb_store_memory(const struct bb_store *st);
+
+#endif
