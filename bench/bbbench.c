@@ -223,10 +223,13 @@ static bool is_percpu(uint32_t type)
  * Counter: series i is {id = i, shard = i % 16}. Histogram: series i gets one
  * observation in bucket i % (BUCKET_MAX + 1) and its sum at BUCKET_MAX + 1.
  */
-static void fill_map(int fd, const struct bpf_map_info *info, size_t series, bool hist)
+/* HIST: 0 a counter map, 1 a histogram with one bucket and the sum per series,
+ * 27 a histogram with all 27 buckets and the sum (bench_hist27). */
+static void fill_map(int fd, const struct bpf_map_info *info, size_t series, int hist)
 {
 	size_t slots = is_percpu(info->type) ? (size_t)ncpus : 1;
-	size_t per_series = hist ? 2 : 1, total = series * per_series;
+	size_t per_series = hist == 27 ? BENCH_HIST27_BUCKET_MAX + 2 : hist ? 2 : 1;
+	size_t total = series * per_series;
 	uint8_t *keys = calloc(FILL_CHUNK, info->key_size);
 	uint64_t *vals = calloc((size_t)FILL_CHUNK * slots, sizeof(uint64_t));
 	LIBBPF_OPTS(bpf_map_batch_opts, opts);
@@ -246,7 +249,15 @@ static void fill_map(int fd, const struct bpf_map_info *info, size_t series, boo
 			size_t e = done + count, s = e / per_series;
 			uint64_t *v = vals + (size_t)count * slots;
 
-			if (hist) {
+			if (hist == 27) {
+				struct bench_hist_key *k = (struct bench_hist_key *)keys + count;
+				size_t b = e % per_series;
+
+				k->id = (uint32_t)s;
+				k->pad = 0;
+				k->bucket = b; /* the last one is the sum key */
+				v[0] = b == per_series - 1 ? 1000 + s : 1 + (s + b) % 5;
+			} else if (hist) {
 				struct bench_hist_key *k = (struct bench_hist_key *)keys + count;
 
 				k->id = (uint32_t)s;
@@ -286,7 +297,7 @@ static int cmd_fill(int argc, char **argv)
 	fd = find_map(argv[0], 0, &info);
 	if (fd < 0)
 		die("no map named %s is loaded", argv[0]);
-	fill_map(fd, &info, series, hist);
+	fill_map(fd, &info, series, hist ? 1 : 0);
 	printf("filled %s id %u with %zu series\n", info.name, info.id, series);
 	close(fd);
 	return 0;
@@ -349,6 +360,8 @@ static void print_result(const char *method, unsigned long rep, const struct cos
 	       c->wall / iters);
 }
 
+static const char *bench_family = "bench_series_total";
+
 static struct cost engine_read_once(struct bb_engine *eng, const char *family, size_t want)
 {
 	struct bb_snapshot *snap;
@@ -396,15 +409,19 @@ static void engine_child(struct bb_engine *eng, int map_fd, bool walk, unsigned 
 		if (ret != -EINVAL)
 			die("batch lookups still work after seccomp (%d)", ret);
 	}
-	cold = engine_read_once(eng, "bench_series_total", series);
+	cold = engine_read_once(eng, bench_family, series);
 	for (unsigned long i = 0; i < iters; i++) {
-		struct cost c = engine_read_once(eng, "bench_series_total", series);
+		struct cost c = engine_read_once(eng, bench_family, series);
 
 		warm.cpu += c.cpu;
 		warm.wall += c.wall;
 	}
 	len = snprintf(line, sizeof(line), "%" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n",
 		       cold.cpu, cold.wall, warm.cpu / iters, warm.wall / iters);
+	if (write(out, line, len) != len)
+		_exit(1);
+	/* heap the engine holds for the series, warm */
+	len = snprintf(line, sizeof(line), "%zu\n", bb_engine_memory(eng));
 	if (write(out, line, len) != len)
 		_exit(1);
 	_exit(0);
@@ -415,6 +432,7 @@ static void run_engine(struct bb_engine *eng, int map_fd, bool walk, unsigned lo
 {
 	char buf[160] = "";
 	struct cost cold, warm;
+	size_t memory = 0;
 	int pipefd[2], status;
 	ssize_t n;
 	pid_t pid;
@@ -430,13 +448,22 @@ static void run_engine(struct bb_engine *eng, int map_fd, bool walk, unsigned lo
 		engine_child(eng, map_fd, walk, iters, series, pipefd[1]);
 	}
 	close(pipefd[1]);
-	n = read(pipefd[0], buf, sizeof(buf) - 1);
+	n = 0;
+	for (;;) { /* the child writes two lines: read until it closes */
+		ssize_t r = read(pipefd[0], buf + n, sizeof(buf) - 1 - (size_t)n);
+
+		if (r <= 0)
+			break;
+		n += r;
+	}
+	buf[n > 0 ? n : 0] = '\0';
 	close(pipefd[0]);
 	if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
 	    n <= 0 ||
-	    sscanf(buf, "%" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64, &cold.cpu, &cold.wall,
-		   &warm.cpu, &warm.wall) != 4)
+	    sscanf(buf, "%" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %zu", &cold.cpu,
+		   &cold.wall, &warm.cpu, &warm.wall, &memory) != 5)
 		die("engine %s read child failed", walk ? "walk" : "batch");
+	printf("memory %s %lu %zu\n", walk ? "engine_walk" : "engine_batch", rep, memory);
 	print_result(walk ? "engine_walk" : "engine_batch", rep, &warm, 1);
 	print_result(walk ? "engine_walk_cold" : "engine_batch_cold", rep, &cold, 1);
 }
@@ -579,15 +606,20 @@ static int cmd_read(int argc, char **argv)
 	if (bb_engine_open(argv[0], &opts, &eng, err, sizeof(err)))
 		die("%s", err);
 	fd = find_map("bench_series_total", before, &info);
+	if (fd < 0) {
+		fd = find_map("bench_hist27_seconds", before, &info);
+		bench_family = "bench_hist27_seconds";
+	}
 	if (fd < 0)
-		die("the engine loaded no map bench_series_total");
-	fill_map(fd, &info, series, false);
+		die("the engine loaded no map bench_series_total or bench_hist27_seconds");
+	fill_map(fd, &info, series, strcmp(bench_family, "bench_series_total") ? 27 : 0);
 	printf("map %u %s entries %lu max %u cpus %d\n", info.id,
 	       libbpf_bpf_map_type_str(info.type), series, info.max_entries, ncpus);
 
 	b.ks = info.key_size;
 	b.slots = is_percpu(info.type) ? (size_t)ncpus : 1;
-	b.cap = series + RAW_BATCH_CHUNK;
+	b.cap = series * (strcmp(bench_family, "bench_series_total") ? BENCH_HIST27_BUCKET_MAX + 2 : 1) +
+		RAW_BATCH_CHUNK;
 	b.keys = calloc(b.cap, b.ks);
 	b.vals = calloc(b.cap * b.slots, sizeof(uint64_t));
 	if (!b.keys || !b.vals)
@@ -613,7 +645,9 @@ static int cmd_read(int argc, char **argv)
 					cost_start(&start);
 					n = m == M_RAW_BATCH ? raw_batch(fd, &b) : raw_walk(fd, &b);
 					cost_add_since(&total, &start);
-					if (n != series)
+					if (n != series * (strcmp(bench_family, "bench_series_total")
+								       ? BENCH_HIST27_BUCKET_MAX + 2
+								       : 1))
 						die("raw %s read %zu entries, expected %lu",
 						    m == M_RAW_BATCH ? "batch" : "walk", n, series);
 				}

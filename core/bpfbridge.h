@@ -83,6 +83,9 @@ const struct bb_program_status *bb_engine_program(const struct bb_engine *eng, s
  */
 int bb_engine_read(struct bb_engine *eng, struct bb_snapshot *snap);
 
+/* Approximate heap bytes the engine holds for its series (stores, read buffers). */
+size_t bb_engine_memory(const struct bb_engine *eng);
+
 /* Convenience: a new snapshot holding one read of each engine, finished. */
 struct bb_snapshot *bb_engines_snapshot(struct bb_engine *const *engines, size_t n);
 

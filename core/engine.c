@@ -410,6 +410,11 @@ struct bb_snapshot *bb_engines_snapshot(struct bb_engine *const *engines, size_t
 	return snap;
 }
 
+size_t bb_engine_memory(const struct bb_engine *eng)
+{
+	return eng ? bb_reader_memory(eng->rd) : 0;
+}
+
 const char *bb_program_state_name(enum bb_program_state state)
 {
 	switch (state) {

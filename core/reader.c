@@ -683,7 +683,7 @@ static int read_metric(struct bb_reader *rd, struct mreader *mr, struct bb_snaps
 		       size_t *series_out)
 {
 	struct bb_family *fam;
-	size_t n = 0, slots, ks;
+	size_t n = 0, slots;
 	long written;
 	int ret = 0;
 
@@ -705,10 +705,8 @@ static int read_metric(struct bb_reader *rd, struct mreader *mr, struct bb_snaps
 	}
 	bb_debug("%s: map %s: %zu entries", rd->cfg->name, mr->map.name, n);
 	slots = value_slots(rd, mr);
-	ks = mr->map.key_size;
 	bb_store_begin(mr->store);
-	for (size_t i = 0; i < n && ret == 0; i++)
-		ret = bb_store_add(mr->store, mr->keys + i * ks, mr->vals + i * slots, slots);
+	ret = bb_store_add_many(mr->store, mr->keys, mr->vals, n, slots);
 	written = bb_store_end(mr->store, fam);
 	if (written < 0)
 		ret = (int)written;

@@ -16,6 +16,8 @@
 #define RETRY_BUDGET 64
 /* A key still provisional is retried after 1, 2, 4 ... reads, at most this many apart. */
 #define RETRY_MAX_WAIT 64
+/* How far bb_store_add_many() looks ahead (a power of two). */
+#define RING_DIST 16
 /* How often a metric may log the same kind of trouble. */
 #define LOG_INTERVAL_NS (60ULL * 1000000000ULL)
 
@@ -287,6 +289,8 @@ struct bb_store {
 	struct bb_store_layout lay;
 	uint32_t *offsets;
 	uint8_t *row_mask, *skey_mask, *scratch;
+	uint8_t *ring; /* RING_DIST masked keys, for bb_store_add_many() */
+	uint64_t ring_hash[RING_DIST];
 	bool bound;
 
 	struct ktab rows;  /* histograms only */
@@ -888,10 +892,29 @@ void bb_store_begin(struct bb_store *st)
 	}
 }
 
-int bb_store_add(struct bb_store *st, const uint8_t *key, const uint64_t *vals, size_t nvals)
+/* The table a row is looked up in first: rows for histograms, series keys otherwise. */
+static inline struct ktab *first_table(struct bb_store *st)
+{
+	return st->hist ? &st->rows : &st->skeys;
+}
+
+/* KEY masked for the first table into OUT; its hash. */
+static inline uint64_t mask_and_hash(const struct bb_store *st, const uint8_t *key, uint8_t *out)
+{
+	const uint8_t *mask = st->hist ? st->row_mask : st->skey_mask;
+	size_t ks = st->lay.key_size;
+
+	for (size_t i = 0; i < ks; i++)
+		out[i] = key[i] & mask[i];
+	return hash_live(hash_key(out, ks));
+}
+
+/* One row; MASKED and H from mask_and_hash(). */
+static int add_row(struct bb_store *st, const uint8_t *key, const uint8_t *masked, uint64_t h,
+		   const uint64_t *vals, size_t nvals)
 {
 	size_t ks = st->lay.key_size;
-	uint64_t total = 0, h;
+	uint64_t total = 0;
 	struct skey *sk;
 	int32_t bidx = 0;
 	int64_t e;
@@ -904,10 +927,7 @@ int bb_store_add(struct bb_store *st, const uint8_t *key, const uint64_t *vals, 
 	if (st->hist) {
 		struct row *r;
 
-		for (size_t i = 0; i < ks; i++)
-			st->scratch[i] = key[i] & st->row_mask[i];
-		h = hash_live(hash_key(st->scratch, ks));
-		e = ktab_find(&st->rows, st->scratch, h);
+		e = ktab_find(&st->rows, masked, h);
 		if (e < 0) {
 			uint8_t state, odd;
 			int64_t se;
@@ -915,17 +935,17 @@ int bb_store_add(struct bb_store *st, const uint8_t *key, const uint64_t *vals, 
 			if (st->lay.array && !any)
 				return 0; /* never non-zero: not a series */
 			bidx = row_bucket(st, key, &state, &odd);
+			uint64_t sh;
+
 			for (size_t i = 0; i < ks; i++)
 				st->scratch[i] = key[i] & st->skey_mask[i];
-			h = hash_live(hash_key(st->scratch, ks));
-			se = ktab_find(&st->skeys, st->scratch, h);
+			sh = hash_live(hash_key(st->scratch, ks));
+			se = ktab_find(&st->skeys, st->scratch, sh);
 			if (se < 0)
-				se = skey_create(st, key, h);
+				se = skey_create(st, key, sh);
 			if (se < 0)
 				return -ENOMEM;
-			for (size_t i = 0; i < ks; i++)
-				st->scratch[i] = key[i] & st->row_mask[i];
-			e = ktab_insert(&st->rows, st->scratch, hash_live(hash_key(st->scratch, ks)));
+			e = ktab_insert(&st->rows, masked, h);
 			if (e < 0)
 				return -ENOMEM;
 			r = ktab_payload(&st->rows, (uint32_t)e);
@@ -948,13 +968,11 @@ int bb_store_add(struct bb_store *st, const uint8_t *key, const uint64_t *vals, 
 		if (r->state != ROW_OK)
 			bidx = -1;
 	} else {
-		for (size_t i = 0; i < ks; i++)
-			st->scratch[i] = key[i] & st->skey_mask[i];
-		h = hash_live(hash_key(st->scratch, ks));
-		e = ktab_find(&st->skeys, st->scratch, h);
+		e = ktab_find(&st->skeys, masked, h);
 		if (e < 0) {
 			if (st->lay.array && !any)
 				return 0;
+			memcpy(st->scratch, masked, ks);
 			e = skey_create(st, key, h);
 			if (e < 0)
 				return -ENOMEM;
@@ -985,6 +1003,94 @@ int bb_store_add(struct bb_store *st, const uint8_t *key, const uint64_t *vals, 
 		series_put(st, sk->series, bidx, total);
 	}
 	return 0;
+}
+
+int bb_store_add(struct bb_store *st, const uint8_t *key, const uint64_t *vals, size_t nvals)
+{
+	uint8_t *masked = st->ring;
+
+	return add_row(st, key, masked, mask_and_hash(st, key, masked), vals, nvals);
+}
+
+/*
+ * Rows come in map order, so each one's index slot, entry and series are cache
+ * misses. Look RING_DIST rows ahead: hash and prefetch the index slot; half as
+ * far ahead, prefetch the entry it points to; a quarter, the series.
+ */
+static inline void ahead_hash(struct bb_store *st, const uint8_t *keys, size_t j)
+{
+	struct ktab *t = first_table(st);
+	size_t ks = st->lay.key_size, r = j % RING_DIST;
+	uint64_t h = mask_and_hash(st, keys + j * ks, st->ring + r * ks);
+
+	st->ring_hash[r] = h;
+	if (t->cap)
+		__builtin_prefetch(&t->index[h & (t->cap - 1)]);
+}
+
+static inline void ahead_entry(struct bb_store *st, size_t j)
+{
+	struct ktab *t = first_table(st);
+	uint64_t h = st->ring_hash[j % RING_DIST];
+	uint32_t v;
+
+	if (!t->cap)
+		return;
+	v = t->index[h & (t->cap - 1)];
+	if (v)
+		__builtin_prefetch(ktab_ent(t, v - 1));
+}
+
+static inline void ahead_series(struct bb_store *st, size_t j)
+{
+	uint64_t h = st->ring_hash[j % RING_DIST];
+	const struct skey *sk;
+	uint32_t v;
+
+	if (st->hist) {
+		const struct row *r;
+
+		/* a histogram row: its series key's entry */
+		if (!st->rows.cap)
+			return;
+		v = st->rows.index[h & (st->rows.cap - 1)];
+		if (!v || ktab_hash(&st->rows, v - 1) != h)
+			return;
+		r = ktab_payload(&st->rows, v - 1);
+		__builtin_prefetch(ktab_ent(&st->skeys, r->skey));
+		return;
+	}
+	if (!st->skeys.cap)
+		return;
+	v = st->skeys.index[h & (st->skeys.cap - 1)];
+	if (!v || ktab_hash(&st->skeys, v - 1) != h)
+		return;
+	sk = ktab_payload(&st->skeys, v - 1);
+	if (sk->series >= 0)
+		__builtin_prefetch(&st->series[sk->series]);
+}
+
+int bb_store_add_many(struct bb_store *st, const uint8_t *keys, const uint64_t *vals, size_t n,
+		      size_t nvals)
+{
+	size_t ks = st->lay.key_size;
+	int ret = 0;
+
+	for (size_t j = 0; j < n && j < RING_DIST; j++)
+		ahead_hash(st, keys, j);
+	for (size_t i = 0; i < n && ret == 0; i++) {
+		size_t r = i % RING_DIST;
+
+		if (i + RING_DIST / 2 < n)
+			ahead_entry(st, i + RING_DIST / 2);
+		if (i + RING_DIST / 4 < n)
+			ahead_series(st, i + RING_DIST / 4);
+		ret = add_row(st, keys + i * ks, st->ring + r * ks, st->ring_hash[r],
+			      vals + i * nvals, nvals);
+		if (i + RING_DIST < n)
+			ahead_hash(st, keys, i + RING_DIST);
+	}
+	return ret;
 }
 
 /* Drop keys and series that have not been in the map for retire_after reads. */
@@ -1086,6 +1192,7 @@ long bb_store_end(struct bb_store *st, struct bb_family *fam)
 	if (st->retire_after)
 		retire_sweep(st);
 	st->stats.series_live = st->live;
+	st->stats.keys_live = st->skeys.used + st->rows.used;
 	if (st->hist && (bb_family_share_bounds(fam, st->bounds) ||
 			 bb_family_set_quantiles(fam, st->quantiles, st->n_quantiles)))
 		return -ENOMEM;
@@ -1096,6 +1203,10 @@ long bb_store_end(struct bb_store *st, struct bb_family *fam)
 		struct sseries *s = &st->series[slot];
 		struct bb_series *out;
 
+		if (r + 8 < st->n_order)
+			__builtin_prefetch(&st->series[st->order[r + 8]]);
+		if (r + 4 < st->n_order)
+			__builtin_prefetch(st->series[st->order[r + 4]].ls);
 		if (s->seen != st->gen)
 			continue;
 		out = bb_family_add_shared(fam, s->ls);
@@ -1156,6 +1267,7 @@ void bb_store_free(struct bb_store *st)
 	free(st->row_mask);
 	free(st->skey_mask);
 	free(st->scratch);
+	free(st->ring);
 	free(st->vals);
 	free(st->ptrs);
 	free(st->joined);
@@ -1215,13 +1327,15 @@ int bb_store_bind(struct bb_store *st, const struct bb_store_layout *lay)
 	free(st->row_mask);
 	free(st->skey_mask);
 	free(st->scratch);
+	free(st->ring);
 	st->bound = false;
 	st->lay = *lay;
 	st->offsets = calloc(m->n_labels ? m->n_labels : 1, sizeof(*st->offsets));
 	st->row_mask = calloc(ks, 1);
 	st->skey_mask = calloc(ks, 1);
 	st->scratch = calloc(ks, 1);
-	if (!st->offsets || !st->row_mask || !st->skey_mask || !st->scratch)
+	st->ring = calloc(RING_DIST, ks);
+	if (!st->offsets || !st->row_mask || !st->skey_mask || !st->scratch || !st->ring)
 		return -ENOMEM;
 	st->lay.offsets = st->offsets;
 	for (size_t l = 0; l < m->n_labels; l++) {

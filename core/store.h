@@ -45,6 +45,7 @@ struct bb_metric_stats {
 	uint64_t relabelled;	   /* provisional labels that resolved */
 	uint64_t series_last;	   /* series in the last read */
 	uint64_t series_live;	   /* series the store holds */
+	uint64_t keys_live;	   /* map keys it knows (histogram rows and series keys) */
 };
 
 /* How the metric's labels sit in its map's keys; fixed when the map is bound. */
@@ -84,6 +85,11 @@ void bb_store_begin(struct bb_store *st);
  * the read reported incomplete).
  */
 int bb_store_add(struct bb_store *st, const uint8_t *key, const uint64_t *vals, size_t nvals);
+
+/* bb_store_add() for N entries: KEYS back to back, NVALS values each. Faster
+ * (it prefetches ahead); stops at the first error. */
+int bb_store_add_many(struct bb_store *st, const uint8_t *keys, const uint64_t *vals, size_t n,
+		      size_t nvals);
 
 /*
  * End the read: retire what has left the map, then append every series seen

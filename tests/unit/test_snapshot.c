@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <float.h>
+#include <locale.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -788,9 +789,56 @@ static void test_empty_snapshot(void **state)
 	bb_snapshot_unref(snap);
 }
 
+/*
+ * A host agent running with LC_NUMERIC=de_DE writes "0,5" through printf; the
+ * core must not. The locale is compiled into a private directory (LOCPATH)
+ * so the test needs no system locale; the test first checks that printf
+ * really uses the comma, so it cannot pass by accident.
+ */
+static void test_numbers_ignore_the_locale(void **state)
+{
+	char dir[] = "/tmp/bb-locale.XXXXXX", cmd[256], buf[64];
+	struct bb_bounds *b;
+	const double le[] = { 0.5, 1e-6, 2.25 };
+	const int64_t raw[] = { 1, 2, 3 };
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(cmd, sizeof(cmd), "localedef -i de_DE -f UTF-8 -c %s/de_DE.UTF-8 2>/dev/null",
+		 dir);
+	if (system(cmd) != 0)
+		fail_msg("localedef could not build de_DE.UTF-8 (apt-get install locales)");
+	setenv("LOCPATH", dir, 1);
+	assert_non_null(setlocale(LC_NUMERIC, "de_DE.UTF-8"));
+	snprintf(buf, sizeof(buf), "%g", 0.5);
+	assert_string_equal(buf, "0,5"); /* the locale is really in effect */
+
+	bb_format_double(0.5, buf, sizeof(buf));
+	assert_string_equal(buf, "0.5");
+	bb_format_double(1.5e-7, buf, sizeof(buf));
+	assert_string_equal(buf, "1.5e-07");
+	b = bb_bounds_new(le, raw, 3, 0);
+	assert_null(b); /* not ascending */
+	{
+		const double ok[] = { 1e-6, 0.5, 2.25 };
+
+		b = bb_bounds_new(ok, raw, 3, 1e-6);
+		assert_non_null(b);
+		assert_string_equal(b->le_text[0], "1e-06");
+		assert_string_equal(b->le_text[1], "0.5");
+		assert_string_equal(b->le_text[2], "2.25");
+		bb_bounds_unref(b);
+	}
+	setlocale(LC_NUMERIC, "C");
+	unsetenv("LOCPATH");
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup(test_numbers_ignore_the_locale, setup_log),
 		cmocka_unit_test_setup(test_format_double, setup_log),
 		cmocka_unit_test_setup(test_format_double_round_trips, setup_log),
 		cmocka_unit_test_setup(test_format_double_small_buffer, setup_log),

@@ -544,7 +544,10 @@ static void test_histogram_interval(void **state)
 	const struct bb_family *fam;
 	const struct bb_series *s;
 
+	size_t mem;
+
 	fam = fx_read(f, rows, 5);
+	mem = bb_store_memory(f->st);
 	assert_int_equal(fam->n_series, 1);
 	assert_string_equal(fam->le_text[0], "0.5");
 	assert_string_equal(fam->le_text[3], "4");
@@ -556,6 +559,9 @@ static void test_histogram_interval(void **state)
 	rows[3].value = 3 + 20;
 	rows[4].value = 2;
 	fam = fx_read(f, rows, 5);
+	/* known rows are found again, not added again: 5 rows, 1 series key */
+	assert_int_equal(bb_store_memory(f->st), mem);
+	assert_int_equal(bb_store_stats(f->st)->keys_live, 6);
 	s = &fam->series[0];
 	assert_true(s->iv.valid);
 	assert_int_equal(s->iv.count, 10);
