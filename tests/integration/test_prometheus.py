@@ -234,7 +234,8 @@ def test_relabel_leaves_nothing_behind(stack):
                 "bio_latency_seconds_sum", "bio_latency_seconds_count",
                 "bpfbridge_program_attached", "bpfbridge_read_duration_seconds",
                 "bpfbridge_series", "bpfbridge_series_dropped_total",
-                "bpfbridge_decode_errors_total", "bpfbridge_read_errors_total"}
+                "bpfbridge_decode_errors_total", "bpfbridge_read_errors_total",
+                "bpfbridge_series_retired_total", "bpfbridge_labels_truncated_total"}
     # bio_latency_* appears once a block request completed; the rest always
     assert expected - {"bio_latency_seconds_bucket", "bio_latency_seconds_sum",
                        "bio_latency_seconds_count"} <= names, names
