@@ -220,13 +220,73 @@ void bb_bounds_unref(struct bb_bounds *b)
 	free(b);
 }
 
+struct bb_block {
+	int refs;
+	size_t bytes;
+	uint64_t made; /* order of creation, to replace the oldest */
+	max_align_t data[];
+};
+
+void bb_block_unref(struct bb_block *b)
+{
+	if (b && __atomic_sub_fetch(&b->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		free(b);
+}
+
+int bb_family_lend(struct bb_family *fam, struct bb_block **cache, size_t n_cache, size_t n)
+{
+	size_t nb = fam->kind == BB_METRIC_HISTOGRAM ? fam->n_buckets : 0;
+	size_t nq = fam->kind == BB_METRIC_HISTOGRAM ? fam->n_quantiles : 0;
+	size_t per = sizeof(struct bb_series) + (2 * nb + nq) * sizeof(uint64_t), bytes;
+	static uint64_t counter;
+	struct bb_block *b = NULL;
+	size_t oldest = 0;
+
+	if (fam->n_series || fam->series || n_cache == 0)
+		return -EINVAL;
+	if (n && per > SIZE_MAX / n)
+		return -ENOMEM;
+	bytes = n * per;
+	for (size_t i = 0; i < n_cache; i++) {
+		/* refs == 1: only the producer holds it, no snapshot does */
+		if (cache[i] && __atomic_load_n(&cache[i]->refs, __ATOMIC_ACQUIRE) == 1 &&
+		    cache[i]->bytes >= bytes) {
+			b = cache[i];
+			break;
+		}
+		if (!cache[i] || (cache[oldest] && cache[i]->made < cache[oldest]->made))
+			oldest = i;
+	}
+	if (!b) {
+		b = malloc(sizeof(*b) + (bytes ? bytes : 1));
+		if (!b)
+			return -ENOMEM;
+		b->refs = 1;
+		b->bytes = bytes;
+		b->made = __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
+		bb_block_unref(cache[oldest]);
+		cache[oldest] = b;
+	}
+	__atomic_add_fetch(&b->refs, 1, __ATOMIC_RELAXED);
+	fam->block = b;
+	fam->series = (struct bb_series *)b->data;
+	fam->cap_series = n;
+	fam->bucket_block = nb ? (uint64_t *)(fam->series + n) : NULL;
+	fam->quantile_block = nq ? (double *)((uint64_t *)(fam->series + n) + 2 * nb * n) : NULL;
+	return 0;
+}
+
 static void family_free(struct bb_family *fam)
 {
 	for (size_t i = 0; i < fam->n_series; i++)
 		bb_labelset_unref(fam->series[i].labels);
-	free(fam->series);
-	free(fam->bucket_block);
-	free(fam->quantile_block);
+	if (fam->block) {
+		bb_block_unref(fam->block);
+	} else {
+		free(fam->series);
+		free(fam->bucket_block);
+		free(fam->quantile_block);
+	}
 	free(fam->quantiles);
 	free(fam->name);
 	free(fam->help);
@@ -424,6 +484,8 @@ int bb_family_reserve(struct bb_family *fam, size_t n)
 
 	if (need <= fam->cap_series)
 		return 0;
+	if (fam->block)
+		return -ENOSPC; /* lent memory does not grow */
 	if (grow((void **)&fam->series, &fam->cap_series, need, sizeof(*fam->series)))
 		return -ENOMEM;
 	/* The blocks follow the series array's capacity. */
@@ -454,7 +516,8 @@ struct bb_series *bb_family_add_shared(struct bb_family *fam, struct bb_labelset
 		errno = EINVAL;
 		return NULL;
 	}
-	if (fam->n_series == fam->cap_series && bb_family_reserve(fam, fam->cap_series ? fam->cap_series : 8)) {
+	if (fam->n_series == fam->cap_series &&
+	    bb_family_reserve(fam, fam->cap_series ? fam->cap_series : 8)) {
 		errno = ENOMEM;
 		return NULL;
 	}

@@ -104,7 +104,26 @@ struct bb_family {
 	/* per-series arrays, one block each per family (series point into them) */
 	uint64_t *bucket_block; /* 2 * n_buckets per series: totals, then interval */
 	double *quantile_block; /* n_quantiles per series */
+	struct bb_block *block; /* when set, the three arrays above live in it */
 };
+
+/*
+ * Memory a producer (the series store) lends to the families of successive
+ * snapshots, so that a read does not allocate and page-fault its series
+ * arrays anew: reused once no snapshot holds it any more.
+ */
+struct bb_block;
+
+/*
+ * Give FAM room for N series (it must have none yet), from one of the
+ * producer's CACHE[0..n_cache) blocks that no snapshot holds, else from a
+ * new block that replaces the least recently made one in CACHE. The family
+ * then cannot hold more than N series. 0 or -ENOMEM.
+ */
+int bb_family_lend(struct bb_family *fam, struct bb_block **cache, size_t n_cache, size_t n);
+
+/* Drop a producer's reference (from bb_family_lend's cache). Safe with NULL. */
+void bb_block_unref(struct bb_block *b);
 
 struct bb_snapshot {
 	struct bb_family *families;

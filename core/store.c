@@ -319,6 +319,9 @@ struct bb_store {
 
 	uint32_t gen;
 	size_t rows_seen, skeys_seen, series_seen;
+	/* snapshot memory lent to families, reused once no snapshot holds it
+	 * (two: a front-end may hold the last snapshot while the next is read) */
+	struct bb_block *blocks[2];
 
 	/* decode scratch */
 	char *vals;	      /* n_labels * BB_LABEL_MAX */
@@ -1196,7 +1199,7 @@ long bb_store_end(struct bb_store *st, struct bb_family *fam)
 	if (st->hist && (bb_family_share_bounds(fam, st->bounds) ||
 			 bb_family_set_quantiles(fam, st->quantiles, st->n_quantiles)))
 		return -ENOMEM;
-	if (bb_family_reserve(fam, st->series_seen))
+	if (bb_family_lend(fam, st->blocks, 2, st->series_seen))
 		return -ENOMEM;
 	for (size_t r = 0; r < st->n_order; r++) {
 		int32_t slot = st->order[r];
@@ -1274,6 +1277,8 @@ void bb_store_free(struct bb_store *st)
 	free(st->quantiles);
 	free(st->config_name);
 	bb_bounds_unref(st->bounds);
+	bb_block_unref(st->blocks[0]);
+	bb_block_unref(st->blocks[1]);
 	free(st);
 }
 
