@@ -158,6 +158,23 @@ struct pt_regs___bb_arm64 {
 	int syscallno;
 } __attribute__((preserve_access_index));
 
+/*
+ * The same from a BTF-typed pt_regs (a tp_btf argument): a plain load the
+ * verifier checks against the kernel's BTF, with no helper call. The flavour
+ * casts only pick the field; CO-RE relocates its offset.
+ */
+static __always_inline long bb_pt_regs_syscall_nr_btf(const struct pt_regs *regs)
+{
+	const struct pt_regs___bb_x86 *x86 = (const void *)regs;
+	const struct pt_regs___bb_arm64 *arm64 = (const void *)regs;
+
+	if (bpf_core_field_exists(x86->orig_ax))
+		return (long)x86->orig_ax;
+	if (bpf_core_field_exists(arm64->syscallno))
+		return arm64->syscallno;
+	return -1;
+}
+
 static __always_inline long bb_pt_regs_syscall_nr(const void *regs)
 {
 	const struct pt_regs___bb_x86 *x86 = regs;

@@ -1,5 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/* Syscall latency: from sys_enter to sys_exit of the same thread, per syscall. */
+/*
+ * Syscall latency: from sys_enter to sys_exit of the same thread, per syscall.
+ *
+ * Where the entry time is kept is what this program's cost is about
+ * (docs/performance.md):
+ *   - task-local storage (kernels >= 5.11): a pointer chase from the current
+ *     task, no hashing, nothing inserted or deleted per syscall, and freed
+ *     with the task, so a thread that never returns (exit_group) leaves
+ *     nothing behind;
+ *   - otherwise an LRU hash keyed by pid_tgid: an update on entry, a lookup
+ *     and a delete on exit.
+ * The two designs do not mix: each alternative of the config's one hook is an
+ * entry program and its exit program, loaded together.
+ */
 #include <vmlinux.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
@@ -8,13 +21,20 @@
 #include "maps.bpf.h"
 
 struct syscall_latency_start {
-	__u64 ts;
+	__u64 ts; /* 0: not inside a syscall we saw enter */
 	__u64 id;
 };
 
-/* One entry per thread inside a syscall, by pid_tgid. LRU: threads that
- * never return (exit_group) age out; with more threads blocked in syscalls
- * than this, the longest-waiting ones lose their sample. */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct syscall_latency_start);
+} syscall_latency_task_start SEC(".maps");
+
+/* The fallback: one entry per thread inside a syscall, by pid_tgid. LRU:
+ * threads that never return (exit_group) age out; with more threads blocked
+ * in syscalls than this, the longest-waiting ones lose their sample. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 32768);
@@ -29,6 +49,48 @@ struct {
 	__type(key, struct syscall_latency_key);
 	__type(value, __u64);
 } syscall_latency_seconds SEC(".maps");
+
+static __always_inline void syscall_latency_observe(__u64 id, __u64 start_ns, __u64 now)
+{
+	struct syscall_latency_key key = {};
+	__u64 delta_us = now > start_ns ? (now - start_ns) / 1000 : 0;
+
+	key.syscall = id;
+	bb_hist_exp2(&syscall_latency_seconds, &key, &key.bucket, SYSCALL_LATENCY_BUCKET_MAX,
+		     delta_us);
+}
+
+/* ---- task storage ---- */
+
+static __always_inline int syscall_latency_enter_task(long id)
+{
+	struct syscall_latency_start *start;
+
+	if (id < 0)
+		return 0;
+	start = bpf_task_storage_get(&syscall_latency_task_start, bpf_get_current_task_btf(), 0,
+				     BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!start)
+		return 0;
+	start->ts = bpf_ktime_get_ns();
+	start->id = id;
+	return 0;
+}
+
+static __always_inline int syscall_latency_exit_task(void)
+{
+	struct syscall_latency_start *start;
+	__u64 now = bpf_ktime_get_ns();
+
+	start = bpf_task_storage_get(&syscall_latency_task_start, bpf_get_current_task_btf(), 0, 0);
+	if (!start || !start->ts)
+		return 0;
+	syscall_latency_observe(start->id, start->ts, now);
+	start->ts = 0;
+	return 0;
+}
+
+/* ---- LRU hash by pid_tgid ---- */
 
 static __always_inline int syscall_latency_enter(long id)
 {
@@ -48,26 +110,43 @@ static __always_inline int syscall_latency_exit(void)
 	__u64 tid = bpf_get_current_pid_tgid();
 	__u64 now = bpf_ktime_get_ns();
 	struct syscall_latency_start *start;
-	struct syscall_latency_key key = {};
-	__u64 delta_us;
+	__u64 id, ts;
 
 	start = bpf_map_lookup_elem(&syscall_latency_start, &tid);
 	if (!start)
 		return 0;
-	delta_us = now > start->ts ? (now - start->ts) / 1000 : 0;
-	key.syscall = start->id;
+	id = start->id;
+	ts = start->ts;
 	bpf_map_delete_elem(&syscall_latency_start, &tid);
-	bb_hist_exp2(&syscall_latency_seconds, &key, &key.bucket, SYSCALL_LATENCY_BUCKET_MAX,
-		     delta_us);
+	syscall_latency_observe(id, ts, now);
 	return 0;
 }
 
-/* hook sys_enter: TP_PROTO(struct pt_regs *regs, long id) */
+/* hook sys_enter: TP_PROTO(struct pt_regs *regs, long id); sys_exit: the
+ * syscall number comes from the sys_enter entry */
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(tp_btf_sys_enter_task, struct pt_regs *regs, long id)
+{
+	return syscall_latency_enter_task(id);
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(tp_btf_sys_exit_task)
+{
+	return syscall_latency_exit_task();
+}
 
 SEC("tp_btf/sys_enter")
 int BPF_PROG(tp_btf_sys_enter, struct pt_regs *regs, long id)
 {
 	return syscall_latency_enter(id);
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(tp_btf_sys_exit)
+{
+	return syscall_latency_exit();
 }
 
 SEC("raw_tp/sys_enter")
@@ -76,24 +155,16 @@ int BPF_PROG(raw_tp_sys_enter, struct pt_regs *regs, long id)
 	return syscall_latency_enter(id);
 }
 
-SEC("tracepoint/raw_syscalls/sys_enter")
-int tracepoint_sys_enter(struct trace_event_raw_sys_enter *ctx)
-{
-	return syscall_latency_enter(ctx->id);
-}
-
-/* hook sys_exit: the syscall number comes from the sys_enter entry */
-
-SEC("tp_btf/sys_exit")
-int BPF_PROG(tp_btf_sys_exit)
-{
-	return syscall_latency_exit();
-}
-
 SEC("raw_tp/sys_exit")
 int BPF_PROG(raw_tp_sys_exit)
 {
 	return syscall_latency_exit();
+}
+
+SEC("tracepoint/raw_syscalls/sys_enter")
+int tracepoint_sys_enter(struct trace_event_raw_sys_enter *ctx)
+{
+	return syscall_latency_enter(ctx->id);
 }
 
 SEC("tracepoint/raw_syscalls/sys_exit")

@@ -7,6 +7,11 @@
 #include <linux/types.h>
 #endif
 
+/* Slots of syscalls_total, one per syscall number: x86_64 has about 460,
+ * arm64 about 450. Higher numbers are not counted. */
+#define SYSCALLS_NR_SLOTS 1024
+
+/* syscalls_total is an array: its key is the syscall number itself. */
 struct syscalls_key {
 	__u32 syscall; /* the number of this architecture's native table */
 };

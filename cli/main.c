@@ -426,9 +426,10 @@ static int cmd_check(int argc, char **argv)
 	if (rc >= 0)
 		return rc;
 	rc = 0;
-	/* The table says what did not attach; the same warnings on stderr are noise. */
+	/* The table says what did not attach; the same warnings on stderr are noise.
+	 * --libbpf-debug asks for libbpf's messages, which come at info level. */
 	if (bb_log_get_level() < BB_LOG_DEBUG)
-		bb_log_set_level(BB_LOG_ERR);
+		bb_log_set_level(c.opts.libbpf_debug ? BB_LOG_INFO : BB_LOG_ERR);
 	bb_cli_catch_signals();
 	ok = calloc((size_t)(argc - optind), sizeof(*ok));
 	if (!ok) {

@@ -16,6 +16,9 @@
  *   1. copy type and ebpf into temporary labels, delete them;
  *   2. rename: exact rules per config metric, generic ones for the
  *      self-metrics (bpfbridge_*: counters end in _total, gauges do not);
+ *      a histogram's interval gauges (NAME_percentile, NAME_average,
+ *      NAME_observations) keep their names without the collectd_ebpf_
+ *      prefix: they are gauges, and the percentile is a label;
  *   3. split the type_instance into one label per "k=v" pair;
  *   4. a truncated type_instance (ends in ~HASH) stays whole in
  *      collectd_type_instance, so no series is lost or merged;
@@ -150,6 +153,17 @@ static void relabel_config_names(const struct relabel_out *o, const struct bb_co
 			relabel_wp_name(from, sizeof(from), m->name, "_sum", "scaled", false);
 			snprintf(to, sizeof(to), "%s_sum", m->name);
 			relabel_rename(o, cre, from, to, prefix);
+			/* the last interval's percentiles, mean and count: plain gauges
+			 * (Histograms "percentiles" or "both") */
+			static const char *const interval[] = { "_percentile", "_average",
+								"_observations" };
+
+			for (size_t k = 0; k < 3; k++) {
+				relabel_wp_name(from, sizeof(from), m->name, interval[k], "value",
+						false);
+				snprintf(to, sizeof(to), "%s%s", m->name, interval[k]);
+				relabel_rename(o, cre, from, to, prefix);
+			}
 		} else {
 			relabel_wp_name(from, sizeof(from), m->name, "", "value",
 					m->kind == BB_METRIC_COUNTER);
@@ -165,7 +179,8 @@ static size_t relabel_max_pairs(struct bb_config *const *cfgs, size_t n)
 	for (size_t c = 0; c < n; c++) {
 		for (size_t i = 0; i < cfgs[c]->n_metrics; i++) {
 			const struct bb_metric_conf *m = cfgs[c]->metrics + i;
-			/* a histogram's last label is the bucket; le takes its place */
+			/* a histogram's last label is the bucket; le or percentile
+			 * takes its place */
 			size_t pairs = m->n_labels;
 
 			if (pairs > max)

@@ -15,6 +15,7 @@
  * All or nothing: on error the partly filled config is freed.
  */
 #define _GNU_SOURCE /* strtod_l, newlocale */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <locale.h>
@@ -703,17 +704,53 @@ static const char *set_bool(struct pctx *c, const yaml_node_t *val, void *dst)
 	return get_bool(c, val, dst);
 }
 
-static const char *set_perf_event_array(struct pctx *c, const yaml_node_t *val, void *dst)
+/* A Go time.Duration as ebpf_exporter's YAML writes it: "300ms", "1m30s", "1h". */
+static const char *set_duration(struct pctx *c, const yaml_node_t *val, void *dst)
 {
-	bool on;
-	const char *msg = get_bool(c, val, &on);
+	static const struct {
+		const char *unit;
+		double ns;
+	} units[] = { { "ns", 1 },  { "us", 1e3 }, { "\xc2\xb5s", 1e3 }, { "ms", 1e6 },
+		      { "s", 1e9 }, { "m", 60e9 }, { "h", 3600e9 } };
+	const char *expect = "a duration such as 30s, 5m or 1h30m, of at most 24h";
+	const char *text, *msg = get_text(c, val, expect, &text), *p;
+	double total = 0;
 
-	if (!msg && on)
-		msg = frag(c,
-			   "expected false (perf_event_array counters are not supported by "
-			   "bpfbridge), got %s",
-			   describe(c, val));
-	return msg;
+	if (msg)
+		return msg;
+	p = text;
+	if (!strcmp(p, "0")) {
+		*(uint64_t *)dst = 0;
+		return NULL;
+	}
+	do {
+		char *end;
+		double v;
+		size_t u, best = SIZE_MAX, blen = 0;
+
+		if (!isdigit((unsigned char)*p) && *p != '.')
+			return frag(c, "expected %s, got %s", expect, describe(c, val));
+		v = strtod(p, &end);
+		if (end == p)
+			return frag(c, "expected %s, got %s", expect, describe(c, val));
+		for (u = 0; u < sizeof(units) / sizeof(units[0]); u++) {
+			size_t l = strlen(units[u].unit);
+
+			/* the longest unit that matches: "ms" before "m" */
+			if (!strncmp(end, units[u].unit, l) && l > blen) {
+				best = u;
+				blen = l;
+			}
+		}
+		if (best == SIZE_MAX)
+			return frag(c, "expected %s, got %s", expect, describe(c, val));
+		total += v * units[best].ns;
+		p = end + blen;
+	} while (*p);
+	if (total > 86400e9 || total < 0)
+		return frag(c, "expected %s, got %s", expect, describe(c, val));
+	*(uint64_t *)dst = (uint64_t)total;
+	return NULL;
 }
 
 static const char *set_bucket_type(struct pctx *c, const yaml_node_t *val, void *dst)
@@ -1047,6 +1084,11 @@ static const struct list_spec labels_spec = {
 	1, SHAPE_MAP, "a list of at least one label", "a mapping describing a label", label_item,
 };
 
+/* A counter may have no labels: ebpf_exporter reads it from u32 key 0. */
+static const struct list_spec counter_labels_spec = {
+	0, SHAPE_MAP, "a list of labels", "a mapping describing a label", label_item,
+};
+
 static const char *set_labels(struct pctx *c, const yaml_node_t *val, void *dst)
 {
 	struct labels_fill lf = { dst, { 0 } };
@@ -1057,7 +1099,10 @@ static const char *set_labels(struct pctx *c, const yaml_node_t *val, void *dst)
 	if (c->rc)
 		return reported;
 	lf.m->n_labels = list_len(val);
-	if (!walk_list(c, val, &labels_spec, &lf) && (rep = find_repeat(&lf.names, &first))) {
+	if (!walk_list(c, val,
+		       lf.m->kind == BB_METRIC_COUNTER ? &counter_labels_spec : &labels_spec,
+		       &lf) &&
+	    (rep = find_repeat(&lf.names, &first))) {
 		mark = push_index(c, rep->idx[0]);
 		push_key(c, "name");
 		fail(c, rep->pos, "expected a unique label name, got \"%s\" again (first at %d:%d)",
@@ -1070,7 +1115,7 @@ static const char *set_labels(struct pctx *c, const yaml_node_t *val, void *dst)
 
 /* Metrics */
 
-enum { M_NAME, M_HELP, M_LABELS, M_MAX_SERIES, M_COMMON };
+enum { M_NAME, M_HELP, M_LABELS, M_MAX_SERIES, M_SKIP_ZERO, M_COMMON };
 enum { C_PERF_EVENT_ARRAY = M_COMMON, C_FLUSH_INTERVAL, C_COUNT };
 enum {
 	H_BUCKET_TYPE = M_COMMON,
@@ -1081,37 +1126,46 @@ enum {
 	H_COUNT
 };
 
-#define METRIC_COMMON_FIELDS                                                            \
-	[M_NAME] = { "name",                                                            \
-		     SHAPE_SCALAR,                                                      \
-		     true,                                                              \
-		     set_ident,                                                         \
-		     offsetof(struct bb_metric_conf, name),                             \
-		     EXPECT_IDENT },                                                    \
-	[M_HELP] = { "help",                                                            \
-		     SHAPE_SCALAR,                                                      \
-		     true,                                                              \
-		     set_text,                                                          \
-		     offsetof(struct bb_metric_conf, help),                             \
-		     "a non-empty string" },                                            \
-	[M_LABELS] = { "labels", SHAPE_LIST, true, set_labels, 0, "a list of labels" }, \
-	[M_MAX_SERIES] = { "max_series",                                                \
-			   SHAPE_SCALAR,                                                \
-			   false,                                                       \
-			   set_max_series,                                              \
-			   offsetof(struct bb_metric_conf, max_series),                 \
-			   "a positive integer of at most 4294967295" }
+#define METRIC_COMMON_FIELDS(labels_required)                                                      \
+	[M_NAME] = { "name",                                                                       \
+		     SHAPE_SCALAR,                                                                 \
+		     true,                                                                         \
+		     set_ident,                                                                    \
+		     offsetof(struct bb_metric_conf, name),                                        \
+		     EXPECT_IDENT },                                                               \
+	[M_HELP] = { "help",                                                                       \
+		     SHAPE_SCALAR,                                                                 \
+		     true,                                                                         \
+		     set_text,                                                                     \
+		     offsetof(struct bb_metric_conf, help),                                        \
+		     "a non-empty string" },                                                       \
+	[M_LABELS] = { "labels", SHAPE_LIST, labels_required, set_labels, 0, "a list of labels" }, \
+	[M_MAX_SERIES] = { "max_series",                                                           \
+			   SHAPE_SCALAR,                                                           \
+			   false,                                                                  \
+			   set_max_series,                                                         \
+			   offsetof(struct bb_metric_conf, max_series),                            \
+			   "a positive integer of at most 4294967295" },                           \
+	[M_SKIP_ZERO] = { "skip_zero",                                                             \
+			  SHAPE_SCALAR,                                                            \
+			  false,                                                                   \
+			  set_bool,                                                                \
+			  offsetof(struct bb_metric_conf, skip_zero),                              \
+			  "true or false" }
 
 static const struct field counter_fields[C_COUNT] = {
-	METRIC_COMMON_FIELDS,
-	[C_PERF_EVENT_ARRAY] = { "perf_event_array", SHAPE_SCALAR, false, set_perf_event_array, 0,
+	METRIC_COMMON_FIELDS(false),
+	[C_PERF_EVENT_ARRAY] = { "perf_event_array", SHAPE_SCALAR, false, set_bool,
+				 offsetof(struct bb_metric_conf, perf_event_array),
 				 "true or false" },
-	/* Only meaningful with perf_event_array, which is refused: checked by check_counter(). */
-	[C_FLUSH_INTERVAL] = { "flush_interval", SHAPE_SCALAR, false, NULL, 0, "a duration" },
+	/* Only meaningful with perf_event_array: checked by check_counter(). */
+	[C_FLUSH_INTERVAL] = { "flush_interval", SHAPE_SCALAR, false, set_duration,
+			       offsetof(struct bb_metric_conf, flush_interval_ns),
+			       "a duration such as 30s, 5m or 1h30m" },
 };
 
 static const struct field histogram_fields[H_COUNT] = {
-	METRIC_COMMON_FIELDS,
+	METRIC_COMMON_FIELDS(true),
 	[H_BUCKET_TYPE] = { "bucket_type", SHAPE_SCALAR, true, set_bucket_type,
 			    offsetof(struct bb_metric_conf, bucket_type),
 			    "one of exp2, exp2zero, linear, fixed" },
@@ -1128,11 +1182,11 @@ static const struct field histogram_fields[H_COUNT] = {
 			    "a list of bucket keys" },
 };
 
-static int check_counter(struct pctx *c, const struct seen *s)
+static int check_counter(struct pctx *c, const struct bb_metric_conf *m, const struct seen *s)
 {
 	size_t mark;
 
-	if (!s[C_FLUSH_INTERVAL].key)
+	if (!s[C_FLUSH_INTERVAL].key || m->perf_event_array)
 		return 0;
 	mark = push_key(c, "flush_interval");
 	fail(c, pos_of(s[C_FLUSH_INTERVAL].val),
@@ -1232,7 +1286,7 @@ static int metric_item(struct pctx *c, const yaml_node_t *item, size_t i, void *
 	m->pos = pos_of(item);
 	m->bucket_multiplier = 1.0;
 	if (m->kind == BB_METRIC_COUNTER) {
-		if (walk_map(c, item, counter_fields, C_COUNT, m, s) || check_counter(c, s))
+		if (walk_map(c, item, counter_fields, C_COUNT, m, s) || check_counter(c, m, s))
 			return -1;
 	} else {
 		if (walk_map(c, item, histogram_fields, H_COUNT, m, s) || check_histogram(c, m, s))
@@ -1501,6 +1555,38 @@ static const struct field root_fields[R_COUNT] = {
 	[R_CGROUP_ID_MAP] = { "cgroup_id_map", SHAPE_ANY, false, NULL, 0, "anything" },
 };
 
+/* The key node named NAME in mapping MAP, or NULL. */
+static const yaml_node_t *map_key(struct pctx *c, const yaml_node_t *map, const char *name)
+{
+	for (const yaml_node_pair_t *pr = map->data.mapping.pairs.start;
+	     pr < map->data.mapping.pairs.top; pr++) {
+		const yaml_node_t *k = node_at(c, pr->key);
+
+		if (k && k->type == YAML_SCALAR_NODE &&
+		    !strcmp((const char *)k->data.scalar.value, name))
+			return k;
+	}
+	return NULL;
+}
+
+/* ebpf_exporter's tracing-only configs export spans, which bpfbridge cannot:
+ * say so, instead of "expected key metrics". */
+static int tracing_only(struct pctx *c, const yaml_node_t *root)
+{
+	const yaml_node_t *tracing = map_key(c, root, "tracing");
+	size_t mark;
+
+	if (!tracing || map_key(c, root, "metrics"))
+		return 0;
+	mark = push_key(c, "tracing");
+	fail(c, pos_of(tracing),
+	     "expected key \"metrics\", got a tracing-only config (tracing spans are not "
+	     "supported by bpfbridge, which exports metrics only; run this config under "
+	     "ebpf_exporter, or add metrics to it)");
+	pop(c, mark);
+	return -1;
+}
+
 /* Line and column of byte OFFSET, for reader errors (which carry no mark). */
 static struct bb_pos pos_at_offset(const char *buf, size_t len, size_t offset)
 {
@@ -1669,7 +1755,7 @@ static int parse_document(struct pctx *c, yaml_parser_t *parser, struct bb_confi
 	c->nodes_left = c->nodes_total;
 	c->bytes_total = ALIAS_EXPANSION * len + ALIAS_SLACK_BYTES;
 	c->bytes_left = c->bytes_total;
-	if (walk_map(c, root, root_fields, R_COUNT, cfg, s))
+	if (tracing_only(c, root) || walk_map(c, root, root_fields, R_COUNT, cfg, s))
 		goto out;
 	for (size_t i = R_TRACING; i <= R_CGROUP_ID_MAP; i++) {
 		if (s[i].key)

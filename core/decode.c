@@ -1050,18 +1050,35 @@ static enum bb_decode_status dec_static_map(struct step *s)
 		shown);
 }
 
+/*
+ * ebpf_exporter's semantics: the first expression that matches (anywhere in
+ * the value, unless anchored) keeps the series. If that expression has a
+ * capture group, the first group's text becomes the value ("" when the group
+ * took no part in the match), so ^(kswapd).*$ folds kswapd0 and kswapd7 into
+ * kswapd; otherwise the value passes unchanged.
+ */
 static enum bb_decode_status dec_regexp(struct step *s)
 {
 	const struct prepared *p = s->dec->priv;
-	char tmp[BB_LABEL_MAX];
+	char tmp[BB_LABEL_MAX], group[BB_LABEL_MAX];
 	const char *text = input_text(s, tmp, sizeof(tmp));
+	regmatch_t m[2];
 	size_t i;
 
 	if (!p || !p->regexps)
 		return fail(s, "regexp: decoder was not prepared");
-	for (i = 0; i < p->n_regexps; i++)
-		if (regexec(&p->regexps[i], text, 0, NULL, 0) == 0)
+	for (i = 0; i < p->n_regexps; i++) {
+		size_t len;
+
+		if (regexec(&p->regexps[i], text, 2, m, 0) != 0)
+			continue;
+		if (p->regexps[i].re_nsub == 0)
 			return out_text(s, text);
+		len = m[1].rm_so < 0 ? 0 : (size_t)(m[1].rm_eo - m[1].rm_so);
+		memcpy(group, text + (m[1].rm_so < 0 ? 0 : m[1].rm_so), len);
+		group[len] = '\0';
+		return out_text(s, group);
+	}
 	s->out[0] = '\0';
 	set_err(s->err, s->errlen, "regexp: \"%.64s\" matches none of the %zu regular expressions",
 		text, p->n_regexps);
@@ -1524,7 +1541,7 @@ static int prepare_regexps(struct bb_decoder_conf *dec, struct prepared *p, char
 			set_err(err, errlen, "regexps[%zu]: expected a regular expression", i);
 			return -EINVAL;
 		}
-		rc = regcomp(&p->regexps[i], dec->regexps[i], REG_EXTENDED | REG_NOSUB);
+		rc = regcomp(&p->regexps[i], dec->regexps[i], REG_EXTENDED);
 		if (rc) {
 			regerror(rc, &p->regexps[i], msg, sizeof(msg));
 			set_err(err, errlen, "regexps[%zu]: invalid regular expression: %s", i,

@@ -244,15 +244,15 @@ int bb_engine_open(const char *yaml_path, const struct bb_options *opts, struct 
 		goto fail;
 	}
 	for (size_t i = 0; i < eng->cfg->n_metrics; i++) {
-		struct bpf_map *map = bb_loader_map(eng->ld, eng->cfg->metrics[i].name);
+		int fd = bb_loader_metric_fd(eng->ld, i);
 
-		if (!map) {
+		if (fd < 0) {
 			snprintf(err, errlen, "%s: metric %s: its map vanished after load",
 				 yaml_path, eng->cfg->metrics[i].name);
 			ret = -ENOENT;
 			goto fail;
 		}
-		ret = bb_reader_bind(eng->rd, i, bpf_map__fd(map), err, errlen);
+		ret = bb_reader_bind(eng->rd, i, fd, err, errlen);
 		if (ret)
 			goto fail;
 	}

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <libgen.h>
+#include <net/if.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -29,6 +30,7 @@
 
 #include "loader.h"
 #include "log.h"
+#include "perfsink.h"
 #include "reader.h"
 
 #define REASON_MAX 384
@@ -117,6 +119,8 @@ struct load_capture {
 
 static __thread struct load_capture *tls_capture;
 static __thread bool tls_libbpf_debug;
+/* While an object is opened: libbpf's last warning, which names the real cause. */
+static __thread char *tls_last_warning;
 
 static void capture_warning(const char *line)
 {
@@ -179,8 +183,11 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 			bb_debug("libbpf: %s", text);
 			continue;
 		}
-		if (level == LIBBPF_WARN)
+		if (level == LIBBPF_WARN) {
 			capture_warning(text);
+			if (tls_last_warning)
+				snprintf(tls_last_warning, REASON_MAX, "%s", text);
+		}
 		bb_log(to, "libbpf: %s", text);
 	}
 	return 0;
@@ -188,6 +195,7 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 
 static pthread_once_t libbpf_once = PTHREAD_ONCE_INIT;
 static int perf_event_handler = -1;
+static int xdp_handler = -1;
 
 static void libbpf_setup(void)
 {
@@ -202,6 +210,13 @@ static void libbpf_setup(void)
 		bb_warn("cannot register the perf_event/ section handler: %s", errno_text(ret));
 	else
 		perf_event_handler = ret;
+	/* ebpf_exporter's SEC("xdp/IFNAME"), attached to that interface by attach_xdp().
+	 * libbpf's own xdp sections ("xdp", "xdp.frags", ...) keep their meaning. */
+	ret = libbpf_register_prog_handler("xdp/", BPF_PROG_TYPE_XDP, BPF_XDP, &hopts);
+	if (ret < 0)
+		bb_warn("cannot register the xdp/ section handler: %s", errno_text(ret));
+	else
+		xdp_handler = ret;
 }
 
 void bb_loader_init_libbpf(void)
@@ -338,6 +353,7 @@ enum attach_kind {
 	AK_UPROBE,
 	AK_USDT,
 	AK_PERF_EVENT,
+	AK_XDP_IFNAME,
 };
 
 static const struct {
@@ -374,6 +390,7 @@ static const struct {
 	{ .prefix = "uretprobe.s/", .kind = AK_UPROBE },
 	{ .prefix = "usdt/", .kind = AK_USDT },
 	{ .prefix = "perf_event/", .kind = AK_PERF_EVENT },
+	{ .prefix = "xdp/", .kind = AK_XDP_IFNAME },
 };
 
 struct sec_info {
@@ -986,6 +1003,30 @@ static int probe_perf_event(const struct sec_info *si, char *reason, size_t len)
 	return 0;
 }
 
+/* ebpf_exporter's uprobe on its own post_attach_mark(), called once after attach. */
+#define POST_ATTACH_TARGET "/proc/self/exe:post_attach_mark"
+
+static bool is_post_attach_mark(const struct sec_info *si)
+{
+	return si->kind == AK_UPROBE && strncmp(si->label, "uprobe", 6) == 0 &&
+	       strcmp(si->target, POST_ATTACH_TARGET) == 0;
+}
+
+static int probe_xdp_ifname(const struct sec_info *si, char *reason, size_t len)
+{
+	char expl[IF_NAMESIZE + 64];
+
+	if (strlen(si->target) >= IF_NAMESIZE || !if_nametoindex(si->target)) {
+		int err = strlen(si->target) >= IF_NAMESIZE ? -ENAMETOOLONG : -errno;
+
+		snprintf(expl, sizeof(expl), "no network interface %.*s in this network namespace",
+			 IF_NAMESIZE, si->target);
+		set_reason(reason, len, si, err == -ENXIO ? -ENODEV : err, expl);
+		return err == -ENXIO ? -ENODEV : err;
+	}
+	return 0;
+}
+
 /* Can this program's attach target work on this kernel? Cached per process. */
 static int probe_target(const struct sec_info *si, char *reason, size_t len)
 {
@@ -993,8 +1034,10 @@ static int probe_target(const struct sec_info *si, char *reason, size_t len)
 	int err = 0;
 
 	reason[0] = '\0';
-	if (si->kind == AK_OTHER)
-		return 0;
+	if (si->kind == AK_OTHER || is_post_attach_mark(si))
+		return 0; /* post_attach_mark is ours: always there */
+	if (si->kind == AK_XDP_IFNAME)
+		return probe_xdp_ifname(si, reason, len); /* interfaces come and go: no cache */
 	fmt(key, sizeof(key), "%s/%d/%d %s", si->label, si->type, si->sleepable, si->target);
 	if (probe_cached(key, &err, reason, len))
 		return err;
@@ -1020,6 +1063,9 @@ static int probe_target(const struct sec_info *si, char *reason, size_t len)
 		break;
 	case AK_PERF_EVENT:
 		err = probe_perf_event(si, reason, len);
+		break;
+	case AK_XDP_IFNAME:
+		err = probe_xdp_ifname(si, reason, len);
 		break;
 	default:
 		break;
@@ -1048,6 +1094,8 @@ struct prog {
 
 	struct bpf_link **links;
 	size_t n_links;
+	bool post_attach;     /* SEC("uprobe//proc/self/exe:post_attach_mark") */
+	bool post_attach_ran; /* and it ran, then was detached */
 	int attach_err;
 	char attach_reason[REASON_MAX];
 };
@@ -1069,6 +1117,7 @@ struct bb_loader {
 	struct hook *hooks;
 	size_t n_hooks;
 	struct bb_program_status *status;
+	struct bb_perfsink **sinks; /* per metric; NULL unless perf_event_array */
 };
 
 static int prog_index(const struct bb_loader *ld, const char *name)
@@ -1095,11 +1144,21 @@ static int open_object(struct bb_loader *ld, char *err, size_t errlen)
 		    .btf_custom_path = ld->opts.btf_path);
 	int ret;
 
+	char why[REASON_MAX] = "";
+
+	tls_last_warning = why;
 	ld->obj = bpf_object__open_mem(ld->obj_buf, ld->obj_len, &oo);
-	if (!ld->obj) {
-		ret = errno ? -errno : -EINVAL;
-		snprintf(err, errlen, "%s: cannot open BPF object: %s", ld->cfg->object_path,
-			 errno_text(ret));
+	ret = ld->obj ? 0 : errno ? -errno : -EINVAL;
+	tls_last_warning = NULL;
+	if (ret) {
+		/* libbpf's errno alone ("No such file or directory" for an extern it
+		 * cannot resolve) hides the cause; its last warning names it. */
+		if (why[0])
+			snprintf(err, errlen, "%s: cannot open BPF object: %s (%s)",
+				 ld->cfg->object_path, why, errno_text(ret));
+		else
+			snprintf(err, errlen, "%s: cannot open BPF object: %s",
+				 ld->cfg->object_path, errno_text(ret));
 		return ret;
 	}
 	return 0;
@@ -1125,6 +1184,7 @@ static int index_programs(struct bb_loader *ld, char *err, size_t errlen)
 		if (!pr->name || !pr->section)
 			goto nomem;
 		classify(pr->section, &pr->si);
+		pr->post_attach = is_post_attach_mark(&pr->si);
 		pr->hook = pr->alt = -1;
 		pr->autoload_default = bpf_program__autoload(p);
 	}
@@ -1210,6 +1270,21 @@ static int check_maps(struct bb_loader *ld, char *err, size_t errlen)
 		desc.key_size = bpf_map__key_size(map);
 		desc.value_size = bpf_map__value_size(map);
 		desc.max_entries = bpf_map__max_entries(map);
+		if (m->perf_event_array != (desc.type == BPF_MAP_TYPE_PERF_EVENT_ARRAY)) {
+			const char *t = libbpf_bpf_map_type_str(desc.type);
+
+			snprintf(err, errlen,
+				 m->perf_event_array
+					 ? "%s:%d:%d: metric %s: perf_event_array: true needs map "
+					   "%s to be a perf_event_array map, got a %s map"
+					 : "%s:%d:%d: metric %s: map %s is a %s map; set "
+					   "perf_event_array: true to count its events",
+				 cfg->yaml_path, m->pos.line, m->pos.column, m->name, desc.name,
+				 t ? t : "unknown");
+			return -EINVAL;
+		}
+		if (m->perf_event_array)
+			continue; /* the reader binds the sink's map, checked then */
 		ret = bb_reader_check_map(cfg, m, &desc, err, errlen);
 		if (ret)
 			return ret;
@@ -1392,6 +1467,33 @@ static bool prog_wanted(const struct bb_loader *ld, const struct prog *pr)
 	return pr->autoload_default;
 }
 
+/*
+ * A map this kernel cannot create (task storage before 5.11, say) would fail
+ * the whole object. Only the programs that use it need it: leave it out, so
+ * they fail to load and their hook falls back to its next alternative. Metric
+ * maps are always created: without them there is nothing to read.
+ */
+static void skip_unsupported_maps(struct bb_loader *ld)
+{
+	struct bpf_map *map;
+
+	bpf_object__for_each_map (map, ld->obj) {
+		enum bpf_map_type type = bpf_map__type(map);
+		bool metric = false;
+
+		if (bpf_map__is_internal(map) || type == BPF_MAP_TYPE_PERF_EVENT_ARRAY)
+			continue;
+		for (size_t i = 0; i < ld->cfg->n_metrics && !metric; i++)
+			metric = strcmp(ld->cfg->metrics[i].name, bpf_map__name(map)) == 0;
+		if (metric || libbpf_probe_bpf_map_type(type, NULL) != 0)
+			continue;
+		bb_info("%s: map %s: this kernel has no %s maps; programs that use it will not "
+			"load",
+			ld->cfg->name, bpf_map__name(map), libbpf_bpf_map_type_str(type));
+		bpf_map__set_autocreate(map, false);
+	}
+}
+
 /* Open, fill, choose and load; after a load that one program broke, disable it
  * (or its alternative) and try again. */
 static int load(struct bb_loader *ld, char *err, size_t errlen)
@@ -1421,6 +1523,7 @@ static int load(struct bb_loader *ld, char *err, size_t errlen)
 		if (ret)
 			return ret;
 		choose_alternatives(ld);
+		skip_unsupported_maps(ld);
 		bpf_object__for_each_program (p, ld->obj) {
 			if (i < ld->n_progs)
 				bpf_program__set_autoload(p, prog_wanted(ld, &ld->progs[i]));
@@ -1568,6 +1671,123 @@ static int attach_perf_event(struct prog *pr, struct bpf_program *p)
 	return ret;
 }
 
+static int attach_xdp_ifname(struct prog *pr, struct bpf_program *p)
+{
+	unsigned ifindex;
+	struct bpf_link *link;
+	int ret = probe_xdp_ifname(&pr->si, pr->attach_reason, sizeof(pr->attach_reason));
+
+	if (ret)
+		return ret;
+	ifindex = if_nametoindex(pr->si.target);
+	link = ifindex ? bpf_program__attach_xdp(p, (int)ifindex) : NULL;
+	if (!link) {
+		ret = errno ? -errno : -ENODEV;
+		set_reason(pr->attach_reason, sizeof(pr->attach_reason), &pr->si, ret, NULL);
+		return ret;
+	}
+	pr->links = calloc(1, sizeof(*pr->links));
+	if (!pr->links) {
+		bpf_link__destroy(link);
+		return -ENOMEM;
+	}
+	pr->links[0] = link;
+	pr->n_links = 1;
+	return 0;
+}
+
+/* ebpf_exporter calls this after attaching, so that a uprobe on it
+ * (SEC("uprobe//proc/self/exe:post_attach_mark")) runs initialization code.
+ * noinline and the asm keep the call and the function's own code. */
+__attribute__((noinline, used)) void post_attach_mark(void)
+{
+	__asm__ __volatile__("" ::: "memory");
+}
+
+/* The file and file offset that hold post_attach_mark() in this process: the
+ * CLI, collectd's ebpf.so or snmpd's module, whichever linked the core. */
+static int own_mark_location(char *path, size_t len, size_t *offset)
+{
+	uintptr_t addr = (uintptr_t)&post_attach_mark;
+	char line[PATH_MAX + 128];
+	FILE *f = fopen("/proc/self/maps", "re");
+	int ret = -ENOENT;
+
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long start, end, off;
+		char perms[8];
+		int pos = 0;
+
+		if (sscanf(line, "%llx-%llx %7s %llx %*s %*s %n", &start, &end, perms, &off, &pos) <
+			    4 ||
+		    !pos)
+			continue;
+		if (addr < start || addr >= end || line[pos] != '/')
+			continue;
+		line[strcspn(line, "\n")] = '\0';
+		snprintf(path, len, "%s", line + pos);
+		*offset = (size_t)(addr - start + off);
+		ret = 0;
+		break;
+	}
+	fclose(f);
+	return ret;
+}
+
+static int attach_post_attach_mark(struct prog *pr, struct bpf_program *p)
+{
+	char path[PATH_MAX];
+	size_t offset = 0;
+	struct bpf_link *link;
+	int ret = own_mark_location(path, sizeof(path), &offset);
+
+	if (ret) {
+		set_reason(pr->attach_reason, sizeof(pr->attach_reason), &pr->si, ret,
+			   "cannot find post_attach_mark in /proc/self/maps");
+		return ret;
+	}
+	/* this process only: another agent's post_attach_mark() is not ours */
+	link = bpf_program__attach_uprobe(p, false, getpid(), path, offset);
+	if (!link) {
+		ret = errno ? -errno : -EINVAL;
+		set_reason(pr->attach_reason, sizeof(pr->attach_reason), &pr->si, ret, NULL);
+		return ret;
+	}
+	pr->links = calloc(1, sizeof(*pr->links));
+	if (!pr->links) {
+		bpf_link__destroy(link);
+		return -ENOMEM;
+	}
+	pr->links[0] = link;
+	pr->n_links = 1;
+	return 0;
+}
+
+/* Run the post_attach_mark programs once, then detach them: a later config's
+ * call must not run this config's initialization again. They stay reported
+ * as attached, since they did their one job. */
+static void run_post_attach_mark(struct bb_loader *ld)
+{
+	bool any = false;
+
+	for (size_t i = 0; i < ld->n_progs; i++)
+		any |= ld->progs[i].post_attach && ld->progs[i].n_links;
+	if (!any)
+		return;
+	post_attach_mark();
+	for (size_t i = 0; i < ld->n_progs; i++) {
+		struct prog *pr = &ld->progs[i];
+
+		if (!pr->post_attach || !pr->n_links)
+			continue;
+		bpf_link__destroy(pr->links[0]);
+		pr->n_links = 0;
+		pr->post_attach_ran = true;
+	}
+}
+
 static void attach_all(struct bb_loader *ld)
 {
 	struct bpf_program *p;
@@ -1587,12 +1807,28 @@ static void attach_all(struct bb_loader *ld)
 			pr->attach_err = attach_perf_event(pr, p);
 			continue;
 		}
+		if (pr->si.kind == AK_XDP_IFNAME) {
+			pr->attach_err = attach_xdp_ifname(pr, p);
+			continue;
+		}
+		if (pr->post_attach) {
+			pr->attach_err = attach_post_attach_mark(pr, p);
+			continue;
+		}
 		link = bpf_program__attach(p);
 		if (!link) {
 			int e = errno ? -errno : -EINVAL;
 
 			pr->attach_err = e;
-			if (e == -EOPNOTSUPP || e == -ESRCH)
+			/* A program outside any hook was not probed before load: ask the
+			 * probe why, which names the cause (no kprobes, no such function)
+			 * in the same words a hook's alternative would. */
+			probe_program(pr);
+			if (pr->probe_err) {
+				pr->attach_err = pr->probe_err;
+				snprintf(pr->attach_reason, sizeof(pr->attach_reason), "%s",
+					 pr->probe_reason);
+			} else if (e == -EOPNOTSUPP || e == -ESRCH)
 				set_reason(
 					pr->attach_reason, sizeof(pr->attach_reason), &pr->si, e,
 					"attach failed: the section does not say where to attach");
@@ -1681,7 +1917,7 @@ static int build_status(struct bb_loader *ld)
 			st->error = -ENOENT;
 			snprintf(reason, sizeof(reason),
 				 "not loaded: the object turns autoload off (SEC(\"?...\"))");
-		} else if (pr->attach_err || pr->n_links == 0) {
+		} else if (pr->attach_err || (pr->n_links == 0 && !pr->post_attach_ran)) {
 			st->state = BB_PROG_FAILED;
 			st->error = pr->attach_err ? pr->attach_err : -ENOENT;
 			snprintf(reason, sizeof(reason), "%s", pr->attach_reason);
@@ -1742,6 +1978,36 @@ static int report(struct bb_loader *ld, char *err, size_t errlen)
 	return ret;
 }
 
+/* perf_event_array counters: consume each before any program can write to it. */
+static int start_sinks(struct bb_loader *ld, char *err, size_t errlen)
+{
+	const struct bb_config *cfg = ld->cfg;
+
+	ld->sinks = calloc(cfg->n_metrics ? cfg->n_metrics : 1, sizeof(*ld->sinks));
+	if (!ld->sinks) {
+		snprintf(err, errlen, "%s: out of memory", cfg->object_path);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < cfg->n_metrics; i++) {
+		const struct bb_metric_conf *m = &cfg->metrics[i];
+		struct bpf_map *map;
+		uint32_t max;
+		int ret;
+
+		if (!m->perf_event_array)
+			continue;
+		map = bpf_object__find_map_by_name(ld->obj, m->name);
+		max = m->max_series		       ? m->max_series
+		      : ld->opts.max_series_per_metric ? ld->opts.max_series_per_metric
+						       : BB_DEFAULT_MAX_SERIES;
+		ret = bb_perfsink_start(cfg->name, m, map ? bpf_map__fd(map) : -1, max,
+					&ld->sinks[i], err, errlen);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
 void bb_loader_close(struct bb_loader *ld)
 {
 	if (!ld)
@@ -1761,6 +2027,9 @@ void bb_loader_close(struct bb_loader *ld)
 			free(ld->status[i].reason);
 		}
 	}
+	for (size_t i = 0; ld->sinks && i < ld->cfg->n_metrics; i++)
+		bb_perfsink_stop(ld->sinks[i]);
+	free(ld->sinks);
 	bpf_object__close(ld->obj);
 	for (size_t h = 0; h < ld->n_hooks; h++)
 		free(ld->hooks[h].alt_bad);
@@ -1803,9 +2072,12 @@ int bb_loader_open(const struct bb_config *cfg, const struct bb_options *opts,
 		goto fail;
 	}
 	ret = load(ld, err, errlen);
+	if (!ret)
+		ret = start_sinks(ld, err, errlen);
 	if (ret)
 		goto fail;
 	attach_all(ld);
+	run_post_attach_mark(ld);
 	ret = build_status(ld);
 	if (ret) {
 		snprintf(err, errlen, "%s: out of memory", cfg->object_path);
@@ -1838,4 +2110,16 @@ const struct bb_program_status *bb_loader_program(const struct bb_loader *ld, si
 struct bpf_map *bb_loader_map(const struct bb_loader *ld, const char *name)
 {
 	return ld && ld->obj ? bpf_object__find_map_by_name(ld->obj, name) : NULL;
+}
+
+int bb_loader_metric_fd(const struct bb_loader *ld, size_t i)
+{
+	struct bpf_map *map;
+
+	if (!ld || i >= ld->cfg->n_metrics)
+		return -EINVAL;
+	if (ld->sinks && ld->sinks[i])
+		return bb_perfsink_map_fd(ld->sinks[i]);
+	map = bb_loader_map(ld, ld->cfg->metrics[i].name);
+	return map ? bpf_map__fd(map) : -ENOENT;
 }

@@ -34,6 +34,13 @@ const struct bb_program_status *bb_loader_program(const struct bb_loader *ld, si
 struct bpf_map *bb_loader_map(const struct bb_loader *ld, const char *name);
 
 /*
+ * The fd the reader binds for metric I of the config: the metric's map, or
+ * for a perf_event_array counter the map its perf events are counted in.
+ * -ENOENT when there is none.
+ */
+int bb_loader_metric_fd(const struct bb_loader *ld, size_t i);
+
+/*
  * Read PATH whole into a NUL-terminated buffer (caller frees). Unless
  * SKIP_OWNER_CHECK or not running as root, refuse a file (or the directory
  * holding it) that is not owned by root or that group/others may write:
@@ -42,6 +49,14 @@ struct bpf_map *bb_loader_map(const struct bb_loader *ld, const char *name);
  */
 int bb_loader_read_file(const char *path, bool skip_owner_check, char **buf, size_t *len, char *err,
 			size_t errlen);
+
+/*
+ * Called once after a config's programs are attached. ebpf_exporter programs
+ * put a uprobe on it, SEC("uprobe//proc/self/exe:post_attach_mark"), to run
+ * initialization code; the loader attaches such a program to this function
+ * in this process, calls it, and detaches it.
+ */
+void post_attach_mark(void);
 
 /* Route libbpf's messages to bb_log (idempotent, thread-safe). */
 void bb_loader_init_libbpf(void);

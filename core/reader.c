@@ -134,6 +134,7 @@ struct mreader {
 	bool hist;
 	size_t n_series_labels; /* labels but the bucket one */
 	int cpu_label;		/* index of the virtual cpu label, or -1 */
+	bool key0_only;		/* no key labels: only u32 key 0 counts (ebpf_exporter) */
 	uint32_t *offsets;	/* byte offset of each label in the key */
 
 	/* the bound map */
@@ -256,7 +257,17 @@ int bb_reader_check_map(const struct bb_config *cfg, const struct bb_metric_conf
 	}
 	cpu_label = virtual_cpu_label(m, percpu);
 	want = key_bytes_expected(m, cpu_label);
-	if (want != map->key_size) {
+	if (want == 0 && map->key_size != sizeof(uint32_t)) {
+		snprintf(err, errlen,
+			 "%s:%d:%d: metric %s: %s, so it reads u32 key 0 as ebpf_exporter does, "
+			 "but map %s has %u-byte keys",
+			 path, m->pos.line, m->pos.column, m->name,
+			 cpu_label >= 0 ? "its only label is the cpu label of a per-CPU map"
+					: "it has no labels",
+			 map->name, map->key_size);
+		return -EINVAL;
+	}
+	if (want && want != map->key_size) {
 		snprintf(err, errlen,
 			 "%s:%d:%d: metric %s: labels add up to %" PRIu64
 			 " bytes%s but map %s has %u-byte keys",
@@ -413,6 +424,7 @@ int bb_reader_bind(struct bb_reader *rd, size_t i, int map_fd, char *err, size_t
 	mr->map = desc;
 	mr->percpu = map_is_percpu(desc.type);
 	mr->cpu_label = virtual_cpu_label(mr->m, mr->percpu);
+	mr->key0_only = key_bytes_expected(mr->m, mr->cpu_label) == 0;
 	mr->offsets = calloc(mr->m->n_labels ? mr->m->n_labels : 1, sizeof(*mr->offsets));
 	/* batch tokens are a bucket index for hash maps, a key for arrays */
 	mr->tok_in = calloc(desc.key_size + 8, 1);
@@ -678,6 +690,37 @@ static struct bb_family *make_family(struct mreader *mr, struct bb_snapshot *sna
 	return fam;
 }
 
+static bool all_zero(const uint64_t *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i])
+			return false;
+	return true;
+}
+
+/* Keep, in place, only the rows the store should see: with no key labels only
+ * u32 key 0 (ebpf_exporter), with skip_zero no row that is 0 on every CPU. */
+static size_t drop_ignored_rows(struct mreader *mr, size_t n, size_t slots)
+{
+	size_t ks = mr->map.key_size, kept = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *key = mr->keys + i * ks;
+		const uint64_t *v = mr->vals + i * slots;
+
+		if (mr->key0_only && memcmp(key, &(uint32_t){ 0 }, sizeof(uint32_t)))
+			continue;
+		if (mr->m->skip_zero && all_zero(v, slots))
+			continue;
+		if (kept != i) {
+			memcpy(mr->keys + kept * ks, key, ks);
+			memcpy(mr->vals + kept * slots, v, slots * sizeof(*v));
+		}
+		kept++;
+	}
+	return kept;
+}
+
 /* Read one metric into SNAP. Returns 0 or -errno (map read failure, ENOMEM). */
 static int read_metric(struct bb_reader *rd, struct mreader *mr, struct bb_snapshot *snap,
 		       size_t *series_out)
@@ -706,6 +749,8 @@ static int read_metric(struct bb_reader *rd, struct mreader *mr, struct bb_snaps
 	bb_debug("%s: map %s: %zu entries", rd->cfg->name, mr->map.name, n);
 	slots = value_slots(rd, mr);
 	bb_store_begin(mr->store);
+	if (mr->key0_only || mr->m->skip_zero)
+		n = drop_ignored_rows(mr, n, slots);
 	ret = bb_store_add_many(mr->store, mr->keys, mr->vals, n, slots);
 	written = bb_store_end(mr->store, fam);
 	if (written < 0)

@@ -12,6 +12,10 @@
  * named `cpu`, that label takes no bytes of the key (per-CPU maps keep one
  * value per CPU, not one key per CPU): its value is the CPU number and its
  * size, padding and decoders are ignored.
+ *
+ * Zero key bytes: a metric whose labels take none (a counter without labels,
+ * or a per-CPU map whose only label is `cpu`) is read from u32 key 0 only,
+ * as ebpf_exporter does; other keys of the map are ignored.
  */
 #ifndef BPFBRIDGE_READER_H
 #define BPFBRIDGE_READER_H

@@ -36,6 +36,13 @@ static void mock_copy(char *dst, size_t size, const char *src)
 	snprintf(dst, size, "%s", src);
 }
 
+void mock_clear_values(void)
+{
+	free(mock_values);
+	mock_values = NULL;
+	mock_n_values = 0;
+}
+
 void mock_reset(void)
 {
 	free(mock_values);
@@ -257,6 +264,24 @@ int meta_data_add_string(meta_data_t *md, const char *key, const char *value)
 		;
 	*tail = e;
 	return 0;
+}
+
+int meta_data_delete(meta_data_t *md, const char *key)
+{
+	if (md == NULL || key == NULL)
+		return -EINVAL;
+	for (struct mock_meta_entry **e = &md->head; *e != NULL; e = &(*e)->next) {
+		if (strcmp((*e)->key, key) == 0) {
+			struct mock_meta_entry *dead = *e;
+
+			*e = dead->next;
+			free(dead->key);
+			free(dead->value);
+			free(dead);
+			return 0;
+		}
+	}
+	return -ENOENT; /* collectd: "Cannot find key" */
 }
 
 int plugin_dispatch_values(value_list_t const *vl)

@@ -56,6 +56,8 @@ extern struct mock_callbacks mock_callbacks;
 /* live meta_data objects: must be 0 after every test */
 extern long mock_meta_live;
 
+/* Forget the values dispatched so far. */
+void mock_clear_values(void);
 /* Forget everything recorded, and every data set. */
 void mock_reset(void);
 /* A data set as types.db would define it (one source named "value"). */

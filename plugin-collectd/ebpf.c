@@ -6,14 +6,25 @@
  * Identifiers (docs/collectd.md is the reference):
  *   plugin "ebpf", plugin_instance = config name,
  *   type = metric name (counter: DERIVE, self-metric gauge: GAUGE);
- *   histograms: NAME_bucket (DERIVE, one value per cumulative bucket, +Inf
- *   included), NAME_sum (one GAUGE data source "scaled": the sum already
- *   multiplied by bucket_multiplier, as DERIVE holds integers only) and
- *   NAME_count (DERIVE).
+ *   histograms (Histograms "buckets", "percentiles" or "both"):
+ *     buckets:     NAME_bucket (DERIVE, one value per cumulative bucket, +Inf
+ *                  included), NAME_sum (one GAUGE data source "scaled": the
+ *                  sum already multiplied by bucket_multiplier, as DERIVE
+ *                  holds integers only) and NAME_count (DERIVE);
+ *     percentiles: NAME_percentile (GAUGE, one value per Percentiles entry),
+ *                  NAME_average and NAME_observations (GAUGE): the interval's
+ *                  quantiles, mean and count from the core (collectd's statsd
+ *                  convention: latency percentiles, average and count as
+ *                  gauges; NaN for an interval without observations).
  *   type_instance = the labels as "key=value,key=value" (buckets end with
- *   ",le=BOUND"), see ebpf_format_type_instance(). Labels also go into
+ *   ",le=BOUND", percentiles with ",percentile=P"), see
+ *   ebpf_format_type_instance(). With LabelsAsMetadata, labels also go into
  *   meta_data, one string entry per label.
  * Data sets are registered at init, so types.db needs no change.
+ *
+ * Identifiers are built once per series: the escaped label text (and its
+ * meta_data) is cached by the series store's stable id and reused on every
+ * read; a read only appends a precomputed ",le=..." or ",percentile=..." pair.
  *
  * Threads: a read callback touches only its own instance (collectd never
  * runs one callback twice at once); everything shared (the instance list,
@@ -43,24 +54,66 @@
 #endif
 
 #define EBPF_PLUGIN "ebpf"
-#define EBPF_ALLOWED_KEYS "ConfigDir, Config, Strict, MaxSeriesPerMetric, BTFPath, Interval"
+#define EBPF_ALLOWED_KEYS                                                                \
+	"ConfigDir, Config, Strict, MaxSeriesPerMetric, BTFPath, Interval, Histograms, " \
+	"Percentiles, LabelsAsMetadata"
 
-/* Appended to a family name for the three types of a histogram; the longest
- * decides how long a metric name may be. */
+/* Appended to a family name for the types of a histogram. */
 #define EBPF_SUFFIX_BUCKET "_bucket"
 #define EBPF_SUFFIX_SUM "_sum"
 #define EBPF_SUFFIX_COUNT "_count"
+#define EBPF_SUFFIX_PERCENTILE "_percentile"
+#define EBPF_SUFFIX_AVERAGE "_average"
+#define EBPF_SUFFIX_OBSERVATIONS "_observations"
 #define EBPF_SUM_DS_NAME "scaled"
-#define EBPF_MAX_FAMILY_NAME (DATA_MAX_NAME_LEN - 1 - (sizeof(EBPF_SUFFIX_BUCKET) - 1))
+
+/* What a histogram dispatches (Histograms). */
+#define EBPF_HIST_BUCKETS 1u
+#define EBPF_HIST_PERCENTILES 2u
+#define EBPF_HIST_BOTH (EBPF_HIST_BUCKETS | EBPF_HIST_PERCENTILES)
+#define EBPF_DEFAULT_HISTOGRAMS EBPF_HIST_BOTH
+#define EBPF_DEFAULT_LABELS_AS_METADATA false
+static const double ebpf_default_percentiles[] = { 50, 90, 99 };
 
 /* A type_instance longer than DATA_MAX_NAME_LEN - 1 keeps its first bytes and
  * ends in "~" + 16 hex digits of the FNV-1a 64 hash of the whole text. */
 #define EBPF_HASH_SUFFIX_LEN 17
+#define EBPF_FNV_OFFSET UINT64_C(0xcbf29ce484222325)
+
+/* The identifier parts of one series, built when it is first dispatched. */
+struct ebpf_ident {
+	uint64_t id;	   /* the series store's id; the slot is free when labels is NULL */
+	uint64_t seen;	   /* the instance's read generation that last dispatched it */
+	char *labels;	   /* escaped "k=v,k=v" text, any length */
+	size_t len;	   /* of labels */
+	uint64_t hash;	   /* FNV-1a 64 state after labels */
+	meta_data_t *meta; /* one entry per label; NULL without LabelsAsMetadata */
+};
+
+/* An escaped "name=value" pair appended to a series' labels, and its raw value
+ * (for meta_data). */
+struct ebpf_pair {
+	char *text;
+	size_t len;
+	char raw[40];
+};
 
 /* A family this instance registered types for (sorted by name). */
 struct ebpf_family_ref {
 	char *name;
 	enum bb_metric_kind kind;
+	/* open addressing by series id (linear probing), cap a power of 2 */
+	struct ebpf_ident *idents;
+	size_t cap, n, n_seen;
+	/* histograms: the "le=BOUND" pairs (n_le: the finite bounds, then +Inf)
+	 * and "percentile=P" pairs, made for the bounds and quantiles they were
+	 * built from (kept to notice a change) */
+	struct ebpf_pair *le;
+	size_t n_le;
+	double *le_bounds;
+	struct ebpf_pair *pct;
+	size_t n_pct;
+	double *pct_q;
 };
 
 struct ebpf_instance {
@@ -72,6 +125,9 @@ struct ebpf_instance {
 	char **unknown;
 	size_t n_unknown;
 	int last_read_error; /* log a read failure when it starts and when it ends */
+	unsigned histograms; /* EBPF_HIST_* */
+	bool labels_meta;
+	uint64_t generation; /* reads dispatched */
 };
 
 static struct {
@@ -84,13 +140,17 @@ static struct {
 	int max_series;
 	char *btf_path;
 	cdtime_t interval;
+	unsigned histograms;		      /* 0: EBPF_DEFAULT_HISTOGRAMS */
+	double percentiles[BB_MAX_QUANTILES]; /* ascending, in (0, 100) */
+	size_t n_percentiles;		      /* 0: ebpf_default_percentiles */
+	int labels_meta;		      /* -1 unset, else 0 or 1 */
 	/* from init */
 	bool initialized;
 	struct ebpf_instance **instances;
 	size_t n_instances;
 	char **own_types; /* data sets we registered, unregistered at shutdown */
 	size_t n_own_types;
-} ebpf_ctx = { .lock = PTHREAD_MUTEX_INITIALIZER };
+} ebpf_ctx = { .lock = PTHREAD_MUTEX_INITIALIZER, .labels_meta = -1 };
 
 static int ebpf_strv_push(char ***v, size_t *n, const char *s)
 {
@@ -186,6 +246,82 @@ static int ebpf_config_strings(oconfig_item_t *ci, char ***v, size_t *n)
 	return 0;
 }
 
+/* Histograms "buckets" | "percentiles" | "both" */
+static int ebpf_config_histograms(oconfig_item_t *ci, unsigned *out)
+{
+	static const struct {
+		const char *name;
+		unsigned mode;
+	} modes[] = {
+		{ "buckets", EBPF_HIST_BUCKETS },
+		{ "percentiles", EBPF_HIST_PERCENTILES },
+		{ "both", EBPF_HIST_BOTH },
+	};
+
+	if (ci->values_num != 1 || ci->values[0].type != OCONFIG_TYPE_STRING) {
+		ERROR(EBPF_PLUGIN " plugin: Histograms: expected one of \"buckets\", "
+				  "\"percentiles\" or \"both\"");
+		return -1;
+	}
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		if (strcasecmp(modes[i].name, ci->values[0].value.string) == 0) {
+			*out = modes[i].mode;
+			return 0;
+		}
+	}
+	ERROR(EBPF_PLUGIN " plugin: Histograms: expected \"buckets\", \"percentiles\" or "
+			  "\"both\", got \"%s\"",
+	      ci->values[0].value.string);
+	return -1;
+}
+
+static int ebpf_double_cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Percentiles P... : numbers in (0, 100), at most BB_MAX_QUANTILES, no repeats. */
+static int ebpf_config_percentiles(oconfig_item_t *ci, double *out, size_t *n_out)
+{
+	double p[BB_MAX_QUANTILES];
+	size_t n = (size_t)ci->values_num;
+
+	if (ci->values_num < 1 || n > BB_MAX_QUANTILES) {
+		ERROR(EBPF_PLUGIN " plugin: Percentiles: expected 1 to %d numbers in (0, 100), "
+				  "got %d values",
+		      BB_MAX_QUANTILES, ci->values_num);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (ci->values[i].type != OCONFIG_TYPE_NUMBER) {
+			ERROR(EBPF_PLUGIN " plugin: Percentiles: argument %zu: expected a number "
+					  "in (0, 100), got a %s",
+			      i + 1,
+			      ci->values[i].type == OCONFIG_TYPE_STRING ? "string" : "boolean");
+			return -1;
+		}
+		p[i] = ci->values[i].value.number;
+		if (!(p[i] > 0 && p[i] < 100)) {
+			ERROR(EBPF_PLUGIN " plugin: Percentiles: argument %zu: expected a number "
+					  "in (0, 100), got %g",
+			      i + 1, p[i]);
+			return -1;
+		}
+	}
+	qsort(p, n, sizeof(p[0]), ebpf_double_cmp);
+	for (size_t i = 1; i < n; i++) {
+		if (p[i] == p[i - 1]) {
+			ERROR(EBPF_PLUGIN " plugin: Percentiles: %g is given twice", p[i]);
+			return -1;
+		}
+	}
+	memcpy(out, p, n * sizeof(p[0]));
+	*n_out = n;
+	return 0;
+}
+
 static int ebpf_config(oconfig_item_t *ci)
 {
 	int status = 0;
@@ -215,6 +351,17 @@ static int ebpf_config(oconfig_item_t *ci)
 			status = cf_util_get_string(child, &ebpf_ctx.btf_path);
 		} else if (strcasecmp("Interval", child->key) == 0) {
 			status = cf_util_get_cdtime(child, &ebpf_ctx.interval);
+		} else if (strcasecmp("Histograms", child->key) == 0) {
+			status = ebpf_config_histograms(child, &ebpf_ctx.histograms);
+		} else if (strcasecmp("Percentiles", child->key) == 0) {
+			status = ebpf_config_percentiles(child, ebpf_ctx.percentiles,
+							 &ebpf_ctx.n_percentiles);
+		} else if (strcasecmp("LabelsAsMetadata", child->key) == 0) {
+			bool b = false;
+
+			status = cf_util_get_boolean(child, &b);
+			if (status == 0)
+				ebpf_ctx.labels_meta = b;
 		} else {
 			ERROR(EBPF_PLUGIN " plugin: unknown option \"%s\"; allowed options "
 					  "are " EBPF_ALLOWED_KEYS,
@@ -265,42 +412,34 @@ static void ebpf_ti_put_escaped(struct ebpf_ti_writer *w, const char *s)
 	}
 }
 
-/*
- * type_instance grammar:
- *   type_instance = "" | pair *("," pair)
- *   pair          = name "=" value   (in the family's label order; le last)
- * In names and values every byte below 0x20, 0x7f and each of % , = / \ " ~
- * is written as %XX (uppercase hex). When the text is longer than
- * SIZE - 1 bytes it is cut to SIZE - 1 - 17 bytes (never inside a %XX or a
- * UTF-8 sequence) and "~" + 16 lowercase hex digits of the FNV-1a 64 hash of
- * the whole text are appended, so it stays unique and deterministic.
- * Returns true when the text was truncated.
- */
-static bool ebpf_format_type_instance(char *out, size_t size, char *const *names,
-				      const char *const *values, size_t n, const char *le)
+/* Every label of a series as "name=value" pairs joined by ",". */
+static void ebpf_ti_put_labels(struct ebpf_ti_writer *w, char *const *names,
+			       const char *const *values, size_t n)
 {
-	struct ebpf_ti_writer w = { out, size, 0, UINT64_C(0xcbf29ce484222325) };
-	size_t keep;
-
 	for (size_t i = 0; i < n; i++) {
 		if (i > 0)
-			ebpf_ti_put(&w, ',');
-		ebpf_ti_put_escaped(&w, names[i]);
-		ebpf_ti_put(&w, '=');
-		ebpf_ti_put_escaped(&w, values[i] ? values[i] : "");
+			ebpf_ti_put(w, ',');
+		ebpf_ti_put_escaped(w, names[i]);
+		ebpf_ti_put(w, '=');
+		ebpf_ti_put_escaped(w, values[i] ? values[i] : "");
 	}
-	if (le != NULL) {
-		if (n > 0)
-			ebpf_ti_put(&w, ',');
-		ebpf_ti_put_escaped(&w, "le");
-		ebpf_ti_put(&w, '=');
-		ebpf_ti_put_escaped(&w, le);
-	}
-	if (w.len < size) {
-		out[w.len] = '\0';
+}
+
+/*
+ * End W's text: NUL-terminate it, or, when it is longer than SIZE - 1 bytes,
+ * cut it to SIZE - 1 - 17 bytes (never inside a %XX or a UTF-8 sequence) and
+ * append "~" + 16 lowercase hex digits of the FNV-1a 64 hash of the whole
+ * text. Returns true when the text was truncated.
+ */
+static bool ebpf_ti_finish(struct ebpf_ti_writer *w)
+{
+	char *out = w->out;
+	size_t size = w->size, keep;
+
+	if (w->len < size) {
+		out[w->len] = '\0';
 		return false;
 	}
-
 	keep = size - 1 - EBPF_HASH_SUFFIX_LEN;
 	if (keep >= 1 && out[keep - 1] == '%')
 		keep -= 1;
@@ -308,8 +447,102 @@ static bool ebpf_format_type_instance(char *out, size_t size, char *const *names
 		keep -= 2;
 	while (keep > 0 && ((unsigned char)out[keep] & 0xc0) == 0x80)
 		keep--;
-	snprintf(out + keep, size - keep, "~%016" PRIx64, w.hash);
+	snprintf(out + keep, size - keep, "~%016" PRIx64, w->hash);
 	return true;
+}
+
+/*
+ * type_instance grammar:
+ *   type_instance = "" | pair *("," pair)
+ *   pair          = name "=" value   (in the family's label order; then le or
+ *                                     percentile, if any)
+ * In names and values every byte below 0x20, 0x7f and each of % , = / \ " ~
+ * is written as %XX (uppercase hex). Longer than SIZE - 1 bytes: see
+ * ebpf_ti_finish(). This is the reference; dispatch builds the same text from
+ * a series' cached labels with ebpf_ti_compose(). PAIR_NAME=PAIR_VALUE, when
+ * PAIR_NAME is not NULL, is the last pair. Returns true when truncated.
+ * (Only the unit test calls it: it checks the cached path against it.)
+ */
+__attribute__((unused)) static bool
+ebpf_format_type_instance(char *out, size_t size, char *const *names, const char *const *values,
+			  size_t n, const char *pair_name, const char *pair_value)
+{
+	struct ebpf_ti_writer w = { out, size, 0, EBPF_FNV_OFFSET };
+
+	ebpf_ti_put_labels(&w, names, values, n);
+	if (pair_name != NULL) {
+		if (n > 0)
+			ebpf_ti_put(&w, ',');
+		ebpf_ti_put_escaped(&w, pair_name);
+		ebpf_ti_put(&w, '=');
+		ebpf_ti_put_escaped(&w, pair_value);
+	}
+	return ebpf_ti_finish(&w);
+}
+
+/* The type_instance of ID's series plus PAIR (an escaped "name=value", or
+ * NULL): the same text ebpf_format_type_instance() makes, from cached parts. */
+static bool ebpf_ti_compose(char *out, size_t size, const struct ebpf_ident *id,
+			    const struct ebpf_pair *pair)
+{
+	struct ebpf_ti_writer w = { out, size, 0, id->hash };
+	size_t total = id->len;
+
+	if (pair != NULL)
+		total += (id->len > 0) + pair->len;
+	if (total < size) {
+		memcpy(out, id->labels, id->len);
+		if (pair != NULL) {
+			char *p = out + id->len;
+
+			if (id->len > 0)
+				*p++ = ',';
+			memcpy(p, pair->text, pair->len);
+		}
+		out[total] = '\0';
+		return false;
+	}
+	/* Too long: the first bytes, and the hash of the whole text. */
+	w.len = id->len < size - 1 ? id->len : size - 1;
+	memcpy(out, id->labels, w.len);
+	w.len = id->len;
+	if (pair != NULL) {
+		if (id->len > 0)
+			ebpf_ti_put(&w, ',');
+		for (size_t i = 0; i < pair->len; i++)
+			ebpf_ti_put(&w, pair->text[i]);
+	}
+	return ebpf_ti_finish(&w);
+}
+
+/* PAIR := escaped NAME "=" RAW, and RAW kept for meta_data. 0 or -ENOMEM. */
+static int ebpf_pair_set(struct ebpf_pair *pair, const char *name, const char *raw)
+{
+	struct ebpf_ti_writer w = { NULL, 0, 0, EBPF_FNV_OFFSET };
+
+	ebpf_ti_put_escaped(&w, name);
+	ebpf_ti_put(&w, '=');
+	ebpf_ti_put_escaped(&w, raw);
+	pair->text = malloc(w.len + 1);
+	if (pair->text == NULL)
+		return -ENOMEM;
+	pair->len = w.len;
+	w = (struct ebpf_ti_writer){ pair->text, pair->len + 1, 0, EBPF_FNV_OFFSET };
+	ebpf_ti_put_escaped(&w, name);
+	ebpf_ti_put(&w, '=');
+	ebpf_ti_put_escaped(&w, raw);
+	pair->text[pair->len] = '\0';
+	snprintf(pair->raw, sizeof(pair->raw), "%s", raw);
+	return 0;
+}
+
+static void ebpf_pairs_free(struct ebpf_pair **pairs, size_t *n)
+{
+	for (size_t i = 0; i < *n; i++)
+		free((*pairs)[i].text);
+	free(*pairs);
+	*pairs = NULL;
+	*n = 0;
 }
 
 /* ---- data sets ---- */
@@ -318,7 +551,8 @@ static bool ebpf_format_type_instance(char *out, size_t size, char *const *names
  * (scaled by bucket_multiplier; DERIVE holds integers only) named "scaled":
  * write_prometheus appends a data source name other than "value", so it
  * exports collectd_ebpf_NAME_sum_scaled, which promtool's lint accepts,
- * where a gauge ending in _sum is reserved for histograms. */
+ * where a gauge ending in _sum is reserved for histograms. The interval's
+ * percentiles, average and observations are GAUGEs. */
 static void ebpf_data_source(enum bb_metric_kind kind, const char *suffix, data_source_t *src)
 {
 	const char *name = "value";
@@ -330,6 +564,12 @@ static void ebpf_data_source(enum bb_metric_kind kind, const char *suffix, data_
 	} else if (kind == BB_METRIC_HISTOGRAM && strcmp(suffix, EBPF_SUFFIX_SUM) == 0) {
 		src->type = DS_TYPE_GAUGE;
 		name = EBPF_SUM_DS_NAME;
+	} else if (kind == BB_METRIC_HISTOGRAM && (strcmp(suffix, EBPF_SUFFIX_PERCENTILE) == 0 ||
+						   strcmp(suffix, EBPF_SUFFIX_AVERAGE) == 0 ||
+						   strcmp(suffix, EBPF_SUFFIX_OBSERVATIONS) == 0)) {
+		src->type = DS_TYPE_GAUGE;
+		if (strcmp(suffix, EBPF_SUFFIX_OBSERVATIONS) == 0)
+			src->min = 0;
 	} else {
 		src->type = DS_TYPE_DERIVE;
 		src->min = 0;
@@ -351,8 +591,8 @@ static int ebpf_register_type(const char *config, const char *family, enum bb_me
 	if ((size_t)snprintf(ds.type, sizeof(ds.type), "%s%s", family, suffix) >= sizeof(ds.type)) {
 		ERROR(EBPF_PLUGIN
 		      " plugin: config %s: metric %s: name longer than %zu bytes cannot "
-		      "be a collectd type",
-		      config, family, (size_t)EBPF_MAX_FAMILY_NAME);
+		      "be a collectd type (with its suffix %s)",
+		      config, family, sizeof(ds.type) - 1 - strlen(suffix), suffix);
 		return -ENAMETOOLONG;
 	}
 
@@ -389,8 +629,7 @@ static int ebpf_family_cmp(const void *a, const void *b)
 	return strcmp(fa->name, fb->name);
 }
 
-static const struct ebpf_family_ref *ebpf_find_family(const struct ebpf_instance *inst,
-						      const char *name)
+static struct ebpf_family_ref *ebpf_find_family(const struct ebpf_instance *inst, const char *name)
 {
 	struct ebpf_family_ref key = { .name = (char *)name };
 
@@ -415,12 +654,20 @@ static int ebpf_instance_add_family(struct ebpf_instance *inst, const char *name
 		      bb_metric_kind_name(kind));
 		return -EEXIST;
 	}
+	rc = 0;
 	if (kind == BB_METRIC_HISTOGRAM) {
-		rc = ebpf_register_type(inst->name, name, kind, EBPF_SUFFIX_BUCKET);
-		if (rc == 0)
-			rc = ebpf_register_type(inst->name, name, kind, EBPF_SUFFIX_SUM);
-		if (rc == 0)
-			rc = ebpf_register_type(inst->name, name, kind, EBPF_SUFFIX_COUNT);
+		static const char *const bucket_types[] = { EBPF_SUFFIX_BUCKET, EBPF_SUFFIX_SUM,
+							    EBPF_SUFFIX_COUNT };
+		static const char *const pct_types[] = { EBPF_SUFFIX_PERCENTILE,
+							 EBPF_SUFFIX_AVERAGE,
+							 EBPF_SUFFIX_OBSERVATIONS };
+
+		for (size_t i = 0; i < 3 && rc == 0; i++) {
+			if (inst->histograms & EBPF_HIST_BUCKETS)
+				rc = ebpf_register_type(inst->name, name, kind, bucket_types[i]);
+			if (rc == 0 && (inst->histograms & EBPF_HIST_PERCENTILES))
+				rc = ebpf_register_type(inst->name, name, kind, pct_types[i]);
+		}
 	} else {
 		rc = ebpf_register_type(inst->name, name, kind, "");
 	}
@@ -431,6 +678,7 @@ static int ebpf_instance_add_family(struct ebpf_instance *inst, const char *name
 	if (nf == NULL)
 		return -ENOMEM;
 	inst->families = nf;
+	memset(nf + inst->n_families, 0, sizeof(*nf));
 	nf[inst->n_families].name = strdup(name);
 	if (nf[inst->n_families].name == NULL)
 		return -ENOMEM;
@@ -455,19 +703,42 @@ static int ebpf_instance_add_snapshot_families(struct ebpf_instance *inst,
 
 /* ---- instances ---- */
 
+static void ebpf_ident_clear(struct ebpf_ident *id)
+{
+	free(id->labels);
+	if (id->meta != NULL)
+		meta_data_destroy(id->meta);
+	memset(id, 0, sizeof(*id));
+}
+
+static void ebpf_family_ref_clear(struct ebpf_family_ref *ref)
+{
+	for (size_t i = 0; i < ref->cap; i++)
+		if (ref->idents[i].labels != NULL)
+			ebpf_ident_clear(ref->idents + i);
+	free(ref->idents);
+	ebpf_pairs_free(&ref->le, &ref->n_le);
+	free(ref->le_bounds);
+	ebpf_pairs_free(&ref->pct, &ref->n_pct);
+	free(ref->pct_q);
+	free(ref->name);
+	memset(ref, 0, sizeof(*ref));
+}
+
 static void ebpf_instance_free(struct ebpf_instance *inst)
 {
 	if (inst == NULL)
 		return;
 	bb_engine_close(inst->engine);
 	for (size_t i = 0; i < inst->n_families; i++)
-		free(inst->families[i].name);
+		ebpf_family_ref_clear(inst->families + i);
 	free(inst->families);
 	ebpf_strv_free(&inst->unknown, &inst->n_unknown);
 	free(inst->name);
 	free(inst);
 }
 
+/* A new instance, with the <Plugin ebpf> block's dispatch settings. */
 static struct ebpf_instance *ebpf_instance_new(const char *name)
 {
 	struct ebpf_instance *inst = calloc(1, sizeof(*inst));
@@ -479,7 +750,216 @@ static struct ebpf_instance *ebpf_instance_new(const char *name)
 		free(inst);
 		return NULL;
 	}
+	inst->histograms = ebpf_ctx.histograms ? ebpf_ctx.histograms : EBPF_DEFAULT_HISTOGRAMS;
+	inst->labels_meta = ebpf_ctx.labels_meta < 0 ? EBPF_DEFAULT_LABELS_AS_METADATA
+						     : ebpf_ctx.labels_meta != 0;
 	return inst;
+}
+
+/* ---- identifiers, cached per series ---- */
+
+static meta_data_t *ebpf_labels_meta(const struct bb_family *fam, const struct bb_series *s)
+{
+	meta_data_t *meta = meta_data_create();
+
+	if (meta == NULL)
+		return NULL;
+	for (size_t i = 0; i < fam->n_labels; i++) {
+		if (meta_data_add_string(meta, fam->label_names[i],
+					 s->label_values[i] ? s->label_values[i] : "") != 0) {
+			meta_data_destroy(meta);
+			return NULL;
+		}
+	}
+	return meta;
+}
+
+static size_t ebpf_ident_slot(uint64_t id, size_t cap)
+{
+	uint64_t h = id * UINT64_C(0x9e3779b97f4a7c15);
+
+	return (size_t)(h ^ (h >> 29)) & (cap - 1);
+}
+
+/* Move the idents that KEEP accepts into a table of CAP slots (a power of 2
+ * above their number); the others are freed. */
+static int ebpf_idents_rehash(struct ebpf_family_ref *ref, size_t cap, uint64_t keep_gen,
+			      bool keep_all)
+{
+	struct ebpf_ident *nt = calloc(cap, sizeof(*nt));
+	size_t n = 0;
+
+	if (nt == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < ref->cap; i++) {
+		struct ebpf_ident *id = ref->idents + i;
+		size_t j;
+
+		if (id->labels == NULL)
+			continue;
+		if (!keep_all && id->seen != keep_gen) {
+			ebpf_ident_clear(id);
+			continue;
+		}
+		for (j = ebpf_ident_slot(id->id, cap); nt[j].labels != NULL;
+		     j = (j + 1) & (cap - 1))
+			;
+		nt[j] = *id;
+		n++;
+	}
+	free(ref->idents);
+	ref->idents = nt;
+	ref->cap = cap;
+	ref->n = n;
+	return 0;
+}
+
+/* Build ID's parts for series S of FAM. */
+static int ebpf_ident_init(struct ebpf_ident *id, const struct bb_family *fam,
+			   const struct bb_series *s, bool with_meta)
+{
+	struct ebpf_ti_writer w = { NULL, 0, 0, EBPF_FNV_OFFSET };
+
+	ebpf_ti_put_labels(&w, fam->label_names, s->label_values, fam->n_labels);
+	id->labels = malloc(w.len + 1);
+	if (id->labels == NULL)
+		return -ENOMEM;
+	id->len = w.len;
+	w = (struct ebpf_ti_writer){ id->labels, id->len + 1, 0, EBPF_FNV_OFFSET };
+	ebpf_ti_put_labels(&w, fam->label_names, s->label_values, fam->n_labels);
+	id->labels[id->len] = '\0';
+	id->hash = w.hash;
+	id->id = s->id;
+	id->meta = NULL;
+	if (with_meta) {
+		id->meta = ebpf_labels_meta(fam, s);
+		if (id->meta == NULL) {
+			free(id->labels);
+			id->labels = NULL;
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+/* The cached identifier of series S (built on its first dispatch), marked as
+ * seen in read GEN. NULL on ENOMEM. */
+static struct ebpf_ident *ebpf_ident_get(struct ebpf_family_ref *ref, const struct bb_family *fam,
+					 const struct bb_series *s, bool with_meta, uint64_t gen)
+{
+	struct ebpf_ident *id;
+	size_t i;
+
+	if ((ref->n + 1) * 4 > ref->cap * 3 &&
+	    ebpf_idents_rehash(ref, ref->cap ? 2 * ref->cap : 16, 0, true) < 0)
+		return NULL;
+	for (i = ebpf_ident_slot(s->id, ref->cap); ref->idents[i].labels != NULL;
+	     i = (i + 1) & (ref->cap - 1)) {
+		if (ref->idents[i].id == s->id)
+			break;
+	}
+	id = ref->idents + i;
+	if (id->labels == NULL) {
+		if (ebpf_ident_init(id, fam, s, with_meta) < 0)
+			return NULL;
+		ref->n++;
+	}
+	if (id->seen != gen) {
+		id->seen = gen;
+		ref->n_seen++;
+	}
+	return id;
+}
+
+/* After read GEN: forget the series it did not show (retired, or gone from
+ * the map; one that comes back is built again). */
+static void ebpf_idents_sweep(struct ebpf_family_ref *ref, uint64_t gen)
+{
+	size_t cap = 16;
+
+	if (ref->n == ref->n_seen)
+		return;
+	while ((ref->n_seen + 1) * 4 > cap * 3)
+		cap *= 2;
+	if (ebpf_idents_rehash(ref, cap, gen, false) < 0) {
+		/* Out of memory: free the unseen ones in place, then rebuild the
+		 * probe chains by reinserting at the same size. */
+		for (size_t i = 0; i < ref->cap; i++)
+			if (ref->idents[i].labels != NULL && ref->idents[i].seen != gen)
+				ebpf_ident_clear(ref->idents + i);
+		ref->n = ref->n_seen;
+		if (ebpf_idents_rehash(ref, ref->cap, 0, true) < 0) {
+			/* A hole may now cut a probe chain: drop everything. */
+			for (size_t i = 0; i < ref->cap; i++)
+				if (ref->idents[i].labels != NULL)
+					ebpf_ident_clear(ref->idents + i);
+			ref->n = 0;
+		}
+	}
+}
+
+/* The "le=BOUND" and "percentile=P" pairs of histogram FAM, made once (and
+ * again if its bounds or quantiles change). */
+static int ebpf_family_pairs(struct ebpf_family_ref *ref, const struct bb_family *fam,
+			     unsigned histograms)
+{
+	char buf[64];
+
+	if ((histograms & EBPF_HIST_BUCKETS) &&
+	    (ref->n_le != fam->n_buckets + 1 ||
+	     (fam->n_buckets > 0 &&
+	      memcmp(ref->le_bounds, fam->le, fam->n_buckets * sizeof(double)) != 0))) {
+		ebpf_pairs_free(&ref->le, &ref->n_le);
+		free(ref->le_bounds);
+		ref->le_bounds = calloc(fam->n_buckets + 1, sizeof(double));
+		ref->le = calloc(fam->n_buckets + 1, sizeof(*ref->le));
+		if (ref->le_bounds == NULL || ref->le == NULL)
+			goto nomem;
+		for (size_t b = 0; b <= fam->n_buckets; b++) {
+			const char *raw = "+Inf";
+
+			if (b < fam->n_buckets) {
+				ref->le_bounds[b] = fam->le[b];
+				if (fam->le_text != NULL) {
+					raw = fam->le_text[b];
+				} else {
+					bb_format_double(fam->le[b], buf, sizeof(buf));
+					raw = buf;
+				}
+			}
+			if (ebpf_pair_set(ref->le + b, "le", raw) < 0)
+				goto nomem;
+			ref->n_le = b + 1;
+		}
+	}
+	if ((histograms & EBPF_HIST_PERCENTILES) &&
+	    (ref->n_pct != fam->n_quantiles ||
+	     (fam->n_quantiles > 0 &&
+	      memcmp(ref->pct_q, fam->quantiles, fam->n_quantiles * sizeof(double)) != 0))) {
+		ebpf_pairs_free(&ref->pct, &ref->n_pct);
+		free(ref->pct_q);
+		ref->pct_q = calloc(fam->n_quantiles + 1, sizeof(double));
+		ref->pct = calloc(fam->n_quantiles + 1, sizeof(*ref->pct));
+		if (ref->pct_q == NULL || ref->pct == NULL)
+			goto nomem;
+		for (size_t q = 0; q < fam->n_quantiles; q++) {
+			ref->pct_q[q] = fam->quantiles[q];
+			/* 10 digits: 0.99 * 100 is 99.00000000000001 */
+			snprintf(buf, sizeof(buf), "%.10g", fam->quantiles[q] * 100);
+			if (ebpf_pair_set(ref->pct + q, "percentile", buf) < 0)
+				goto nomem;
+			ref->n_pct = q + 1;
+		}
+	}
+	return 0;
+nomem:
+	ebpf_pairs_free(&ref->le, &ref->n_le);
+	free(ref->le_bounds);
+	ref->le_bounds = NULL;
+	ebpf_pairs_free(&ref->pct, &ref->n_pct);
+	free(ref->pct_q);
+	ref->pct_q = NULL;
+	return -ENOMEM;
 }
 
 /* ---- dispatch ---- */
@@ -496,82 +976,135 @@ static void ebpf_warn_unknown_family(struct ebpf_instance *inst, const struct bb
 	ebpf_strv_push(&inst->unknown, &inst->n_unknown, fam->name);
 }
 
-static meta_data_t *ebpf_labels_meta(const struct bb_family *fam, const struct bb_series *s,
-				     const char *le)
+/* Set vl->type to NAME + SUFFIX (both checked to fit when the type was registered). */
+static void ebpf_set_type(value_list_t *vl, const char *name, const char *suffix)
 {
-	meta_data_t *meta = meta_data_create();
+	size_t n = strlen(name), m = strlen(suffix);
 
-	if (meta == NULL)
-		return NULL;
-	for (size_t i = 0; i < fam->n_labels; i++) {
-		if (meta_data_add_string(meta, fam->label_names[i],
-					 s->label_values[i] ? s->label_values[i] : "") != 0)
-			goto fail;
+	if (n + m >= sizeof(vl->type)) {
+		vl->type[0] = '\0';
+		return;
 	}
-	if (le != NULL && meta_data_add_string(meta, "le", le) != 0)
-		goto fail;
-	return meta;
-fail:
-	meta_data_destroy(meta);
-	return NULL;
+	memcpy(vl->type, name, n);
+	memcpy(vl->type + n, suffix, m + 1);
 }
 
-/* Dispatch one value of type FAM->name + SUFFIX. Returns 0 or -1. */
-static int ebpf_dispatch_one(value_list_t *vl, const struct bb_family *fam,
-			     const struct bb_series *s, const char *suffix, const char *le,
-			     value_t value)
+/* Dispatch VALUE for ID's series (+ PAIR, whose raw value also goes into the
+ * meta data as META_KEY). Returns 0 or -1. */
+static int ebpf_submit(value_list_t *vl, const struct ebpf_ident *id, const struct ebpf_pair *pair,
+		       const char *meta_key, value_t value)
 {
 	int status;
 
-	snprintf(vl->type, sizeof(vl->type), "%s%s", fam->name, suffix);
-	ebpf_format_type_instance(vl->type_instance, sizeof(vl->type_instance), fam->label_names,
-				  s->label_values, fam->n_labels, le);
-	vl->values = &value;
-	vl->values_len = 1;
-	vl->meta = ebpf_labels_meta(fam, s, le);
-	if (vl->meta == NULL) {
+	ebpf_ti_compose(vl->type_instance, sizeof(vl->type_instance), id, pair);
+	if (id->meta != NULL && pair != NULL && meta_key != NULL &&
+	    meta_data_add_string(id->meta, meta_key, pair->raw) != 0) {
 		ERROR(EBPF_PLUGIN " plugin: out of memory building meta data for %s", vl->type);
 		return -1;
 	}
+	vl->values = &value;
+	vl->values_len = 1;
+	vl->meta = id->meta;
 	status = plugin_dispatch_values(vl);
-	meta_data_destroy(vl->meta);
 	vl->meta = NULL;
 	vl->values = NULL;
 	return status == 0 ? 0 : -1;
 }
 
-static int ebpf_dispatch_series(value_list_t *vl, const struct bb_family *fam,
-				const struct bb_series *s)
+static int ebpf_dispatch_buckets(value_list_t *vl, const struct ebpf_family_ref *ref,
+				 const struct bb_family *fam, const struct bb_series *s,
+				 const struct ebpf_ident *id)
 {
-	char le[64];
 	value_t v;
 	int failed = 0;
 
+	ebpf_set_type(vl, fam->name, EBPF_SUFFIX_SUM);
+	v.gauge = s->sum;
+	failed |= ebpf_submit(vl, id, NULL, NULL, v);
+	ebpf_set_type(vl, fam->name, EBPF_SUFFIX_COUNT);
+	v.derive = (derive_t)s->count;
+	failed |= ebpf_submit(vl, id, NULL, NULL, v);
+	ebpf_set_type(vl, fam->name, EBPF_SUFFIX_BUCKET);
+	for (size_t b = 0; b < ref->n_le; b++) {
+		v.derive = (derive_t)(b < fam->n_buckets ? s->buckets[b] : s->count);
+		failed |= ebpf_submit(vl, id, ref->le + b, "le", v);
+	}
+	if (id->meta != NULL)
+		meta_data_delete(id->meta, "le");
+	return failed;
+}
+
+/* The interval's percentiles, average and observation count as gauges: NaN
+ * for what an interval does not have (the series' first read has no interval;
+ * an interval without observations has no percentiles and no average). */
+static int ebpf_dispatch_percentiles(value_list_t *vl, const struct ebpf_family_ref *ref,
+				     const struct bb_family *fam, const struct bb_series *s,
+				     const struct ebpf_ident *id)
+{
+	const struct bb_interval *iv = &s->iv;
+	bool observed = iv->valid && iv->count > 0;
+	value_t v;
+	int failed = 0;
+
+	ebpf_set_type(vl, fam->name, EBPF_SUFFIX_AVERAGE);
+	v.gauge = observed ? iv->mean : NAN;
+	failed |= ebpf_submit(vl, id, NULL, NULL, v);
+	ebpf_set_type(vl, fam->name, EBPF_SUFFIX_OBSERVATIONS);
+	v.gauge = iv->valid ? (gauge_t)iv->count : NAN;
+	failed |= ebpf_submit(vl, id, NULL, NULL, v);
+	ebpf_set_type(vl, fam->name, EBPF_SUFFIX_PERCENTILE);
+	for (size_t q = 0; q < ref->n_pct; q++) {
+		v.gauge = observed && iv->quantiles != NULL ? iv->quantiles[q] : NAN;
+		failed |= ebpf_submit(vl, id, ref->pct + q, "percentile", v);
+	}
+	if (id->meta != NULL)
+		meta_data_delete(id->meta, "percentile");
+	return failed;
+}
+
+/* Counters and gauges: vl->type is already the family's name. */
+static int ebpf_dispatch_series(struct ebpf_instance *inst, struct ebpf_family_ref *ref,
+				value_list_t *vl, const struct bb_family *fam,
+				const struct bb_series *s)
+{
+	struct ebpf_ident scratch = { 0 }, *id = NULL;
+	value_t v;
+	int failed = -1;
+
+	/* Id 0: not from a series store (the engine's self-metrics), so no key
+	 * to cache by: built for this read only. */
+	if (s->id == 0) {
+		if (ebpf_ident_init(&scratch, fam, s, inst->labels_meta) == 0)
+			id = &scratch;
+	} else {
+		id = ebpf_ident_get(ref, fam, s, inst->labels_meta, inst->generation);
+	}
+	if (id == NULL) {
+		ERROR(EBPF_PLUGIN " plugin: config %s: out of memory building the identifier of a "
+				  "%s series",
+		      inst->name, fam->name);
+		return -1;
+	}
 	switch (fam->kind) {
 	case BB_METRIC_COUNTER:
 		v.derive = (derive_t)s->value;
-		return ebpf_dispatch_one(vl, fam, s, "", NULL, v);
+		failed = ebpf_submit(vl, id, NULL, NULL, v);
+		break;
 	case BB_METRIC_GAUGE:
 		v.gauge = (gauge_t)bb_gauge_value(fam, s);
-		return ebpf_dispatch_one(vl, fam, s, "", NULL, v);
+		failed = ebpf_submit(vl, id, NULL, NULL, v);
+		break;
 	case BB_METRIC_HISTOGRAM:
-		for (size_t b = 0; b <= fam->n_buckets; b++) {
-			if (b < fam->n_buckets) {
-				bb_format_double(fam->le[b], le, sizeof(le));
-				v.derive = (derive_t)s->buckets[b];
-			} else {
-				snprintf(le, sizeof(le), "+Inf");
-				v.derive = (derive_t)s->count;
-			}
-			failed |= ebpf_dispatch_one(vl, fam, s, EBPF_SUFFIX_BUCKET, le, v);
-		}
-		v.gauge = s->sum;
-		failed |= ebpf_dispatch_one(vl, fam, s, EBPF_SUFFIX_SUM, NULL, v);
-		v.derive = (derive_t)s->count;
-		failed |= ebpf_dispatch_one(vl, fam, s, EBPF_SUFFIX_COUNT, NULL, v);
-		return failed ? -1 : 0;
+		failed = 0;
+		if (inst->histograms & EBPF_HIST_BUCKETS)
+			failed |= ebpf_dispatch_buckets(vl, ref, fam, s, id);
+		if (inst->histograms & EBPF_HIST_PERCENTILES)
+			failed |= ebpf_dispatch_percentiles(vl, ref, fam, s, id);
+		break;
 	}
-	return -1;
+	if (id == &scratch)
+		ebpf_ident_clear(&scratch);
+	return failed ? -1 : 0;
 }
 
 /*
@@ -589,18 +1122,33 @@ static size_t ebpf_dispatch_snapshot(struct ebpf_instance *inst, const struct bb
 	if (snap->taken_ns != 0)
 		vl.time = NS_TO_CDTIME_T(snap->taken_ns);
 
+	inst->generation++;
+	for (size_t i = 0; i < inst->n_families; i++)
+		inst->families[i].n_seen = 0;
 	for (size_t f = 0; f < snap->n_families; f++) {
 		const struct bb_family *fam = snap->families + f;
-		const struct ebpf_family_ref *ref = ebpf_find_family(inst, fam->name);
+		struct ebpf_family_ref *ref = ebpf_find_family(inst, fam->name);
 
 		if (ref == NULL || ref->kind != fam->kind) {
 			ebpf_warn_unknown_family(inst, fam);
 			continue;
 		}
+		if (fam->kind == BB_METRIC_HISTOGRAM) {
+			if (ebpf_family_pairs(ref, fam, inst->histograms) < 0) {
+				ERROR(EBPF_PLUGIN " plugin: config %s: out of memory for %s",
+				      inst->name, fam->name);
+				failed += fam->n_series;
+				continue;
+			}
+		} else {
+			ebpf_set_type(&vl, fam->name, "");
+		}
 		for (size_t i = 0; i < fam->n_series; i++)
-			if (ebpf_dispatch_series(&vl, fam, fam->series + i) != 0)
+			if (ebpf_dispatch_series(inst, ref, &vl, fam, fam->series + i) != 0)
 				failed++;
 	}
+	for (size_t i = 0; i < inst->n_families; i++)
+		ebpf_idents_sweep(inst->families + i, inst->generation);
 	return failed;
 }
 
@@ -770,7 +1318,25 @@ static void ebpf_free_all(void)
 	ebpf_ctx.strict = false;
 	ebpf_ctx.max_series = 0;
 	ebpf_ctx.interval = 0;
+	ebpf_ctx.histograms = 0;
+	ebpf_ctx.n_percentiles = 0;
+	ebpf_ctx.labels_meta = -1;
 	ebpf_ctx.initialized = false;
+}
+
+/* The core computes the interval quantiles the Percentiles option asks for. */
+static void ebpf_options_quantiles(struct bb_options *opts)
+{
+	const double *p = ebpf_ctx.percentiles;
+	size_t n = ebpf_ctx.n_percentiles;
+
+	if (n == 0) {
+		p = ebpf_default_percentiles;
+		n = sizeof(ebpf_default_percentiles) / sizeof(ebpf_default_percentiles[0]);
+	}
+	for (size_t i = 0; i < n; i++)
+		opts->quantiles[i] = p[i] / 100;
+	opts->n_quantiles = n;
 }
 
 static int ebpf_init(void)
@@ -794,6 +1360,7 @@ static int ebpf_init(void)
 	opts.strict = ebpf_ctx.strict;
 	opts.max_series_per_metric = (uint32_t)ebpf_ctx.max_series;
 	opts.btf_path = ebpf_ctx.btf_path;
+	ebpf_options_quantiles(&opts);
 
 	for (size_t i = 0; i < ebpf_ctx.n_configs; i++) {
 		struct ebpf_instance *inst = ebpf_open_config(ebpf_ctx.configs[i], &opts);

@@ -131,6 +131,12 @@ static void test_config_all_keys(void **state)
 	ci_num(ci_child(ci, "MaxSeriesPerMetric"), 5000);
 	ci_str(ci_child(ci, "BTFPath"), "/boot/vmlinux.btf");
 	ci_num(ci_child(ci, "Interval"), 2.5);
+	ci_str(ci_child(ci, "Histograms"), "Percentiles");
+	c = ci_child(ci, "Percentiles");
+	ci_num(c, 99.9);
+	ci_num(c, 50);
+	ci_num(c, 0.1);
+	ci_bool(ci_child(ci, "LabelsAsMetadata"), true);
 
 	assert_int_equal(ebpf_config(ci), 0);
 	assert_string_equal(ebpf_ctx.config_dir, "/etc/bpfbridge");
@@ -142,7 +148,48 @@ static void test_config_all_keys(void **state)
 	assert_int_equal(ebpf_ctx.max_series, 5000);
 	assert_string_equal(ebpf_ctx.btf_path, "/boot/vmlinux.btf");
 	assert_true(ebpf_ctx.interval == DOUBLE_TO_CDTIME_T(2.5));
+	assert_int_equal(ebpf_ctx.histograms, EBPF_HIST_PERCENTILES);
+	/* sorted */
+	assert_int_equal(ebpf_ctx.n_percentiles, 3);
+	assert_true(ebpf_ctx.percentiles[0] == 0.1 && ebpf_ctx.percentiles[1] == 50 &&
+		    ebpf_ctx.percentiles[2] == 99.9);
+	assert_int_equal(ebpf_ctx.labels_meta, 1);
 	assert_int_equal(mock_count_logs(LOG_ERR, NULL, NULL), 0);
+	ci_free(ci);
+}
+
+/* Percentiles reach the core as quantiles; the defaults when unset. */
+static void test_config_percentile_options(void **state)
+{
+	oconfig_item_t *ci = ci_block(), *c;
+	struct bb_options opts;
+	struct ebpf_instance *inst;
+
+	(void)state;
+	bb_options_init(&opts);
+	ebpf_options_quantiles(&opts);
+	assert_int_equal(opts.n_quantiles, 3);
+	assert_true(opts.quantiles[0] == 0.5 && opts.quantiles[1] == 0.9 &&
+		    opts.quantiles[2] == 0.99);
+	inst = ebpf_instance_new("x");
+	assert_int_equal(inst->histograms, EBPF_HIST_BOTH);
+	assert_false(inst->labels_meta);
+	ebpf_instance_free(inst);
+
+	ci_str(ci_child(ci, "Histograms"), "buckets");
+	c = ci_child(ci, "Percentiles");
+	ci_num(c, 75);
+	ci_num(c, 25);
+	ci_str(ci_child(ci, "LabelsAsMetadata"), "false");
+	assert_int_equal(ebpf_config(ci), 0);
+	bb_options_init(&opts);
+	ebpf_options_quantiles(&opts);
+	assert_int_equal(opts.n_quantiles, 2);
+	assert_true(opts.quantiles[0] == 0.25 && opts.quantiles[1] == 0.75);
+	inst = ebpf_instance_new("x");
+	assert_int_equal(inst->histograms, EBPF_HIST_BUCKETS);
+	assert_false(inst->labels_meta);
+	ebpf_instance_free(inst);
 	ci_free(ci);
 }
 
@@ -177,6 +224,20 @@ static void test_config_bad_values(void **state)
 		{ "Config", -1, 0, NULL, "at least one string" },
 		{ "ConfigDir", OCONFIG_TYPE_NUMBER, 1, NULL, "ConfigDir" },
 		{ "Interval", OCONFIG_TYPE_NUMBER, -1, NULL, "Interval" },
+		{ "Histograms", OCONFIG_TYPE_STRING, 0, "quantiles",
+		  "expected \"buckets\", \"percentiles\" or \"both\", got \"quantiles\"" },
+		{ "Histograms", OCONFIG_TYPE_NUMBER, 1, NULL, "Histograms: expected one of" },
+		{ "Histograms", -1, 0, NULL, "Histograms: expected one of" },
+		{ "Percentiles", OCONFIG_TYPE_NUMBER, 100, NULL,
+		  "argument 1: expected a number in (0, 100), got 100" },
+		{ "Percentiles", OCONFIG_TYPE_NUMBER, 0, NULL, "in (0, 100), got 0" },
+		{ "Percentiles", OCONFIG_TYPE_NUMBER, NAN, NULL, "in (0, 100), got nan" },
+		{ "Percentiles", OCONFIG_TYPE_STRING, 0, "p99",
+		  "expected a number in (0, 100), got a "
+		  "string" },
+		{ "Percentiles", -1, 0, NULL,
+		  "expected 1 to 16 numbers in (0, 100), got 0 values" },
+		{ "LabelsAsMetadata", OCONFIG_TYPE_STRING, 0, "sometimes", "LabelsAsMetadata" },
 	};
 
 	(void)state;
@@ -199,6 +260,28 @@ static void test_config_bad_values(void **state)
 	}
 }
 
+static void test_config_percentiles_list(void **state)
+{
+	oconfig_item_t *ci = ci_block(), *c = ci_child(ci, "Percentiles");
+
+	(void)state;
+	ci_num(c, 90);
+	ci_num(c, 50);
+	ci_num(c, 90);
+	assert_int_equal(ebpf_config(ci), -1);
+	assert_int_equal(mock_count_logs(LOG_ERR, "Percentiles: 90 is given twice", NULL), 1);
+	ci_free(ci);
+
+	ci = ci_block();
+	c = ci_child(ci, "Percentiles");
+	for (int i = 1; i <= BB_MAX_QUANTILES + 1; i++)
+		ci_num(c, i);
+	assert_int_equal(ebpf_config(ci), -1);
+	assert_int_equal(mock_count_logs(LOG_ERR, "expected 1 to 16 numbers", "got 17 values"), 1);
+	assert_int_equal(ebpf_ctx.n_percentiles, 0);
+	ci_free(ci);
+}
+
 static void test_config_option_with_block(void **state)
 {
 	oconfig_item_t *ci = ci_block(), *c = ci_child(ci, "Config");
@@ -215,13 +298,14 @@ static void test_config_option_with_block(void **state)
 
 static void fmt(char *out, size_t size, const char *const *kv, size_t n, const char *le)
 {
-	char *names[8], *values[8];
+	char *names[8] = { 0 };
+	const char *values[8] = { 0 };
 
 	for (size_t i = 0; i < n; i++) {
 		names[i] = (char *)kv[2 * i];
-		values[i] = (char *)kv[2 * i + 1];
+		values[i] = kv[2 * i + 1];
 	}
-	ebpf_format_type_instance(out, size, names, values, n, le);
+	ebpf_format_type_instance(out, size, names, values, n, le ? "le" : NULL, le);
 }
 
 static void test_type_instance_plain(void **state)
@@ -263,13 +347,13 @@ static void test_type_instance_exact_fit(void **state)
 	memset(value, 'x', 125);
 	value[125] = '\0';
 	assert_false(
-		ebpf_format_type_instance(out, sizeof(out), (char **)kv, (char **)kv + 1, 1, NULL));
+		ebpf_format_type_instance(out, sizeof(out), (char **)kv, kv + 1, 1, NULL, NULL));
 	assert_int_equal(strlen(out), 127);
 	/* one more byte: truncated */
 	value[125] = 'x';
 	value[126] = '\0';
 	assert_true(
-		ebpf_format_type_instance(out, sizeof(out), (char **)kv, (char **)kv + 1, 1, NULL));
+		ebpf_format_type_instance(out, sizeof(out), (char **)kv, kv + 1, 1, NULL, NULL));
 	assert_int_equal(strlen(out), 127);
 }
 
@@ -354,6 +438,11 @@ static void test_type_instance_cut_boundaries(void **state)
 
 /* ---- dispatch of a hand-built snapshot ---- */
 
+/* The quantiles and one series' interval, as the series store fills them
+ * (by hand here: the mock tests do not run the store). */
+static const double test_q[] = { 0.5, 0.9, 0.99 };
+static const double test_iv_q[] = { 2.5e-06, 3.6e-06, 3.96e-06 };
+
 static struct bb_snapshot *build_snapshot(void)
 {
 	static const char *const sys_labels[] = { "syscall" };
@@ -371,30 +460,64 @@ static struct bb_snapshot *build_snapshot(void)
 	assert_non_null(fam);
 	s = bb_family_add_series(fam, (const char *const[]){ "ioprio_get" });
 	assert_non_null(s);
+	s->id = 1;
 	s->value = 42;
 	s = bb_family_add_series(fam, (const char *const[]){ "read" });
 	assert_non_null(s);
+	s->id = 2;
 	s->value = 7;
 
 	fam = bb_snapshot_family(snap, "bio_latency_seconds", "Block I/O latency",
 				 BB_METRIC_HISTOGRAM, bio_labels, 2);
 	assert_non_null(fam);
 	assert_int_equal(bb_family_set_buckets(fam, le, le_raw, 3, 1e-6), 0);
+	assert_int_equal(bb_family_set_quantiles(fam, test_q, 3), 0);
 	s = bb_family_add_series(fam, (const char *const[]){ "sda", "write" });
 	assert_non_null(s);
+	s->id = 3;
 	s->buckets[0] = 1;
 	s->buckets[1] = 3;
 	s->buckets[2] = 4;
 	s->count = 6;
 	s->sum_raw = 123;
 	s->sum = 123 * 1e-6;
+	/* the interval: 5 observations, 2 of them above the last bound */
+	s->iv.valid = true;
+	s->iv.count = 5;
+	s->iv.sum = 100e-6;
+	s->iv.mean = 20e-6;
+	assert_non_null(s->iv.quantiles);
+	memcpy(s->iv.quantiles, test_iv_q, sizeof(test_iv_q));
+	/* a second series: seen for the first time (no interval yet) */
+	s = bb_family_add_series(fam, (const char *const[]){ "sdb", "read" });
+	assert_non_null(s);
+	s->id = 4;
+	s->count = 2;
+	/* a third one: an interval without observations */
+	s = bb_family_add_series(fam, (const char *const[]){ "sdc", "read" });
+	assert_non_null(s);
+	s->id = 5;
+	s->iv.valid = true;
+	s->iv.mean = NAN;
 
 	fam = bb_snapshot_family(snap, "bpfbridge_series", "Series", BB_METRIC_GAUGE, self_labels,
 				 1);
 	assert_non_null(fam);
 	s = bb_family_add_series(fam, (const char *const[]){ "testcfg" });
 	assert_non_null(s);
+	s->id = 6;
 	s->value = 4;
+
+	/* self-metrics come from the engine, not a store: id 0 for every series */
+	fam = bb_snapshot_family(snap, "bpfbridge_series_dropped_total", "Dropped",
+				 BB_METRIC_COUNTER, (const char *const[]){ "metric" }, 1);
+	assert_non_null(fam);
+	s = bb_family_add_series(fam, (const char *const[]){ "a_total" });
+	assert_non_null(s);
+	s->value = 1;
+	s = bb_family_add_series(fam, (const char *const[]){ "b_total" });
+	assert_non_null(s);
+	s->value = 2;
 
 	bb_snapshot_finish(snap);
 	return snap;
@@ -410,34 +533,58 @@ static void check_value(const char *type, const char *ti, int ds_type, double ex
 	assert_string_equal(v->plugin, "ebpf");
 	assert_string_equal(v->plugin_instance, "testcfg");
 	assert_int_equal(v->ds_type, ds_type);
-	if (ds_type == DS_TYPE_GAUGE)
-		assert_true(fabs(v->value.gauge - expect) < 1e-12);
-	else
+	if (ds_type == DS_TYPE_GAUGE && isnan(expect)) {
+		if (!isnan(v->value.gauge))
+			fail_msg("%s / %s: %g, expected NaN", type, ti, v->value.gauge);
+	} else if (ds_type == DS_TYPE_GAUGE) {
+		if (!(fabs(v->value.gauge - expect) < 1e-12))
+			fail_msg("%s / %s: %g, expected %g", type, ti, v->value.gauge, expect);
+	} else {
 		assert_int_equal(v->value.derive, (derive_t)expect);
+	}
 	assert_string_equal(v->meta, meta);
+}
+
+static size_t count_values(const char *type)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < mock_n_values; i++)
+		n += strcmp(mock_values[i].type, type) == 0;
+	return n;
 }
 
 static void test_dispatch_snapshot(void **state)
 {
-	struct ebpf_instance *inst = ebpf_instance_new("testcfg");
+	struct ebpf_instance *inst;
 	struct bb_snapshot *snap = build_snapshot();
 
 	(void)state;
+	ebpf_ctx.labels_meta = 1;
+	inst = ebpf_instance_new("testcfg");
+	assert_int_equal(inst->histograms, EBPF_HIST_BOTH); /* the default */
 	assert_int_equal(ebpf_instance_add_snapshot_families(inst, snap), 0);
-	/* counter, 3 histogram types, gauge */
-	assert_int_equal(mock_n_types(), 5);
+	/* counter, 6 histogram types, gauge */
+	assert_int_equal(mock_n_types(), 9);
 	assert_int_equal(plugin_get_ds("syscalls_total")->ds[0].type, DS_TYPE_DERIVE);
 	assert_int_equal(plugin_get_ds("bio_latency_seconds_bucket")->ds[0].type, DS_TYPE_DERIVE);
 	assert_int_equal(plugin_get_ds("bio_latency_seconds_sum")->ds[0].type, DS_TYPE_GAUGE);
 	assert_int_equal(plugin_get_ds("bio_latency_seconds_count")->ds[0].type, DS_TYPE_DERIVE);
+	assert_int_equal(plugin_get_ds("bio_latency_seconds_percentile")->ds[0].type,
+			 DS_TYPE_GAUGE);
+	assert_int_equal(plugin_get_ds("bio_latency_seconds_average")->ds[0].type, DS_TYPE_GAUGE);
+	assert_int_equal(plugin_get_ds("bio_latency_seconds_observations")->ds[0].type,
+			 DS_TYPE_GAUGE);
 	assert_int_equal(plugin_get_ds("bpfbridge_series")->ds[0].type, DS_TYPE_GAUGE);
 	assert_string_equal(plugin_get_ds("syscalls_total")->ds[0].name, "value");
 	assert_string_equal(plugin_get_ds("bio_latency_seconds_sum")->ds[0].name, "scaled");
 	assert_string_equal(plugin_get_ds("bio_latency_seconds_count")->ds[0].name, "value");
+	assert_string_equal(plugin_get_ds("bio_latency_seconds_percentile")->ds[0].name, "value");
 
 	assert_int_equal(ebpf_dispatch_snapshot(inst, snap), 0);
-	/* 2 counters + (3 buckets + Inf + sum + count) + 1 gauge */
-	assert_int_equal(mock_n_values, 9);
+	/* 2 counters + 3 x ((3 buckets + Inf + sum + count) + (3 percentiles +
+	 * average + observations)) + 1 gauge */
+	assert_int_equal(mock_n_values, 2 + 3 * (6 + 5) + 1 + 2);
 	check_value("syscalls_total", "syscall=ioprio_get", DS_TYPE_DERIVE, 42,
 		    "syscall=ioprio_get");
 	check_value("syscalls_total", "syscall=read", DS_TYPE_DERIVE, 7, "syscall=read");
@@ -453,18 +600,249 @@ static void test_dispatch_snapshot(void **state)
 		    0.000123, "device=sda;operation=write");
 	check_value("bio_latency_seconds_count", "device=sda,operation=write", DS_TYPE_DERIVE, 6,
 		    "device=sda;operation=write");
+	/* the interval's percentiles, average and count, in the metric's unit */
+	check_value("bio_latency_seconds_percentile", "device=sda,operation=write,percentile=50",
+		    DS_TYPE_GAUGE, 2.5e-06, "device=sda;operation=write;percentile=50");
+	check_value("bio_latency_seconds_percentile", "device=sda,operation=write,percentile=90",
+		    DS_TYPE_GAUGE, 3.6e-06, "device=sda;operation=write;percentile=90");
+	check_value("bio_latency_seconds_percentile", "device=sda,operation=write,percentile=99",
+		    DS_TYPE_GAUGE, 3.96e-06, "device=sda;operation=write;percentile=99");
+	check_value("bio_latency_seconds_average", "device=sda,operation=write", DS_TYPE_GAUGE,
+		    20e-6, "device=sda;operation=write");
+	check_value("bio_latency_seconds_observations", "device=sda,operation=write", DS_TYPE_GAUGE,
+		    5, "device=sda;operation=write");
+	/* first read of a series: no interval, everything unknown (NaN) */
+	check_value("bio_latency_seconds_percentile", "device=sdb,operation=read,percentile=99",
+		    DS_TYPE_GAUGE, NAN, "device=sdb;operation=read;percentile=99");
+	check_value("bio_latency_seconds_average", "device=sdb,operation=read", DS_TYPE_GAUGE, NAN,
+		    "device=sdb;operation=read");
+	check_value("bio_latency_seconds_observations", "device=sdb,operation=read", DS_TYPE_GAUGE,
+		    NAN, "device=sdb;operation=read");
+	/* an empty interval: 0 observations, NaN percentiles and average */
+	check_value("bio_latency_seconds_percentile", "device=sdc,operation=read,percentile=50",
+		    DS_TYPE_GAUGE, NAN, "device=sdc;operation=read;percentile=50");
+	check_value("bio_latency_seconds_average", "device=sdc,operation=read", DS_TYPE_GAUGE, NAN,
+		    "device=sdc;operation=read");
+	check_value("bio_latency_seconds_observations", "device=sdc,operation=read", DS_TYPE_GAUGE,
+		    0, "device=sdc;operation=read");
 	check_value("bpfbridge_series", "config=testcfg", DS_TYPE_GAUGE, 4, "config=testcfg");
+	/* series without a store id are told apart by their labels, every read */
+	check_value("bpfbridge_series_dropped_total", "metric=a_total", DS_TYPE_DERIVE, 1,
+		    "metric=a_total");
+	check_value("bpfbridge_series_dropped_total", "metric=b_total", DS_TYPE_DERIVE, 2,
+		    "metric=b_total");
 	/* One timestamp for the whole read: the snapshot's. */
 	for (size_t i = 0; i < mock_n_values; i++)
 		assert_true(mock_values[i].time == NS_TO_CDTIME_T(snap->taken_ns));
 	assert_int_equal(mock_count_logs(LOG_WARNING, NULL, NULL), 0);
 	assert_int_equal(mock_count_logs(LOG_ERR, NULL, NULL), 0);
+	/* one cached meta_data per series */
+	assert_int_equal(mock_meta_live, 6);
 
 	/* Registering again is a no-op (and a second config may share types). */
 	assert_int_equal(ebpf_instance_add_snapshot_families(inst, snap), 0);
-	assert_int_equal(mock_n_types(), 5);
+	assert_int_equal(mock_n_types(), 9);
 	bb_snapshot_unref(snap);
 	ebpf_instance_free(inst);
+}
+
+/* Histograms "buckets" / "percentiles": only those types and values. */
+static void test_dispatch_histogram_modes(void **state)
+{
+	struct ebpf_instance *inst;
+	struct bb_snapshot *snap = build_snapshot();
+
+	(void)state;
+	ebpf_ctx.histograms = EBPF_HIST_BUCKETS;
+	inst = ebpf_instance_new("testcfg");
+	assert_false(inst->labels_meta); /* the default */
+	assert_int_equal(ebpf_instance_add_snapshot_families(inst, snap), 0);
+	assert_int_equal(mock_n_types(), 6);
+	assert_null(plugin_get_ds("bio_latency_seconds_percentile"));
+	assert_int_equal(ebpf_dispatch_snapshot(inst, snap), 0);
+	assert_int_equal(mock_n_values, 2 + 3 * 6 + 1 + 2);
+	/* LabelsAsMetadata false: no meta data at all */
+	check_value("bio_latency_seconds_bucket", "device=sda,operation=write,le=+Inf",
+		    DS_TYPE_DERIVE, 6, "");
+	assert_int_equal(mock_meta_live, 0);
+	ebpf_instance_free(inst);
+	ebpf_free_all(); /* unregisters the types */
+	assert_int_equal(mock_n_types(), 0);
+	mock_reset();
+
+	ebpf_ctx.histograms = EBPF_HIST_PERCENTILES;
+	inst = ebpf_instance_new("testcfg");
+	assert_int_equal(ebpf_instance_add_snapshot_families(inst, snap), 0);
+	assert_int_equal(mock_n_types(), 6);
+	assert_null(plugin_get_ds("bio_latency_seconds_bucket"));
+	assert_null(plugin_get_ds("bio_latency_seconds_sum"));
+	assert_int_equal(ebpf_dispatch_snapshot(inst, snap), 0);
+	assert_int_equal(mock_n_values, 2 + 3 * 5 + 1 + 2);
+	assert_int_equal(count_values("bio_latency_seconds_percentile"), 9);
+	check_value("bio_latency_seconds_percentile", "device=sda,operation=write,percentile=90",
+		    DS_TYPE_GAUGE, 3.6e-06, "");
+	bb_snapshot_unref(snap);
+	ebpf_instance_free(inst);
+}
+
+/* Identifiers are built on a series' first dispatch and reused by id; the
+ * series a read no longer shows are forgotten (with their meta data). */
+static void test_identifier_cache(void **state)
+{
+	struct ebpf_instance *inst;
+	struct bb_snapshot *snap = build_snapshot();
+	struct bb_family *sys = snap->families + 0;
+	struct ebpf_family_ref *ref;
+	const char *const *orig;
+
+	(void)state;
+	ebpf_ctx.labels_meta = 1;
+	inst = ebpf_instance_new("testcfg");
+	assert_int_equal(ebpf_instance_add_snapshot_families(inst, snap), 0);
+	assert_int_equal(ebpf_dispatch_snapshot(inst, snap), 0);
+	ref = ebpf_find_family(inst, "syscalls_total");
+	assert_int_equal(ref->n, 2);
+	assert_int_equal(mock_meta_live, 6);
+
+	/* Same ids: the cached text is used, not the (here changed) labels. A
+	 * real store never changes a series' labels; this shows the cache. */
+	orig = sys->series[1].label_values;
+	sys->series[1].label_values = (const char *const[]){ "write" };
+	mock_clear_values();
+	assert_int_equal(ebpf_dispatch_snapshot(inst, snap), 0);
+	check_value("syscalls_total", "syscall=read", DS_TYPE_DERIVE, 7, "syscall=read");
+	assert_null(mock_find_value("syscalls_total", "syscall=write"));
+	assert_int_equal(ref->n, 2);
+	assert_int_equal(mock_meta_live, 6);
+
+	/* A new id gets its own identifier... */
+	sys->series[1].id = 7;
+	mock_clear_values();
+	assert_int_equal(ebpf_dispatch_snapshot(inst, snap), 0);
+	check_value("syscalls_total", "syscall=write", DS_TYPE_DERIVE, 7, "syscall=write");
+	/* ...and id 2, not shown in this read, is forgotten. */
+	assert_int_equal(ref->n, 2);
+	assert_int_equal(mock_meta_live, 6);
+	sys->series[1].label_values = orig;
+	bb_snapshot_unref(snap);
+
+	/* A read without any series frees every identifier. */
+	snap = bb_snapshot_new();
+	bb_snapshot_finish(snap);
+	assert_int_equal(ebpf_dispatch_snapshot(inst, snap), 0);
+	assert_int_equal(ref->n, 0);
+	assert_int_equal(mock_meta_live, 0);
+	bb_snapshot_unref(snap);
+	ebpf_instance_free(inst);
+}
+
+/* Churn: many series come and go; the table grows and shrinks, never loses
+ * a live series, and frees every departed one. */
+static void test_identifier_churn(void **state)
+{
+	static const char *const labels[] = { "k" };
+	struct ebpf_instance *inst;
+	struct ebpf_family_ref *ref;
+	uint64_t next_id = 100;
+
+	(void)state;
+	ebpf_ctx.labels_meta = 1;
+	ebpf_ctx.histograms = EBPF_HIST_BUCKETS;
+	inst = ebpf_instance_new("testcfg");
+	assert_int_equal(ebpf_instance_add_family(inst, "churn_total", BB_METRIC_COUNTER), 0);
+	ref = ebpf_find_family(inst, "churn_total");
+	for (int round = 0; round < 40; round++) {
+		struct bb_snapshot *snap = bb_snapshot_new();
+		struct bb_family *fam =
+			bb_snapshot_family(snap, "churn_total", "x", BB_METRIC_COUNTER, labels, 1);
+		/* 0..299 series, about half of them new each round; an id always
+		 * has the same labels, as in the store */
+		size_t n = (size_t)((round * 37) % 300);
+		char buf[32];
+
+		for (size_t i = 0; i < n; i++) {
+			struct bb_series *s;
+
+			snprintf(buf, sizeof(buf), "v%" PRIu64, next_id + i);
+			s = bb_family_add_series(fam, (const char *const[]){ buf });
+			assert_non_null(s);
+			s->id = next_id + i;
+			s->value = s->id;
+		}
+		bb_snapshot_finish(snap);
+		mock_clear_values();
+		assert_int_equal(ebpf_dispatch_snapshot(inst, snap), 0);
+		assert_int_equal(mock_n_values, n);
+		assert_int_equal(ref->n, n);
+		assert_int_equal(mock_meta_live, (long)n);
+		assert_true(n == 0 || (ref->cap >= 16 && ref->n * 4 <= ref->cap * 3));
+		for (size_t i = 0; i < n; i++) {
+			snprintf(buf, sizeof(buf), "k=v%" PRIu64, next_id + i);
+			assert_string_equal(mock_values[i].type_instance, buf);
+			assert_int_equal(mock_values[i].value.derive, (derive_t)(next_id + i));
+		}
+		next_id += n / 2;
+		bb_snapshot_unref(snap);
+	}
+	ebpf_instance_free(inst);
+	assert_int_equal(mock_meta_live, 0);
+}
+
+/* The cached path builds exactly the reference text, hostile labels and
+ * truncation included, for every length around the 127-byte limit. */
+static void test_compose_matches_reference(void **state)
+{
+	char *names[] = { "dev", "path" };
+	char value[400], ref_out[DATA_MAX_NAME_LEN], got[DATA_MAX_NAME_LEN];
+	const char *values[] = { "sda", value };
+	static const char hostile[] = "\xff\xfe\"q'/-=,%~\\ \xc3\xa9\xe2\x82";
+	struct bb_family fam = { .label_names = names, .n_labels = 2 };
+	struct bb_series s = { .label_values = values };
+	struct ebpf_pair pairs[3];
+	const char *pair_names[] = { "le", "percentile", "le" };
+	const char *pair_values[] = { "0.000512", "99.9", "+Inf" };
+
+	(void)state;
+	for (int p = 0; p < 3; p++)
+		assert_int_equal(ebpf_pair_set(pairs + p, pair_names[p], pair_values[p]), 0);
+	for (size_t len = 0; len < 300; len++) {
+		struct ebpf_ident id = { 0 };
+
+		for (size_t i = 0; i < len; i++)
+			value[i] = hostile[i % (sizeof(hostile) - 1)];
+		value[len] = '\0';
+		s.id = len;
+		assert_int_equal(ebpf_ident_init(&id, &fam, &s, false), 0);
+		ebpf_format_type_instance(ref_out, sizeof(ref_out), names, values, 2, NULL, NULL);
+		ebpf_ti_compose(got, sizeof(got), &id, NULL);
+		assert_string_equal(got, ref_out);
+		for (int p = 0; p < 3; p++) {
+			bool cut = ebpf_format_type_instance(ref_out, sizeof(ref_out), names,
+							     values, 2, pair_names[p],
+							     pair_values[p]);
+
+			assert_int_equal(ebpf_ti_compose(got, sizeof(got), &id, pairs + p), cut);
+			assert_string_equal(got, ref_out);
+			assert_true(strlen(got) < DATA_MAX_NAME_LEN);
+			/* no "/" ever: csv and rrdtool would make it a directory */
+			assert_null(strchr(got, '/'));
+		}
+		ebpf_ident_clear(&id);
+	}
+	/* no labels at all */
+	{
+		struct bb_family none = { 0 };
+		struct ebpf_ident id = { 0 };
+
+		assert_int_equal(ebpf_ident_init(&id, &none, &s, false), 0);
+		ebpf_ti_compose(got, sizeof(got), &id, pairs + 2);
+		assert_string_equal(got, "le=+Inf");
+		ebpf_ti_compose(got, sizeof(got), &id, NULL);
+		assert_string_equal(got, "");
+		ebpf_ident_clear(&id);
+	}
+	for (int p = 0; p < 3; p++)
+		free(pairs[p].text);
 }
 
 static void test_dispatch_unknown_family(void **state)
@@ -507,23 +885,44 @@ static void test_type_conflict(void **state)
 	ebpf_instance_free(inst);
 }
 
+/* A type name holds 127 bytes: the longest suffix the Histograms mode
+ * registers decides how long a histogram's name may be. */
 static void test_name_too_long(void **state)
 {
-	struct ebpf_instance *inst = ebpf_instance_new("testcfg");
+	static const struct {
+		unsigned mode;
+		size_t max;
+		size_t types;
+	} cases[] = {
+		{ EBPF_HIST_BUCKETS, DATA_MAX_NAME_LEN - 1 - 7, 3 },	  /* _bucket */
+		{ EBPF_HIST_PERCENTILES, DATA_MAX_NAME_LEN - 1 - 13, 3 }, /* _observations */
+		{ EBPF_HIST_BOTH, DATA_MAX_NAME_LEN - 1 - 13, 6 },
+	};
 	char name[DATA_MAX_NAME_LEN];
 
 	(void)state;
-	memset(name, 'h', EBPF_MAX_FAMILY_NAME + 1);
-	name[EBPF_MAX_FAMILY_NAME + 1] = '\0';
-	assert_int_equal(ebpf_instance_add_family(inst, name, BB_METRIC_HISTOGRAM), -ENAMETOOLONG);
-	assert_int_equal(mock_count_logs(LOG_ERR, "cannot be a collectd type", NULL), 1);
-	name[EBPF_MAX_FAMILY_NAME] = '\0';
-	assert_int_equal(ebpf_instance_add_family(inst, name, BB_METRIC_HISTOGRAM), 0);
-	assert_int_equal(mock_n_types(), 3);
-	ebpf_instance_free(inst);
-	/* shutdown unregisters what the plugin registered */
-	assert_int_equal(ebpf_shutdown(), 0);
-	assert_int_equal(mock_n_types(), 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct ebpf_instance *inst;
+
+		ebpf_ctx.histograms = cases[i].mode;
+		inst = ebpf_instance_new("testcfg");
+		memset(name, 'h', cases[i].max + 1);
+		name[cases[i].max + 1] = '\0';
+		assert_int_equal(ebpf_instance_add_family(inst, name, BB_METRIC_HISTOGRAM),
+				 -ENAMETOOLONG);
+		assert_int_equal(mock_count_logs(LOG_ERR, "cannot be a collectd type", NULL), 1);
+		assert_int_equal(ebpf_shutdown(), 0);
+		mock_reset();
+		ebpf_ctx.histograms = cases[i].mode;
+		name[cases[i].max] = '\0';
+		assert_int_equal(ebpf_instance_add_family(inst, name, BB_METRIC_HISTOGRAM), 0);
+		assert_int_equal(mock_n_types(), cases[i].types);
+		ebpf_instance_free(inst);
+		/* shutdown unregisters what the plugin registered */
+		assert_int_equal(ebpf_shutdown(), 0);
+		assert_int_equal(mock_n_types(), 0);
+		mock_reset();
+	}
 }
 
 /* ---- init ---- */
@@ -576,8 +975,10 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_module_register, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_all_keys, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_config_percentile_options, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_unknown_key, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_bad_values, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_config_percentiles_list, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_option_with_block, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_type_instance_plain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_type_instance_escaping, setup, teardown),
@@ -585,6 +986,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_type_instance_truncation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_type_instance_cut_boundaries, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dispatch_snapshot, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dispatch_histogram_modes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_identifier_cache, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_identifier_churn, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_compose_matches_reference, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dispatch_unknown_family, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_type_conflict, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_name_too_long, setup, teardown),

@@ -7,9 +7,12 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "bbsnmp.h"
 
@@ -105,6 +108,20 @@ const char *bbsnmp_set_cache_timeout(struct bbsnmp_settings *s, const char *valu
 	return NULL;
 }
 
+const char *bbsnmp_set_interval(struct bbsnmp_settings *s, const char *value)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = value ? strtol(value, &end, 10) : 0;
+	if (!value || end == value || *end || errno || v < 0 || v > 86400)
+		return "expected a whole number of seconds from 1 to 86400 (0 for the cache "
+		       "timeout)";
+	s->interval = (int)v;
+	return NULL;
+}
+
 const char *bbsnmp_set_strict(struct bbsnmp_settings *s, const char *value)
 {
 	static const char *const yes[] = { "1", "yes", "true", "on" };
@@ -195,6 +212,7 @@ static const struct token {
 	{ "bpfbridgeConfigDir", bbsnmp_set_config_dir, "DIRECTORY" },
 	{ "bpfbridgeConfig", bbsnmp_add_configs, "NAME [NAME...]" },
 	{ "bpfbridgeCacheTimeout", bbsnmp_set_cache_timeout, "SECONDS" },
+	{ "bpfbridgeInterval", bbsnmp_set_interval, "SECONDS" },
 	{ "bpfbridgeRootOID", bbsnmp_set_root_oid, "OID" },
 	{ "bpfbridgeStrict", bbsnmp_set_strict, "yes|no" },
 	{ "bpfbridgeMaxSeries", bbsnmp_set_max_series, "SERIES-PER-METRIC" },
@@ -248,20 +266,78 @@ unsigned bbsnmp_tokens_errors(void)
 
 /* ---- logging ----------------------------------------------------------------------- */
 
-static void log_sink(enum bb_log_level level, const char *msg, void *ctx)
+/*
+ * net-snmp's logger belongs to the agent's thread. Messages from the reader
+ * thread wait in a queue that the agent's thread empties (log_flush); when it
+ * is full they are counted, and the count is logged instead.
+ */
+#define LOG_QUEUE 128
+
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_t log_owner;
+static struct {
+	int priority;
+	char *msg;
+} log_queue[LOG_QUEUE];
+static unsigned log_queued, log_lost;
+
+static int log_priority(enum bb_log_level level)
 {
 	static const int priority[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
 
-	snmp_log(priority[level <= BB_LOG_DEBUG ? level : BB_LOG_DEBUG], "bpfbridge: %s\n", msg);
+	return priority[level <= BB_LOG_DEBUG ? level : BB_LOG_DEBUG];
+}
+
+static void log_sink(enum bb_log_level level, const char *msg, void *ctx)
+{
+	char *copy;
+
+	if (pthread_equal(pthread_self(), log_owner)) {
+		snmp_log(log_priority(level), "bpfbridge: %s\n", msg);
+		return;
+	}
+	copy = strdup(msg);
+	pthread_mutex_lock(&log_lock);
+	if (copy && log_queued < LOG_QUEUE) {
+		log_queue[log_queued].priority = log_priority(level);
+		log_queue[log_queued++].msg = copy;
+		copy = NULL;
+	} else {
+		log_lost++;
+	}
+	pthread_mutex_unlock(&log_lock);
+	free(copy);
+}
+
+/* On the agent's thread: log what the reader thread queued. */
+static void log_flush(void)
+{
+	unsigned n, lost;
+
+	pthread_mutex_lock(&log_lock);
+	n = log_queued;
+	lost = log_lost;
+	for (unsigned i = 0; i < n; i++) {
+		snmp_log(log_queue[i].priority, "bpfbridge: %s\n", log_queue[i].msg);
+		free(log_queue[i].msg);
+	}
+	log_queued = log_lost = 0;
+	pthread_mutex_unlock(&log_lock);
+	if (lost)
+		snmp_log(LOG_WARNING,
+			 "bpfbridge: %u more messages from the reader thread lost (queue full)\n",
+			 lost);
 }
 
 void bbsnmp_log_to_netsnmp(void)
 {
+	log_owner = pthread_self();
 	bb_log_set_sink(log_sink, NULL);
 }
 
 void bbsnmp_log_restore(void)
 {
+	log_flush();
 	bb_log_set_sink(NULL, NULL);
 }
 
@@ -280,6 +356,25 @@ struct bbsnmp_agent {
 	struct bbsnmp_program *programs; /* strings point into engines and failed */
 	size_t n_programs;
 	struct bbsnmp_tables *tables;
+
+	/*
+	 * The reader thread (when the interval is not 0): every interval it
+	 * reads the engines and builds the rows (bbsnmp_tables_build) into
+	 * `pending`; a cache load on the agent's thread only swaps them in, and
+	 * hands the rows it replaced back to the reader to free. The engines and
+	 * the index maps are the reader's alone while it runs.
+	 */
+	int interval; /* seconds; 0 = no reader: each cache load reads */
+	bool reader_started, reader_failed;
+	pthread_t reader;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	bool stop;
+	struct bbsnmp_view *pending;
+	struct bbsnmp_view *retired[4];
+	/* statistics, under lock */
+	uint64_t builds, installs;
+	double last_build_ms, max_install_ms;
 };
 
 static enum bbsnmp_program_status program_status(enum bb_program_state state)
@@ -337,11 +432,184 @@ static int build_programs(struct bbsnmp_agent *a)
 	return 0;
 }
 
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* Read every engine and build the rows of that snapshot. */
+static int build_view(struct bbsnmp_agent *a, struct bbsnmp_view **out)
+{
+	struct bb_snapshot *snap = NULL;
+	int err;
+
+	if (a->n_engines) {
+		snap = bb_engines_snapshot(a->engines, a->n_engines);
+		if (!snap) {
+			bb_err("snmp: cannot take a snapshot: out of memory");
+			return -ENOMEM;
+		}
+	}
+	err = bbsnmp_tables_build(a->tables, snap, a->programs, a->n_programs, out);
+	bb_snapshot_unref(snap);
+	return err;
+}
+
+/* Free what the agent handed back; false when there was nothing. Called and
+ * returns with the lock held. */
+static bool free_retired(struct bbsnmp_agent *a)
+{
+	struct bbsnmp_view *dead = NULL;
+
+	for (size_t i = 0; i < 4 && !dead; i++) {
+		dead = a->retired[i];
+		a->retired[i] = NULL;
+	}
+	if (!dead)
+		return false;
+	pthread_mutex_unlock(&a->lock);
+	bbsnmp_view_free(dead);
+	pthread_mutex_lock(&a->lock);
+	return true;
+}
+
+static void *reader_main(void *arg)
+{
+	struct bbsnmp_agent *a = arg;
+	struct timespec until;
+
+	pthread_mutex_lock(&a->lock);
+	clock_gettime(CLOCK_REALTIME, &until);
+	while (!a->stop) {
+		struct bbsnmp_view *view = NULL, *old;
+		double t0;
+
+		/* Wait out the interval, freeing rows the agent hands back. */
+		until.tv_sec += a->interval;
+		while (!a->stop)
+			if (!free_retired(a) &&
+			    pthread_cond_timedwait(&a->wake, &a->lock, &until) == ETIMEDOUT)
+				break;
+		if (a->stop)
+			break;
+		/* The next read is due one interval after this one started. */
+		clock_gettime(CLOCK_REALTIME, &until);
+		pthread_mutex_unlock(&a->lock);
+		t0 = now_ms();
+		if (build_view(a, &view) < 0)
+			view = NULL; /* logged; the rows installed before stay */
+		pthread_mutex_lock(&a->lock);
+		a->builds++;
+		a->last_build_ms = now_ms() - t0;
+		if (view) {
+			old = a->pending;
+			a->pending = view;
+			if (old) {
+				/* Never installed (no request came): dropped. */
+				pthread_mutex_unlock(&a->lock);
+				bbsnmp_view_free(old);
+				pthread_mutex_lock(&a->lock);
+			}
+		}
+	}
+	pthread_mutex_unlock(&a->lock);
+	return NULL;
+}
+
+/*
+ * The first rows are built at start, on the agent's thread, before any
+ * request can come. The reader thread starts with the first cache load: snmpd
+ * forks into the background after loading its modules, and a thread started
+ * before the fork would not exist in the daemon.
+ */
+static void first_build(struct bbsnmp_agent *a)
+{
+	struct bbsnmp_view *view = NULL;
+	double t0 = now_ms();
+
+	bbsnmp_tables_keep_rows(a->tables, true);
+	if (build_view(a, &view) == 0)
+		bbsnmp_view_free(bbsnmp_tables_install(a->tables, view));
+	a->last_build_ms = now_ms() - t0;
+	a->builds = 1;
+}
+
+static int start_reader(struct bbsnmp_agent *a)
+{
+	int err;
+
+	sigset_t all, old;
+
+	pthread_mutex_init(&a->lock, NULL);
+	pthread_cond_init(&a->wake, NULL);
+	/* Signals stay the agent's: snmpd's SIGHUP and the subagent's SIGTERM
+	 * must interrupt its select(), which a handler run here would not. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	err = pthread_create(&a->reader, NULL, reader_main, a);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err) {
+		pthread_cond_destroy(&a->wake);
+		pthread_mutex_destroy(&a->lock);
+		return -err;
+	}
+	a->reader_started = true;
+	return 0;
+}
+
+/* A cache load with a reader thread: swap in the rows it built, if any. */
+static int install_pending(struct bbsnmp_agent *a)
+{
+	struct bbsnmp_view *view, *old;
+	double t0 = now_ms(), took;
+	bool handed = false;
+
+	pthread_mutex_lock(&a->lock);
+	view = a->pending;
+	a->pending = NULL;
+	pthread_mutex_unlock(&a->lock);
+	log_flush();
+	if (!view)
+		return 0; /* nothing new: the installed rows stay */
+	old = bbsnmp_tables_install(a->tables, view);
+	pthread_mutex_lock(&a->lock);
+	for (size_t i = 0; i < 4 && old && !handed; i++)
+		if (!a->retired[i]) {
+			a->retired[i] = old;
+			handed = true;
+		}
+	took = now_ms() - t0;
+	a->installs++;
+	if (took > a->max_install_ms)
+		a->max_install_ms = took;
+	pthread_cond_signal(&a->wake);
+	pthread_mutex_unlock(&a->lock);
+	if (old && !handed)
+		bbsnmp_view_free(old); /* the reader is behind: free it here */
+	return 0;
+}
+
 static int agent_load(struct bbsnmp_tables *tables, void *ctx)
 {
 	struct bbsnmp_agent *a = ctx;
 	struct bb_snapshot *snap = NULL;
 	int err;
+
+	if (a->interval && !a->reader_started && !a->reader_failed) {
+		int rc = start_reader(a);
+
+		if (rc < 0) {
+			/* Reads then happen here, on each cache load. */
+			snmp_log(LOG_ERR, "bpfbridge: cannot start the reader thread: %s\n",
+				 strerror(-rc));
+			a->reader_failed = true;
+		}
+	}
+	if (a->reader_started)
+		return install_pending(a);
 
 	if (a->n_engines) {
 		snap = bb_engines_snapshot(a->engines, a->n_engines);
@@ -437,6 +705,27 @@ out:
 	return rc;
 }
 
+static void stop_reader(struct bbsnmp_agent *a)
+{
+	if (!a->reader_started)
+		return;
+	pthread_mutex_lock(&a->lock);
+	a->stop = true;
+	pthread_cond_signal(&a->wake);
+	pthread_mutex_unlock(&a->lock);
+	pthread_join(a->reader, NULL);
+	a->reader_started = false;
+	bbsnmp_view_free(a->pending);
+	a->pending = NULL;
+	for (size_t i = 0; i < 4; i++) {
+		bbsnmp_view_free(a->retired[i]);
+		a->retired[i] = NULL;
+	}
+	pthread_cond_destroy(&a->wake);
+	pthread_mutex_destroy(&a->lock);
+	log_flush();
+}
+
 struct bbsnmp_agent *bbsnmp_agent_start(const struct bbsnmp_settings *s)
 {
 	struct bbsnmp_agent *a = calloc(1, sizeof(*a));
@@ -459,8 +748,15 @@ struct bbsnmp_agent *bbsnmp_agent_start(const struct bbsnmp_settings *s)
 	a->tables = bbsnmp_tables_new();
 	if (!a->tables)
 		goto oom;
-	if (bbsnmp_tables_register(a->tables, s->root, s->root_len, s->cache_timeout, agent_load,
-				   a) < 0) {
+	a->interval = s->interval ? s->interval : s->cache_timeout;
+	if (a->interval)
+		first_build(a);
+	/* With a reader, a cache load is only a swap: every request checks.
+	 * net-snmp's "always expired" is -1; inside snmpd a timeout of 0 means
+	 * its default (5 s), not every request. */
+	if (bbsnmp_tables_register(a->tables, s->root, s->root_len,
+				   a->interval || !s->cache_timeout ? -1 : s->cache_timeout,
+				   agent_load, a) < 0) {
 		bbsnmp_agent_stop(a);
 		return NULL;
 	}
@@ -471,9 +767,16 @@ struct bbsnmp_agent *bbsnmp_agent_start(const struct bbsnmp_settings *s)
 		for (size_t i = 0; i < s->root_len && len < sizeof(root); i++)
 			len += snprintf(root + len, sizeof(root) - len, ".%lu",
 					(unsigned long)s->root[i]);
-		snmp_log(LOG_INFO,
-			 "bpfbridge: serving %zu config(s) (%zu failed) under %s, cache %d s\n",
-			 a->n_engines, a->n_failed, root, s->cache_timeout);
+		if (a->interval)
+			snmp_log(LOG_INFO,
+				 "bpfbridge: serving %zu config(s) (%zu failed) under %s, read "
+				 "every %d s off the agent's thread (first read %.1f ms)\n",
+				 a->n_engines, a->n_failed, root, a->interval, a->last_build_ms);
+		else
+			snmp_log(LOG_INFO,
+				 "bpfbridge: serving %zu config(s) (%zu failed) under %s, cache %d "
+				 "s\n",
+				 a->n_engines, a->n_failed, root, s->cache_timeout);
 	}
 	return a;
 oom:
@@ -487,6 +790,9 @@ void bbsnmp_agent_stop(struct bbsnmp_agent *a)
 	if (!a)
 		return;
 	/* Registrations first: no request may reach an engine being closed. */
+	if (a->tables)
+		bbsnmp_tables_unregister(a->tables);
+	stop_reader(a);
 	bbsnmp_tables_free(a->tables);
 	for (size_t e = 0; e < a->n_engines; e++)
 		bb_engine_close(a->engines[e]);

@@ -4,12 +4,15 @@
  * subagent (subagent.c):
  *
  *   index.c   label text -> index maps that never reuse an index
- *   tables.c  BPFBRIDGE-MIB's four tables: rows built from one snapshot,
- *             served by net-snmp's table_container helper behind one cache
+ *   tables.c  BPFBRIDGE-MIB's four tables behind one cache: programs and
+ *             metrics through net-snmp's table_container helper, series and
+ *             buckets answered by index arithmetic over the series rows
  *   agent.c   settings (snmpd.conf tokens / options), the engines, and the
  *             glue that feeds each cache load with a fresh snapshot
  *
- * net-snmp is single-threaded: every function here runs in the agent's thread.
+ * net-snmp is single-threaded: every function here runs in the agent's thread,
+ * except the reader thread of agent.c, which reads the engines and builds rows
+ * with bbsnmp_tables_build() (no net-snmp call) for the agent to swap in.
  */
 #ifndef BPFBRIDGE_SNMP_H
 #define BPFBRIDGE_SNMP_H
@@ -29,6 +32,10 @@
 #define BBSNMP_DEFAULT_CACHE_TIMEOUT 5
 /* BpfbridgeText's SIZE limit in BPFBRIDGE-MIB. */
 #define BBSNMP_TEXT_MAX 1024
+/* A series unseen for this many cache loads in a row loses its index entry
+ * (a label set that comes back later gets a new index). The index maps hold
+ * the live series plus those unseen for fewer loads: that is their allowance. */
+#define BBSNMP_RETIRE_LOADS 5
 
 /* Column numbers, as in BPFBRIDGE-MIB.txt. */
 enum {
@@ -58,6 +65,14 @@ enum {
 	BBSNMP_COL_SERIES_COUNT,
 	BBSNMP_COL_SERIES_SUM,
 	BBSNMP_COL_SERIES_SUM_SCALED,
+	/* histograms, the last interval (BPFBRIDGE-MIB revision 202611300000Z) */
+	BBSNMP_COL_SERIES_INTERVAL_COUNT,
+	BBSNMP_COL_SERIES_P50,
+	BBSNMP_COL_SERIES_P90,
+	BBSNMP_COL_SERIES_P99,
+	BBSNMP_COL_SERIES_P50_SCALED,
+	BBSNMP_COL_SERIES_P90_SCALED,
+	BBSNMP_COL_SERIES_P99_SCALED,
 };
 enum {
 	BBSNMP_COL_BUCKET_UPPER_BOUND = 2,
@@ -111,6 +126,12 @@ void bbsnmp_index_map_destroy(struct bbsnmp_index_map *map);
  * with errno ENOMEM, or ERANGE once 2^32-1 indexes have been handed out. */
 struct bbsnmp_index_entry *bbsnmp_index_get(struct bbsnmp_index_map *map, const char *key,
 					    size_t keylen);
+/* The entry for KEY, or NULL. */
+struct bbsnmp_index_entry *bbsnmp_index_find(const struct bbsnmp_index_map *map, const char *key,
+					     size_t keylen);
+/* Remove every entry last seen before generation KEEP_FROM (its index is
+ * never handed out again). Returns how many were removed. */
+size_t bbsnmp_index_retire(struct bbsnmp_index_map *map, uint64_t keep_from);
 
 /* ---- tables.c: BPFBRIDGE-MIB's tables --------------------------------------- */
 
@@ -145,9 +166,29 @@ void bbsnmp_tables_free(struct bbsnmp_tables *tables);
 int bbsnmp_tables_update(struct bbsnmp_tables *tables, struct bb_snapshot *snap,
 			 const struct bbsnmp_program *programs, size_t n_programs);
 void bbsnmp_tables_clear(struct bbsnmp_tables *tables);
+
+/*
+ * bbsnmp_tables_update() in two steps, so that the costly one can run off the
+ * agent's thread. Build: the rows of SNAP and PROGRAMS into *OUT, index maps
+ * updated; any thread, but one call at a time per tables (and not alongside
+ * update). Install (agent thread): serve VIEW from now on, and get back the
+ * view served so far, to free with bbsnmp_view_free() on any thread.
+ */
+struct bbsnmp_view;
+int bbsnmp_tables_build(struct bbsnmp_tables *tables, struct bb_snapshot *snap,
+			const struct bbsnmp_program *programs, size_t n_programs,
+			struct bbsnmp_view **out);
+struct bbsnmp_view *bbsnmp_tables_install(struct bbsnmp_tables *tables, struct bbsnmp_view *view);
+void bbsnmp_view_free(struct bbsnmp_view *view);
 size_t bbsnmp_tables_rows(const struct bbsnmp_tables *tables, enum bbsnmp_table which);
 /* Updates done so far (each cache load is one). */
 uint64_t bbsnmp_tables_generation(const struct bbsnmp_tables *tables);
+/* Entries in the index maps (metrics and series), for tests and benchmarks. */
+size_t bbsnmp_tables_index_entries(const struct bbsnmp_tables *tables);
+/* The index LABELS (as bpfbridgeSeriesLabels shows them) has in metric
+ * METRIC, or 0 when it has none (tests). */
+uint32_t bbsnmp_tables_series_index(const struct bbsnmp_tables *tables, const char *metric,
+				    const char *labels);
 
 /*
  * Register the four tables under ROOT (bpfbridgeMIB's OID or the configured
@@ -157,6 +198,9 @@ uint64_t bbsnmp_tables_generation(const struct bbsnmp_tables *tables);
  */
 int bbsnmp_tables_register(struct bbsnmp_tables *tables, const oid *root, size_t root_len,
 			   int cache_timeout, bbsnmp_load_fn load, void *ctx);
+/* Before registering: the cache never clears the rows (a load that installs
+ * nothing keeps serving the rows installed before). */
+void bbsnmp_tables_keep_rows(struct bbsnmp_tables *tables, bool keep);
 /* Remove every registration and the cache. Safe when not registered. */
 void bbsnmp_tables_unregister(struct bbsnmp_tables *tables);
 
@@ -167,6 +211,7 @@ struct bbsnmp_settings {
 	char **configs; /* names (NAME or NAME.yaml) to load from config_dir */
 	size_t n_configs;
 	int cache_timeout; /* seconds */
+	int interval;	   /* seconds between reads off the agent's thread; 0 = cache_timeout */
 	oid root[MAX_OID_LEN];
 	size_t root_len;
 	bool strict;
@@ -181,6 +226,7 @@ void bbsnmp_settings_destroy(struct bbsnmp_settings *s);
 const char *bbsnmp_set_config_dir(struct bbsnmp_settings *s, const char *dir);
 const char *bbsnmp_add_configs(struct bbsnmp_settings *s, const char *names);
 const char *bbsnmp_set_cache_timeout(struct bbsnmp_settings *s, const char *value);
+const char *bbsnmp_set_interval(struct bbsnmp_settings *s, const char *value);
 const char *bbsnmp_set_root_oid(struct bbsnmp_settings *s, const char *value);
 const char *bbsnmp_set_strict(struct bbsnmp_settings *s, const char *value);
 const char *bbsnmp_set_max_series(struct bbsnmp_settings *s, const char *value);

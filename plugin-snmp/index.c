@@ -2,9 +2,11 @@
 /*
  * Key -> index maps for the SNMP tables. An index is handed out once and
  * never reused, so an NMS that stored "series 7 of metric 3" keeps reading
- * the same label set for as long as the module is loaded. Entries are never
- * removed: the map grows with the distinct label sets ever seen (bounded per
- * read by the engine's cardinality limit).
+ * the same label set for as long as it is seen. Entries of series unseen for
+ * BBSNMP_RETIRE_LOADS loads are removed (bbsnmp_index_retire); the counter is
+ * not, so a label set that comes back gets a new index and no index ever
+ * names two label sets. Memory: one entry per live series plus the retiring
+ * ones, and a slot array sized for the peak.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -71,6 +73,19 @@ static int grow(struct bbsnmp_index_map *map)
 	return 0;
 }
 
+struct bbsnmp_index_entry *bbsnmp_index_find(const struct bbsnmp_index_map *map, const char *key,
+					     size_t keylen)
+{
+	uint32_t h = hash_key(key, keylen);
+
+	if (!map->n_slots)
+		return NULL;
+	for (struct bbsnmp_index_entry *e = map->slots[h & (map->n_slots - 1)]; e; e = e->next)
+		if (e->hash == h && e->keylen == keylen && memcmp(e->key, key, keylen) == 0)
+			return e;
+	return NULL;
+}
+
 struct bbsnmp_index_entry *bbsnmp_index_get(struct bbsnmp_index_map *map, const char *key,
 					    size_t keylen)
 {
@@ -104,4 +119,29 @@ struct bbsnmp_index_entry *bbsnmp_index_get(struct bbsnmp_index_map *map, const 
 	map->slots[h & (map->n_slots - 1)] = e;
 	map->n_entries++;
 	return e;
+}
+
+size_t bbsnmp_index_retire(struct bbsnmp_index_map *map, uint64_t keep_from)
+{
+	size_t removed = 0;
+
+	for (size_t i = 0; i < map->n_slots; i++) {
+		struct bbsnmp_index_entry **link = &map->slots[i];
+
+		while (*link) {
+			struct bbsnmp_index_entry *e = *link;
+
+			if (e->generation >= keep_from) {
+				link = &e->next;
+				continue;
+			}
+			*link = e->next;
+			if (e->child && map->child_free)
+				map->child_free(e->child);
+			free(e);
+			removed++;
+		}
+	}
+	map->n_entries -= removed;
+	return removed;
 }

@@ -46,6 +46,9 @@ static void usage(FILE *out)
 		"      --cache-timeout S  seconds a snapshot serves requests (default %d; 0 = "
 		"every\n"
 		"                       request reads the maps)\n"
+		"      --interval S     seconds between reads, done off the agent's thread, and\n"
+		"                       the interval of the percentile columns (default: the\n"
+		"                       cache timeout)\n"
 		"      --root-oid OID   serve the tables under OID instead of BPFBRIDGE-MIB's\n"
 		"      --strict         a program that fails to attach fails its whole config\n"
 		"      --max-series N   per-metric series limit when a config sets none\n"
@@ -130,6 +133,7 @@ enum {
 	OPT_MAX_SERIES,
 	OPT_BTF,
 	OPT_PING_INTERVAL,
+	OPT_INTERVAL,
 };
 
 /* Options that override the config file are kept until it has been read. */
@@ -147,6 +151,8 @@ static const char *apply_override(struct bbsnmp_settings *s, const struct overri
 		return bbsnmp_add_configs(s, o->value);
 	case OPT_CACHE_TIMEOUT:
 		return bbsnmp_set_cache_timeout(s, o->value);
+	case OPT_INTERVAL:
+		return bbsnmp_set_interval(s, o->value);
 	case OPT_ROOT_OID:
 		return bbsnmp_set_root_oid(s, o->value);
 	case OPT_STRICT:
@@ -168,6 +174,8 @@ static const char *option_name(int opt)
 		return "--config";
 	case OPT_CACHE_TIMEOUT:
 		return "--cache-timeout";
+	case OPT_INTERVAL:
+		return "--interval";
 	case OPT_ROOT_OID:
 		return "--root-oid";
 	case OPT_MAX_SERIES:
@@ -209,6 +217,7 @@ int main(int argc, char **argv)
 		{ "config-dir", required_argument, NULL, OPT_CONFIG_DIR },
 		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "cache-timeout", required_argument, NULL, OPT_CACHE_TIMEOUT },
+		{ "interval", required_argument, NULL, OPT_INTERVAL },
 		{ "root-oid", required_argument, NULL, OPT_ROOT_OID },
 		{ "strict", no_argument, NULL, OPT_STRICT },
 		{ "max-series", required_argument, NULL, OPT_MAX_SERIES },

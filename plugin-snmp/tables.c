@@ -1,16 +1,26 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * BPFBRIDGE-MIB's tables. Each cache load turns one snapshot into rows of
- * four netsnmp containers; the table_container helper finds the row (and the
- * next row for GETNEXT), and the handlers below only format columns. Rows
- * point into the snapshot, which the tables hold until the rows are cleared.
+ * BPFBRIDGE-MIB's tables. Each cache load turns one snapshot into rows: the
+ * programs and metrics tables (a few rows) go into netsnmp containers that
+ * the table_container helper searches; the series table is one row per series
+ * kept in index order, and the bucket table has no rows at all: both are
+ * answered by index arithmetic over the series rows (see "virtual tables").
+ * Rows point into the snapshot, which the tables hold until they are cleared.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bbsnmp.h"
+#include "hist.h"
+
+/* A growable string for label texts. */
+struct text {
+	char *buf;
+	size_t len, cap;
+};
 
 struct program_row {
 	netsnmp_index idx;
@@ -28,45 +38,59 @@ struct metric_row {
 	char *label_names;
 	const char *unit;
 	uint32_t n_series; /* rows, after merging duplicate label sets */
+	uint32_t index;
+	struct series_row *rows; /* n_series of them, ascending index */
+	bool raw_any;		 /* some finite bound has a bpfbridgeBucketUpperBoundRaw */
+	double *le_raw;		 /* histograms: the raw bounds as doubles, for percentiles */
 };
 
-struct bucket_row;
-
+/*
+ * A series row. Rows of one metric are contiguous in `series` and kept in
+ * index order; the bucket table has no rows of its own (see "virtual tables").
+ */
 struct series_row {
-	netsnmp_index idx;
-	oid idx_oid[2];
-	const struct bb_family *fam;
-	const char *labels; /* the index map's key: lives as long as the tables */
+	uint32_t index;
+	const struct bb_series *s; /* labels and, unless merged, the buckets */
 	uint64_t value, count, sum_raw;
 	double sum;
-	struct bucket_row *buckets; /* histograms: fam->n_buckets + 1 rows */
-};
-
-struct bucket_row {
-	netsnmp_index idx;
-	oid idx_oid[3];
-	const struct bb_family *fam;
-	uint32_t bucket; /* 0-based; fam->n_buckets is the +Inf bucket */
-	uint64_t count;
+	uint64_t *merged; /* owned: cumulative buckets of duplicates added up */
+	/* histograms: the last interval (the series' iv, duplicates added up) */
+	bool iv_valid;
+	uint64_t iv_count;
+	const uint64_t *iv_buckets; /* cumulative increases; NULL without buckets */
+	uint64_t *merged_iv;	    /* owned, as `merged` */
 };
 
 #define N_TABLES 4
 
-struct bbsnmp_tables {
-	netsnmp_container *containers[N_TABLES]; /* by enum bbsnmp_table - 1 */
+/*
+ * The rows of one load. Built by bbsnmp_tables_build() on any thread, served
+ * once installed; the containers only point into it.
+ */
+struct bbsnmp_view {
 	struct program_row *programs;
 	size_t n_programs;
 	struct metric_row *metrics;
 	size_t n_metrics;
 	struct series_row *series;
 	size_t n_series;
-	struct bucket_row *buckets;
-	size_t n_buckets;
+	size_t n_buckets; /* virtual rows of the bucket table */
 	struct bb_snapshot *snap;
+	struct text scratch; /* labels formatted for a GET */
+};
+
+struct bbsnmp_tables {
+	netsnmp_container *containers[N_TABLES]; /* by enum bbsnmp_table - 1 */
+	struct bbsnmp_view *view;		 /* installed; NULL = empty tables */
+	bool keep_rows; /* the cache never clears the rows: each load replaces them */
 	uint64_t generation;
 	struct bbsnmp_index_map metric_ids;  /* name -> index; child: series label map */
 	struct bbsnmp_index_map program_ids; /* "config\0program" -> index */
 
+	struct vtable {
+		struct bbsnmp_tables *t;
+		enum bbsnmp_table which;
+	} vtables[N_TABLES];
 	netsnmp_handler_registration *regs[N_TABLES];
 	netsnmp_table_registration_info *reg_infos[N_TABLES];
 	netsnmp_cache *cache;
@@ -75,6 +99,10 @@ struct bbsnmp_tables {
 };
 
 /* ---- building rows -------------------------------------------------------------- */
+
+/* Tables served by table_container (small, rebuilt per load); the series and
+ * bucket tables are served by index arithmetic over `series` instead. */
+#define N_CONTAINERS 2
 
 static void series_map_free(void *child)
 {
@@ -88,7 +116,7 @@ struct bbsnmp_tables *bbsnmp_tables_new(void)
 
 	if (!t)
 		return NULL;
-	for (int i = 0; i < N_TABLES; i++) {
+	for (int i = 0; i < N_CONTAINERS; i++) {
 		t->containers[i] = netsnmp_container_find("table_container");
 		if (!t->containers[i]) {
 			bbsnmp_tables_free(t);
@@ -96,9 +124,8 @@ struct bbsnmp_tables *bbsnmp_tables_new(void)
 		}
 		t->containers[i]->compare = netsnmp_compare_netsnmp_index;
 		t->containers[i]->ncompare = netsnmp_ncompare_netsnmp_index;
-		/* Rows are unique by construction (duplicate label sets are merged
-		 * below). Allowing duplicates spares the binary array a sort per
-		 * insert: it sorts once, on the first lookup. */
+		/* Rows are unique by construction. Allowing duplicates spares the
+		 * binary array a sort per insert: it sorts once, on the first lookup. */
 		t->containers[i]->flags |= CONTAINER_KEY_ALLOW_DUPLICATES;
 	}
 	bbsnmp_index_map_init(&t->metric_ids, series_map_free);
@@ -106,13 +133,12 @@ struct bbsnmp_tables *bbsnmp_tables_new(void)
 	return t;
 }
 
-void bbsnmp_tables_clear(struct bbsnmp_tables *t)
+void bbsnmp_view_free(struct bbsnmp_view *v)
 {
-	for (int i = 0; i < N_TABLES; i++)
-		if (t->containers[i])
-			CONTAINER_CLEAR(t->containers[i], NULL, NULL);
-	for (size_t i = 0; i < t->n_programs; i++) {
-		struct program_row *p = &t->programs[i];
+	if (!v)
+		return;
+	for (size_t i = 0; i < v->n_programs; i++) {
+		struct program_row *p = &v->programs[i];
 
 		free(p->config);
 		free(p->name);
@@ -120,21 +146,53 @@ void bbsnmp_tables_clear(struct bbsnmp_tables *t)
 		free(p->hook);
 		free(p->reason);
 	}
-	for (size_t i = 0; i < t->n_metrics; i++)
-		free(t->metrics[i].label_names);
-	free(t->programs);
-	free(t->metrics);
-	free(t->series);
-	free(t->buckets);
-	t->programs = NULL;
-	t->metrics = NULL;
-	t->series = NULL;
-	t->buckets = NULL;
-	t->n_programs = t->n_metrics = t->n_series = t->n_buckets = 0;
-	if (t->snap) {
-		bb_snapshot_unref(t->snap);
-		t->snap = NULL;
+	for (size_t i = 0; i < v->n_metrics; i++) {
+		free(v->metrics[i].label_names);
+		free(v->metrics[i].le_raw);
 	}
+	for (size_t i = 0; i < v->n_series; i++) {
+		free(v->series[i].merged);
+		free(v->series[i].merged_iv);
+	}
+	free(v->programs);
+	free(v->metrics);
+	free(v->series);
+	free(v->scratch.buf);
+	bb_snapshot_unref(v->snap);
+	free(v);
+}
+
+struct bbsnmp_view *bbsnmp_tables_install(struct bbsnmp_tables *t, struct bbsnmp_view *v)
+{
+	struct bbsnmp_view *old = t->view;
+
+	for (int i = 0; i < N_CONTAINERS; i++)
+		if (t->containers[i])
+			CONTAINER_CLEAR(t->containers[i], NULL, NULL);
+	t->view = v;
+	if (!v)
+		return old;
+	/* A few rows each: the containers' sort on first lookup is cheap. */
+	for (size_t i = 0; i < v->n_programs; i++)
+		if (CONTAINER_INSERT(t->containers[BBSNMP_TABLE_PROGRAMS - 1], &v->programs[i]) !=
+		    0)
+			goto oom;
+	for (size_t i = 0; i < v->n_metrics; i++)
+		if (CONTAINER_INSERT(t->containers[BBSNMP_TABLE_METRICS - 1], &v->metrics[i]) != 0)
+			goto oom;
+	return old;
+oom:
+	bb_err("snmp: cannot install the rows: out of memory");
+	for (int i = 0; i < N_CONTAINERS; i++)
+		CONTAINER_CLEAR(t->containers[i], NULL, NULL);
+	t->view = NULL;
+	bbsnmp_view_free(v);
+	return old;
+}
+
+void bbsnmp_tables_clear(struct bbsnmp_tables *t)
+{
+	bbsnmp_view_free(bbsnmp_tables_install(t, NULL));
 }
 
 void bbsnmp_tables_free(struct bbsnmp_tables *t)
@@ -143,7 +201,7 @@ void bbsnmp_tables_free(struct bbsnmp_tables *t)
 		return;
 	bbsnmp_tables_unregister(t);
 	bbsnmp_tables_clear(t);
-	for (int i = 0; i < N_TABLES; i++)
+	for (int i = 0; i < N_CONTAINERS; i++)
 		if (t->containers[i])
 			CONTAINER_FREE(t->containers[i]);
 	bbsnmp_index_map_destroy(&t->metric_ids);
@@ -153,15 +211,19 @@ void bbsnmp_tables_free(struct bbsnmp_tables *t)
 
 size_t bbsnmp_tables_rows(const struct bbsnmp_tables *t, enum bbsnmp_table which)
 {
+	const struct bbsnmp_view *v = t->view;
+
+	if (!v)
+		return 0;
 	switch (which) {
 	case BBSNMP_TABLE_PROGRAMS:
-		return t->n_programs;
+		return v->n_programs;
 	case BBSNMP_TABLE_METRICS:
-		return t->n_metrics;
+		return v->n_metrics;
 	case BBSNMP_TABLE_SERIES:
-		return t->n_series;
+		return v->n_series;
 	case BBSNMP_TABLE_BUCKETS:
-		return t->n_buckets;
+		return v->n_buckets;
 	}
 	return 0;
 }
@@ -171,11 +233,27 @@ uint64_t bbsnmp_tables_generation(const struct bbsnmp_tables *t)
 	return t->generation;
 }
 
-/* A growable string for label texts. */
-struct text {
-	char *buf;
-	size_t len, cap;
-};
+size_t bbsnmp_tables_index_entries(const struct bbsnmp_tables *t)
+{
+	size_t n = t->metric_ids.n_entries;
+
+	for (size_t i = 0; i < t->metric_ids.n_slots; i++)
+		for (const struct bbsnmp_index_entry *e = t->metric_ids.slots[i]; e; e = e->next)
+			if (e->child)
+				n += ((const struct bbsnmp_index_map *)e->child)->n_entries;
+	return n;
+}
+
+uint32_t bbsnmp_tables_series_index(const struct bbsnmp_tables *t, const char *metric,
+				    const char *labels)
+{
+	const struct bbsnmp_index_entry *me =
+		bbsnmp_index_find(&t->metric_ids, metric, strlen(metric));
+	const struct bbsnmp_index_entry *se =
+		me && me->child ? bbsnmp_index_find(me->child, labels, strlen(labels)) : NULL;
+
+	return se ? se->index : 0;
+}
 
 static int text_put(struct text *t, const char *s, size_t n)
 {
@@ -279,16 +357,17 @@ static char *dup_or_empty(const char *s)
 	return strdup(s ? s : "");
 }
 
-static int add_programs(struct bbsnmp_tables *t, const struct bbsnmp_program *programs, size_t n)
+static int add_programs(struct bbsnmp_tables *t, struct bbsnmp_view *v,
+			const struct bbsnmp_program *programs, size_t n)
 {
 	if (!n)
 		return 0;
-	t->programs = calloc(n, sizeof(*t->programs));
-	if (!t->programs)
+	v->programs = calloc(n, sizeof(*v->programs));
+	if (!v->programs)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
 		const struct bbsnmp_program *in = &programs[i];
-		struct program_row *row = &t->programs[t->n_programs];
+		struct program_row *row = &v->programs[v->n_programs];
 		char key[2 * BBSNMP_TEXT_MAX];
 		int keylen = snprintf(key, sizeof(key), "%s%c%s", in->config ? in->config : "", 0,
 				      in->name ? in->name : "");
@@ -310,7 +389,7 @@ static int add_programs(struct bbsnmp_tables *t, const struct bbsnmp_program *pr
 		row->section = dup_or_empty(in->section);
 		row->hook = dup_or_empty(in->hook);
 		row->reason = dup_or_empty(in->reason);
-		t->n_programs++; /* counted before a failure so clear() frees it */
+		v->n_programs++; /* counted before a failure so it is freed */
 		if (!row->config || !row->name || !row->section || !row->hook || !row->reason)
 			return -ENOMEM;
 		row->alternative = in->alternative;
@@ -319,32 +398,75 @@ static int add_programs(struct bbsnmp_tables *t, const struct bbsnmp_program *pr
 		row->idx_oid[0] = e->index;
 		row->idx.oids = row->idx_oid;
 		row->idx.len = 1;
-		if (CONTAINER_INSERT(t->containers[BBSNMP_TABLE_PROGRAMS - 1], row) != 0)
-			return -ENOMEM;
 	}
 	return 0;
 }
 
-static void merge_series(struct series_row *into, const struct bb_series *s)
+/* Two raw keys decoded to the same labels (e.g. a static_map folding values):
+ * one series, values added. */
+static int merge_series(struct series_row *into, const struct bb_family *fam,
+			const struct bb_series *s)
 {
 	into->value += s->value;
 	into->count += s->count;
 	into->sum_raw += s->sum_raw;
 	into->sum += s->sum;
-	if (into->buckets) {
-		for (size_t b = 0; b < into->fam->n_buckets; b++)
-			into->buckets[b].count += s->buckets ? s->buckets[b] : 0;
-		into->buckets[into->fam->n_buckets].count += s->count;
+	into->iv_valid = into->iv_valid && s->iv.valid;
+	into->iv_count += s->iv.count;
+	if (fam->kind != BB_METRIC_HISTOGRAM || !fam->n_buckets)
+		return 0;
+	if (!into->merged_iv) {
+		into->merged_iv = calloc(fam->n_buckets, sizeof(*into->merged_iv));
+		if (!into->merged_iv)
+			return -ENOMEM;
+		if (into->iv_buckets)
+			memcpy(into->merged_iv, into->iv_buckets,
+			       fam->n_buckets * sizeof(*into->merged_iv));
+		into->iv_buckets = into->merged_iv;
 	}
+	for (size_t b = 0; b < fam->n_buckets && s->iv.buckets; b++)
+		into->merged_iv[b] += s->iv.buckets[b];
+	if (!into->merged) {
+		into->merged = calloc(fam->n_buckets, sizeof(*into->merged));
+		if (!into->merged)
+			return -ENOMEM;
+		if (into->s->buckets)
+			memcpy(into->merged, into->s->buckets,
+			       fam->n_buckets * sizeof(*into->merged));
+	}
+	for (size_t b = 0; b < fam->n_buckets && s->buckets; b++)
+		into->merged[b] += s->buckets[b];
+	return 0;
 }
 
-static int add_family(struct bbsnmp_tables *t, const struct bb_family *fam, struct text *labels)
+static int compare_rows(const void *a, const void *b)
+{
+	const struct series_row *x = a, *y = b;
+
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+static int compare_metrics(const void *a, const void *b)
+{
+	const struct metric_row *x = a, *y = b;
+
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+static bool raw_bound_fits(const struct bb_family *fam, size_t b)
+{
+	return fam->le_raw && b < fam->n_buckets && fam->le_raw[b] >= INT32_MIN &&
+	       fam->le_raw[b] <= INT32_MAX;
+}
+
+static int add_family(struct bbsnmp_tables *t, struct bbsnmp_view *v, const struct bb_family *fam,
+		      struct text *labels)
 {
 	struct bbsnmp_index_entry *me =
 		bbsnmp_index_get(&t->metric_ids, fam->name, strlen(fam->name));
 	struct bbsnmp_index_map *series_ids;
 	struct metric_row *mrow;
-	bool histogram = fam->kind == BB_METRIC_HISTOGRAM;
+	bool sorted = true;
 
 	if (!me)
 		return -errno;
@@ -363,18 +485,26 @@ static int add_family(struct bbsnmp_tables *t, const struct bb_family *fam, stru
 	}
 	me->generation = t->generation;
 
-	mrow = &t->metrics[t->n_metrics];
+	mrow = &v->metrics[v->n_metrics];
 	mrow->label_names = join_label_names(fam);
 	if (!mrow->label_names)
 		return -ENOMEM;
-	t->n_metrics++;
+	v->n_metrics++;
 	mrow->fam = fam;
 	mrow->unit = unit_of(fam->name);
-	mrow->idx_oid[0] = me->index;
-	mrow->idx.oids = mrow->idx_oid;
-	mrow->idx.len = 1;
-	if (CONTAINER_INSERT(t->containers[BBSNMP_TABLE_METRICS - 1], mrow) != 0)
-		return -ENOMEM;
+	mrow->index = me->index;
+	mrow->rows = &v->series[v->n_series];
+	for (size_t b = 0; b < fam->n_buckets && fam->kind == BB_METRIC_HISTOGRAM; b++)
+		mrow->raw_any |= raw_bound_fits(fam, b);
+	if (fam->kind == BB_METRIC_HISTOGRAM && fam->n_buckets) {
+		double mult = fam->multiplier != 0 ? fam->multiplier : 1;
+
+		mrow->le_raw = malloc(fam->n_buckets * sizeof(*mrow->le_raw));
+		if (!mrow->le_raw)
+			return -ENOMEM;
+		for (size_t b = 0; b < fam->n_buckets; b++)
+			mrow->le_raw[b] = fam->le_raw ? (double)fam->le_raw[b] : fam->le[b] / mult;
+	}
 
 	for (size_t i = 0; i < fam->n_series; i++) {
 		const struct bb_series *s = &fam->series[i];
@@ -387,85 +517,108 @@ static int add_family(struct bbsnmp_tables *t, const struct bb_family *fam, stru
 		if (!se)
 			return -errno;
 		if (se->generation == t->generation) {
-			/* Two raw keys decoded to the same labels (e.g. a static_map
-			 * folding values): one series, values added. */
-			merge_series(se->row, s);
+			if (merge_series(se->row, fam, s) < 0)
+				return -ENOMEM;
 			continue;
 		}
 		se->generation = t->generation;
-		srow = &t->series[t->n_series++];
+		srow = &v->series[v->n_series++];
 		se->row = srow;
-		mrow->n_series++;
-		srow->fam = fam;
-		srow->labels = se->key;
+		srow->index = se->index;
+		srow->s = s;
 		srow->value = s->value;
 		srow->count = s->count;
 		srow->sum_raw = s->sum_raw;
 		srow->sum = s->sum;
-		srow->idx_oid[0] = me->index;
-		srow->idx_oid[1] = se->index;
-		srow->idx.oids = srow->idx_oid;
-		srow->idx.len = 2;
-		if (CONTAINER_INSERT(t->containers[BBSNMP_TABLE_SERIES - 1], srow) != 0)
-			return -ENOMEM;
-		if (!histogram)
-			continue;
-		srow->buckets = &t->buckets[t->n_buckets];
-		for (size_t b = 0; b <= fam->n_buckets; b++) {
-			struct bucket_row *brow = &t->buckets[t->n_buckets++];
-
-			brow->fam = fam;
-			brow->bucket = b;
-			brow->count = b < fam->n_buckets ? (s->buckets ? s->buckets[b] : 0)
-							 : s->count;
-			brow->idx_oid[0] = me->index;
-			brow->idx_oid[1] = se->index;
-			brow->idx_oid[2] = b + 1;
-			brow->idx.oids = brow->idx_oid;
-			brow->idx.len = 3;
-			if (CONTAINER_INSERT(t->containers[BBSNMP_TABLE_BUCKETS - 1], brow) != 0)
-				return -ENOMEM;
-		}
+		srow->iv_valid = s->iv.valid;
+		srow->iv_count = s->iv.count;
+		srow->iv_buckets = s->iv.buckets;
+		if (mrow->n_series && srow[-1].index > srow->index)
+			sorted = false;
+		mrow->n_series++;
 	}
+	/* Indexes are handed out in the order series are first seen, so a
+	 * snapshot that keeps its series in that order needs no sort. */
+	if (!sorted)
+		qsort(mrow->rows, mrow->n_series, sizeof(*mrow->rows), compare_rows);
+	if (fam->kind == BB_METRIC_HISTOGRAM)
+		v->n_buckets += (size_t)mrow->n_series * (fam->n_buckets + 1);
+	return 0;
+}
+
+/* Forget series unseen for BBSNMP_RETIRE_LOADS loads: their indexes are
+ * never handed out again, and the map holds live series plus that allowance. */
+static void retire_series(struct bbsnmp_tables *t)
+{
+	if (t->generation <= BBSNMP_RETIRE_LOADS)
+		return;
+	for (size_t i = 0; i < t->metric_ids.n_slots; i++)
+		for (struct bbsnmp_index_entry *e = t->metric_ids.slots[i]; e; e = e->next)
+			if (e->child)
+				bbsnmp_index_retire(e->child,
+						    t->generation - BBSNMP_RETIRE_LOADS + 1);
+}
+
+int bbsnmp_tables_build(struct bbsnmp_tables *t, struct bb_snapshot *snap,
+			const struct bbsnmp_program *programs, size_t n_programs,
+			struct bbsnmp_view **out)
+{
+	struct bbsnmp_view *v = calloc(1, sizeof(*v));
+	size_t n_series = 0;
+	int err = 0;
+
+	*out = NULL;
+	if (!v)
+		return -ENOMEM;
+	t->generation++;
+	err = add_programs(t, v, programs, n_programs);
+	if (err || !snap)
+		goto out;
+	v->snap = bb_snapshot_ref(snap);
+	for (size_t f = 0; f < snap->n_families; f++)
+		n_series += snap->families[f].n_series;
+	v->metrics = calloc(snap->n_families ? snap->n_families : 1, sizeof(*v->metrics));
+	v->series = calloc(n_series ? n_series : 1, sizeof(*v->series));
+	if (!v->metrics || !v->series) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (size_t f = 0; f < snap->n_families && !err; f++)
+		err = add_family(t, v, &snap->families[f], &v->scratch);
+	if (err)
+		goto out;
+	/* Metrics are few: sorted by index for the binary searches. */
+	qsort(v->metrics, v->n_metrics, sizeof(*v->metrics), compare_metrics);
+	for (size_t m = 0; m < v->n_metrics; m++) {
+		struct metric_row *mrow = &v->metrics[m];
+
+		mrow->idx_oid[0] = mrow->index;
+		mrow->idx.oids = mrow->idx_oid;
+		mrow->idx.len = 1;
+	}
+out:
+	retire_series(t);
+	if (err) {
+		bb_err("snmp: cannot build the tables: %s", strerror(-err));
+		bbsnmp_view_free(v);
+		return err;
+	}
+	*out = v;
 	return 0;
 }
 
 int bbsnmp_tables_update(struct bbsnmp_tables *t, struct bb_snapshot *snap,
 			 const struct bbsnmp_program *programs, size_t n_programs)
 {
-	size_t n_series = 0, n_buckets = 0;
-	struct text labels = { 0 };
-	int err = 0;
+	struct bbsnmp_view *v;
+	int err;
 
 	bbsnmp_tables_clear(t);
-	t->generation++;
-	err = add_programs(t, programs, n_programs);
-	if (err || !snap)
-		goto out;
-	t->snap = bb_snapshot_ref(snap);
-	for (size_t f = 0; f < snap->n_families; f++) {
-		const struct bb_family *fam = &snap->families[f];
-
-		n_series += fam->n_series;
-		if (fam->kind == BB_METRIC_HISTOGRAM)
-			n_buckets += fam->n_series * (fam->n_buckets + 1);
-	}
-	t->metrics = calloc(snap->n_families ? snap->n_families : 1, sizeof(*t->metrics));
-	t->series = calloc(n_series ? n_series : 1, sizeof(*t->series));
-	t->buckets = calloc(n_buckets ? n_buckets : 1, sizeof(*t->buckets));
-	if (!t->metrics || !t->series || !t->buckets) {
-		err = -ENOMEM;
-		goto out;
-	}
-	for (size_t f = 0; f < snap->n_families && !err; f++)
-		err = add_family(t, &snap->families[f], &labels);
-out:
-	free(labels.buf);
-	if (err) {
-		bb_err("snmp: cannot build the tables: %s", strerror(-err));
-		bbsnmp_tables_clear(t);
-	}
-	return err;
+	err = bbsnmp_tables_build(t, snap, programs, n_programs, &v);
+	if (err)
+		return err;
+	bbsnmp_view_free(bbsnmp_tables_install(t, v));
+	return t->view ? 0 : -ENOMEM;
 }
 
 /* ---- serving columns ------------------------------------------------------------- */
@@ -584,54 +737,6 @@ static void metric_column(const void *r, unsigned col, netsnmp_agent_request_inf
 	no_instance(reqinfo, request);
 }
 
-static void series_column(const void *r, unsigned col, netsnmp_agent_request_info *reqinfo,
-			  netsnmp_request_info *request)
-{
-	const struct series_row *row = r;
-	enum bb_metric_kind kind = row->fam->kind;
-
-	if (col == BBSNMP_COL_SERIES_LABELS)
-		return set_text(request, row->labels);
-	if (kind == BB_METRIC_COUNTER && col == BBSNMP_COL_SERIES_VALUE)
-		return set_counter64(request, row->value);
-	if (kind == BB_METRIC_GAUGE && col == BBSNMP_COL_SERIES_GAUGE)
-		return set_gauge(request, row->value);
-	if (kind == BB_METRIC_HISTOGRAM) {
-		switch (col) {
-		case BBSNMP_COL_SERIES_COUNT:
-			return set_counter64(request, row->count);
-		case BBSNMP_COL_SERIES_SUM:
-			return set_counter64(request, row->sum_raw);
-		case BBSNMP_COL_SERIES_SUM_SCALED:
-			return set_double(request, row->sum);
-		}
-	}
-	no_instance(reqinfo, request); /* the column is not this kind's */
-}
-
-static void bucket_column(const void *r, unsigned col, netsnmp_agent_request_info *reqinfo,
-			  netsnmp_request_info *request)
-{
-	const struct bucket_row *row = r;
-	const struct bb_family *fam = row->fam;
-	bool inf = row->bucket >= fam->n_buckets;
-
-	switch (col) {
-	case BBSNMP_COL_BUCKET_UPPER_BOUND:
-		if (inf)
-			return set_text(request, "+Inf");
-		return set_double(request, fam->le[row->bucket]);
-	case BBSNMP_COL_BUCKET_UPPER_BOUND_RAW:
-		if (inf || !fam->le_raw || fam->le_raw[row->bucket] < INT32_MIN ||
-		    fam->le_raw[row->bucket] > INT32_MAX)
-			break; /* documented: absent when it does not fit */
-		return set_integer(request, (long)fam->le_raw[row->bucket]);
-	case BBSNMP_COL_BUCKET_COUNT:
-		return set_counter64(request, row->count);
-	}
-	no_instance(reqinfo, request);
-}
-
 /*
  * table_container has already found the row (for GETNEXT: the next row, with
  * the request's OID rewritten) and calls us in GET mode.
@@ -670,16 +775,398 @@ static int metric_handler(netsnmp_mib_handler *handler, netsnmp_handler_registra
 	return serve(reqinfo, requests, metric_column);
 }
 
-static int series_handler(netsnmp_mib_handler *handler, netsnmp_handler_registration *reginfo,
-			  netsnmp_agent_request_info *reqinfo, netsnmp_request_info *requests)
+/* ---- virtual tables: series and buckets -------------------------------------------- */
+
+/*
+ * The series table's instances are (column, metric, series) and the bucket
+ * table's (column, metric, series, bucket), in that OID order. Both are
+ * answered from the series rows: metrics ascending by index, each with its
+ * rows ascending by index, each histogram row standing for n_buckets + 1
+ * bucket instances. A GET is two binary searches; a GETNEXT finds where the
+ * request's OID falls the same way and moves forward to the next instance the
+ * column has. Nothing per bucket is ever stored.
+ */
+struct vpos {
+	size_t m;   /* in t->metrics */
+	size_t r;   /* in that metric's rows */
+	uint32_t b; /* bucket, 1-based (bucket table only) */
+};
+
+static unsigned n_index_parts(enum bbsnmp_table which)
 {
-	return serve(reqinfo, requests, series_column);
+	return which == BBSNMP_TABLE_BUCKETS ? 3 : 2;
 }
 
-static int bucket_handler(netsnmp_mib_handler *handler, netsnmp_handler_registration *reginfo,
-			  netsnmp_agent_request_info *reqinfo, netsnmp_request_info *requests)
+static unsigned max_column(enum bbsnmp_table which)
 {
-	return serve(reqinfo, requests, bucket_column);
+	return which == BBSNMP_TABLE_BUCKETS ? BBSNMP_COL_BUCKET_COUNT
+					     : BBSNMP_COL_SERIES_P99_SCALED;
+}
+
+/* Does column COL have instances in metric MROW at all? */
+static bool metric_has(enum bbsnmp_table which, unsigned col, const struct metric_row *mrow)
+{
+	enum bb_metric_kind kind = mrow->fam->kind;
+
+	if (which == BBSNMP_TABLE_BUCKETS)
+		return kind == BB_METRIC_HISTOGRAM &&
+		       (col != BBSNMP_COL_BUCKET_UPPER_BOUND_RAW || mrow->raw_any);
+	switch (col) {
+	case BBSNMP_COL_SERIES_LABELS:
+		return true;
+	case BBSNMP_COL_SERIES_VALUE:
+		return kind == BB_METRIC_COUNTER;
+	case BBSNMP_COL_SERIES_GAUGE:
+		return kind == BB_METRIC_GAUGE;
+	case BBSNMP_COL_SERIES_COUNT:
+	case BBSNMP_COL_SERIES_SUM:
+	case BBSNMP_COL_SERIES_SUM_SCALED:
+	case BBSNMP_COL_SERIES_INTERVAL_COUNT:
+	case BBSNMP_COL_SERIES_P50:
+	case BBSNMP_COL_SERIES_P90:
+	case BBSNMP_COL_SERIES_P99:
+	case BBSNMP_COL_SERIES_P50_SCALED:
+	case BBSNMP_COL_SERIES_P90_SCALED:
+	case BBSNMP_COL_SERIES_P99_SCALED:
+		return kind == BB_METRIC_HISTOGRAM;
+	}
+	return false;
+}
+
+/* The percentile a column shows, and whether it is the raw one. */
+static double column_quantile(unsigned col, bool *raw)
+{
+	static const double q[] = { 0.5, 0.9, 0.99 };
+
+	*raw = col <= BBSNMP_COL_SERIES_P99;
+	return q[(col - BBSNMP_COL_SERIES_P50) % 3];
+}
+
+/* Prometheus' histogram_quantile over the row's last interval: NaN when the
+ * interval is not known or saw nothing. */
+static double row_quantile(const struct metric_row *mrow, const struct series_row *row,
+			   unsigned col)
+{
+	const struct bb_family *fam = mrow->fam;
+	bool raw;
+	double q = column_quantile(col, &raw);
+
+	if (!row->iv_valid || !row->iv_count || !fam->n_buckets || !row->iv_buckets)
+		return NAN;
+	return bb_hist_quantile(q, raw ? mrow->le_raw : fam->le, row->iv_buckets, fam->n_buckets,
+				row->iv_count);
+}
+
+/* Given metric_has(): does this row have column COL (the interval columns
+ * are absent until known, the percentiles while the interval is empty)? */
+static bool row_has(unsigned col, const struct metric_row *mrow, const struct series_row *row)
+{
+	if (col < BBSNMP_COL_SERIES_INTERVAL_COUNT)
+		return true;
+	if (col == BBSNMP_COL_SERIES_INTERVAL_COUNT)
+		return row->iv_valid;
+	/* What row_quantile() needs not to be NaN, without computing it. */
+	return row->iv_valid && row->iv_count && mrow->fam->n_buckets && row->iv_buckets;
+}
+
+/* Given metric_has(): does bucket B (1-based) of a series have column COL? */
+static bool bucket_has(unsigned col, const struct metric_row *mrow, uint32_t b)
+{
+	if (b < 1 || b > mrow->fam->n_buckets + 1)
+		return false;
+	return col != BBSNMP_COL_BUCKET_UPPER_BOUND_RAW || raw_bound_fits(mrow->fam, b - 1);
+}
+
+/* Move P forward (staying put if it is one) to the next instance of COL. */
+static bool next_present(const struct bbsnmp_view *t, enum bbsnmp_table which, unsigned col,
+			 struct vpos *p)
+{
+	for (; p->m < t->n_metrics; p->m++, p->r = 0, p->b = 1) {
+		const struct metric_row *mrow = &t->metrics[p->m];
+		uint32_t nb = (uint32_t)mrow->fam->n_buckets + 1;
+
+		if (!metric_has(which, col, mrow) || p->r >= mrow->n_series)
+			continue;
+		if (which != BBSNMP_TABLE_BUCKETS) {
+			for (; p->r < mrow->n_series; p->r++)
+				if (row_has(col, mrow, &mrow->rows[p->r]))
+					return true;
+			continue;
+		}
+		for (; p->r < mrow->n_series; p->r++, p->b = 1)
+			for (; p->b <= nb; p->b++)
+				if (bucket_has(col, mrow, p->b))
+					return true;
+	}
+	return false;
+}
+
+/* First metric whose index is >= IDX. */
+static size_t metric_lower_bound(const struct bbsnmp_view *t, oid idx)
+{
+	size_t lo = 0, hi = t->n_metrics;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (t->metrics[mid].index < idx)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static size_t row_lower_bound(const struct metric_row *mrow, oid idx)
+{
+	size_t lo = 0, hi = mrow->n_series;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (mrow->rows[mid].index < idx)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
+ * Where the first instance whose index is after IDX (N parts of it; at or
+ * after with INCLUSIVE) would be, ignoring which instances a column has.
+ */
+static struct vpos locate(const struct bbsnmp_view *t, enum bbsnmp_table which, const oid *idx,
+			  size_t n, bool inclusive)
+{
+	struct vpos p = { 0, 0, 1 };
+	const struct metric_row *mrow;
+	unsigned parts = n_index_parts(which);
+
+	if (n == 0)
+		return p;
+	p.m = metric_lower_bound(t, idx[0]);
+	if (p.m >= t->n_metrics || t->metrics[p.m].index != idx[0] || n == 1)
+		return p; /* every instance of that metric is after (idx[0]) */
+	mrow = &t->metrics[p.m];
+	p.r = row_lower_bound(mrow, idx[1]);
+	if (p.r >= mrow->n_series || mrow->rows[p.r].index != idx[1] || n == 2) {
+		/* (m, s) is after IDX, or IDX is its prefix: in the series table
+		 * (m, s) == IDX is the instance itself, taken when inclusive. */
+		if (parts == 2 && n == 2 && p.r < mrow->n_series &&
+		    mrow->rows[p.r].index == idx[1] && !inclusive)
+			p.r++;
+		goto fix;
+	}
+	/* The row matches and IDX goes on. */
+	if (parts == 2) {
+		p.r++; /* (m, s) is a prefix of IDX: before it */
+		goto fix;
+	}
+	if (idx[2] > mrow->fam->n_buckets + 1) {
+		p.r++;
+		goto fix;
+	}
+	p.b = (uint32_t)idx[2];
+	if (!(inclusive && n == 3))
+		p.b++; /* (m, s, b) == IDX is not after it, and before it when IDX is longer */
+	if (p.b < 1)
+		p.b = 1;
+	if (p.b > mrow->fam->n_buckets + 1) {
+		p.r++;
+		p.b = 1;
+	}
+fix:
+	if (p.r >= t->metrics[p.m].n_series) {
+		p.m++;
+		p.r = 0;
+		p.b = 1;
+	}
+	return p;
+}
+
+static void series_value(struct bbsnmp_view *t, const struct metric_row *mrow,
+			 const struct series_row *row, unsigned col, netsnmp_request_info *request)
+{
+	switch (col) {
+	case BBSNMP_COL_SERIES_LABELS:
+		if (format_labels(&t->scratch, mrow->fam, row->s) < 0)
+			return set_text(request, "");
+		return set_text(request, t->scratch.buf);
+	case BBSNMP_COL_SERIES_VALUE:
+		return set_counter64(request, row->value);
+	case BBSNMP_COL_SERIES_GAUGE:
+		return set_gauge(request, row->value);
+	case BBSNMP_COL_SERIES_COUNT:
+		return set_counter64(request, row->count);
+	case BBSNMP_COL_SERIES_SUM:
+		return set_counter64(request, row->sum_raw);
+	case BBSNMP_COL_SERIES_SUM_SCALED:
+		return set_double(request, row->sum);
+	case BBSNMP_COL_SERIES_INTERVAL_COUNT:
+		return set_gauge(request, row->iv_count);
+	case BBSNMP_COL_SERIES_P50:
+	case BBSNMP_COL_SERIES_P90:
+	case BBSNMP_COL_SERIES_P99: {
+		double q = row_quantile(mrow, row, col);
+
+		return set_gauge(request, q <= 0 ? 0 : q >= 4294967295.0 ? UINT32_MAX : llround(q));
+	}
+	case BBSNMP_COL_SERIES_P50_SCALED:
+	case BBSNMP_COL_SERIES_P90_SCALED:
+	case BBSNMP_COL_SERIES_P99_SCALED:
+		return set_double(request, row_quantile(mrow, row, col));
+	}
+}
+
+static void bucket_value(const struct metric_row *mrow, const struct series_row *row, uint32_t b,
+			 unsigned col, netsnmp_request_info *request)
+{
+	const struct bb_family *fam = mrow->fam;
+	const uint64_t *cum = row->merged ? row->merged : row->s->buckets;
+
+	switch (col) {
+	case BBSNMP_COL_BUCKET_UPPER_BOUND:
+		if (b > fam->n_buckets)
+			return set_text(request, "+Inf");
+		return set_double(request, fam->le[b - 1]);
+	case BBSNMP_COL_BUCKET_UPPER_BOUND_RAW:
+		return set_integer(request, (long)fam->le_raw[b - 1]);
+	case BBSNMP_COL_BUCKET_COUNT:
+		return set_counter64(request,
+				     b > fam->n_buckets ? row->count : (cum ? cum[b - 1] : 0));
+	}
+}
+
+/* Answer REQUEST with instance P of column COL: its OID (for GETNEXT) and value. */
+static void answer(struct bbsnmp_view *t, enum bbsnmp_table which,
+		   const netsnmp_handler_registration *reg, unsigned col, const struct vpos *p,
+		   netsnmp_request_info *request, bool set_name)
+{
+	const struct metric_row *mrow = &t->metrics[p->m];
+	const struct series_row *row = &mrow->rows[p->r];
+
+	if (set_name) {
+		oid name[MAX_OID_LEN];
+		size_t len = reg->rootoid_len;
+
+		memcpy(name, reg->rootoid, len * sizeof(oid));
+		name[len++] = 1;
+		name[len++] = col;
+		name[len++] = mrow->index;
+		name[len++] = row->index;
+		if (which == BBSNMP_TABLE_BUCKETS)
+			name[len++] = p->b;
+		snmp_set_var_objid(request->requestvb, name, len);
+	}
+	if (which == BBSNMP_TABLE_BUCKETS)
+		bucket_value(mrow, row, p->b, col, request);
+	else
+		series_value(t, mrow, row, col, request);
+}
+
+static void virtual_get(struct bbsnmp_view *t, enum bbsnmp_table which,
+			const netsnmp_handler_registration *reg,
+			netsnmp_agent_request_info *reqinfo, netsnmp_request_info *request)
+{
+	const netsnmp_variable_list *vb = request->requestvb;
+	size_t base = reg->rootoid_len;
+	unsigned parts = n_index_parts(which);
+	const oid *idx = vb->name + base + 2;
+	struct vpos p;
+	unsigned col;
+
+	if (vb->name_length < base + 2 || vb->name[base] != 1 || vb->name[base + 1] < 2 ||
+	    vb->name[base + 1] > max_column(which)) {
+		netsnmp_set_request_error(reqinfo, request, SNMP_NOSUCHOBJECT);
+		return;
+	}
+	col = (unsigned)vb->name[base + 1];
+	if (vb->name_length != base + 2 + parts)
+		goto none;
+	p = locate(t, which, idx, parts, true);
+	if (p.m >= t->n_metrics || t->metrics[p.m].index != idx[0] ||
+	    t->metrics[p.m].rows[p.r].index != idx[1] || !metric_has(which, col, &t->metrics[p.m]))
+		goto none;
+	if (which == BBSNMP_TABLE_SERIES &&
+	    !row_has(col, &t->metrics[p.m], &t->metrics[p.m].rows[p.r]))
+		goto none;
+	if (which == BBSNMP_TABLE_BUCKETS &&
+	    (p.b != idx[2] || !bucket_has(col, &t->metrics[p.m], p.b)))
+		goto none;
+	answer(t, which, reg, col, &p, request, false);
+	return;
+none:
+	netsnmp_set_request_error(reqinfo, request, SNMP_NOSUCHINSTANCE);
+}
+
+/* Leaves REQUEST untouched when nothing in the table follows its OID: the
+ * agent then moves on to the next registration. */
+static void virtual_getnext(struct bbsnmp_view *t, enum bbsnmp_table which,
+			    const netsnmp_handler_registration *reg, netsnmp_request_info *request)
+{
+	const netsnmp_variable_list *vb = request->requestvb;
+	const oid *root = reg->rootoid;
+	size_t base = reg->rootoid_len;
+	bool inclusive = request->inclusive;
+	unsigned col = 2;
+	struct vpos p = { 0, 0, 1 };
+	int c = snmp_oid_compare(vb->name, vb->name_length < base ? vb->name_length : base, root,
+				 base);
+
+	if (c > 0)
+		return;
+	if (c == 0 && vb->name_length > base) {
+		if (vb->name[base] > 1)
+			return;
+		if (vb->name[base] == 1 && vb->name_length > base + 1) {
+			oid want = vb->name[base + 1];
+
+			if (want > max_column(which))
+				return;
+			if (want >= 2) {
+				col = (unsigned)want;
+				p = locate(t, which, vb->name + base + 2,
+					   vb->name_length - base - 2, inclusive);
+			}
+		}
+	}
+	/* Below the table, at its OID, its entry or a column before the first:
+	 * the first instance of the first column. */
+	for (; col <= max_column(which); col++, p = (struct vpos){ 0, 0, 1 })
+		if (next_present(t, which, col, &p)) {
+			answer(t, which, reg, col, &p, request, true);
+			return;
+		}
+}
+
+static int virtual_handler(netsnmp_mib_handler *handler, netsnmp_handler_registration *reginfo,
+			   netsnmp_agent_request_info *reqinfo, netsnmp_request_info *requests)
+{
+	struct vtable *vt = handler->myvoid;
+	struct bbsnmp_view *v = vt->t->view;
+
+	for (netsnmp_request_info *r = requests; r; r = r->next) {
+		if (r->processed)
+			continue;
+		switch (reqinfo->mode) {
+		case MODE_GET:
+			if (v)
+				virtual_get(v, vt->which, reginfo, reqinfo, r);
+			else
+				netsnmp_set_request_error(reqinfo, r, SNMP_NOSUCHINSTANCE);
+			break;
+		case MODE_GETNEXT:
+			if (v)
+				virtual_getnext(v, vt->which, reginfo, r);
+			break;
+		default:
+			/* registered read-only: the agent refuses SETs before us */
+			netsnmp_set_request_error(reqinfo, r, SNMP_ERR_NOTWRITABLE);
+			break;
+		}
+	}
+	return SNMP_ERR_NOERROR;
 }
 
 /* ---- registration ---------------------------------------------------------------- */
@@ -692,8 +1179,8 @@ static const struct table_def {
 } table_defs[N_TABLES] = {
 	{ "bpfbridgeProgramTable", program_handler, 1, BBSNMP_COL_PROGRAM_ERROR },
 	{ "bpfbridgeMetricTable", metric_handler, 1, BBSNMP_COL_METRIC_BUCKETS },
-	{ "bpfbridgeSeriesTable", series_handler, 2, BBSNMP_COL_SERIES_SUM_SCALED },
-	{ "bpfbridgeBucketTable", bucket_handler, 3, BBSNMP_COL_BUCKET_COUNT },
+	{ "bpfbridgeSeriesTable", virtual_handler, 2, BBSNMP_COL_SERIES_P99_SCALED },
+	{ "bpfbridgeBucketTable", virtual_handler, 3, BBSNMP_COL_BUCKET_COUNT },
 };
 
 static int cache_load(netsnmp_cache *cache, void *magic)
@@ -702,13 +1189,23 @@ static int cache_load(netsnmp_cache *cache, void *magic)
 	int err = t->load(t, t->load_ctx);
 
 	DEBUGMSGTL(("bpfbridge", "cache load %llu: %d (%zu series, %zu buckets)\n",
-		    (unsigned long long)t->generation, err, t->n_series, t->n_buckets));
+		    (unsigned long long)t->generation, err,
+		    bbsnmp_tables_rows(t, BBSNMP_TABLE_SERIES),
+		    bbsnmp_tables_rows(t, BBSNMP_TABLE_BUCKETS)));
 	return err < 0 ? -1 : 0;
 }
 
 static void cache_free(netsnmp_cache *cache, void *magic)
 {
-	bbsnmp_tables_clear(magic);
+	struct bbsnmp_tables *t = magic;
+
+	if (!t->keep_rows)
+		bbsnmp_tables_clear(t);
+}
+
+void bbsnmp_tables_keep_rows(struct bbsnmp_tables *t, bool keep)
+{
+	t->keep_rows = keep;
 }
 
 int bbsnmp_tables_register(struct bbsnmp_tables *t, const oid *root, size_t root_len,
@@ -734,6 +1231,10 @@ int bbsnmp_tables_register(struct bbsnmp_tables *t, const oid *root, size_t root
 	}
 	t->cache->magic = t;
 	t->cache->flags = NETSNMP_CACHE_DONT_INVALIDATE_ON_SET;
+	if (t->keep_rows)
+		t->cache->flags |= NETSNMP_CACHE_DONT_FREE_BEFORE_LOAD |
+				   NETSNMP_CACHE_DONT_FREE_EXPIRED |
+				   NETSNMP_CACHE_DONT_AUTO_RELEASE;
 
 	memcpy(table_oid, root, root_len * sizeof(oid));
 	table_oid[root_len] = 1; /* bpfbridgeObjects */
@@ -750,6 +1251,35 @@ int bbsnmp_tables_register(struct bbsnmp_tables *t, const oid *root, size_t root
 		 * snapshot and sees one consistent set of values. */
 		reg = netsnmp_create_handler_registration("bpfbridge", def->handler, table_oid,
 							  root_len + 2, HANDLER_CAN_RONLY);
+		if (i >= N_CONTAINERS) {
+			/* A plain handler: it parses the OIDs itself. */
+			if (!reg)
+				goto fail;
+			t->vtables[i].t = t;
+			t->vtables[i].which = i + 1;
+			reg->handler->myvoid = &t->vtables[i];
+			cache_handler = netsnmp_cache_handler_get(t->cache);
+			if (!cache_handler ||
+			    netsnmp_inject_handler(reg, cache_handler) != SNMPERR_SUCCESS) {
+				if (cache_handler)
+					netsnmp_handler_free(cache_handler);
+				netsnmp_handler_registration_free(reg);
+				snmp_log(LOG_ERR, "bpfbridge: cannot add the cache to %s\n",
+					 def->name);
+				goto fail;
+			}
+			/* On failure net-snmp frees REG and its handlers. */
+			rc = netsnmp_register_handler(reg);
+			if (rc != MIB_REGISTERED_OK) {
+				snmp_log(LOG_ERR, "bpfbridge: cannot register %s (error %d%s)\n",
+					 def->name, rc,
+					 rc == MIB_DUPLICATE_REGISTRATION ? ": already registered"
+									  : "");
+				goto fail;
+			}
+			t->regs[i] = reg;
+			continue;
+		}
 		info = SNMP_MALLOC_TYPEDEF(netsnmp_table_registration_info);
 		if (!reg || !info) {
 			if (reg)

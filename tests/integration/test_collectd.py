@@ -7,6 +7,7 @@ still in the kernel.
 """
 import glob
 import json
+import math
 import mmap
 import os
 import re
@@ -14,6 +15,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.request
 import xml.etree.ElementTree as ET
@@ -22,6 +24,8 @@ import pytest
 
 from conftest import (MARKER_ERRNO, MARKER_SYSCALL_NAME, SRC_DIR, require, run_marker,
                       valgrind_wait, wait_for)
+from engine_helpers import (build_test_objects, direct_writes, make_config,
+                            prepare_direct_write_file, root_disk_dir)
 
 COLLECTD = "/usr/sbin/collectd"
 SYSTEM_PLUGINS = "/usr/lib/collectd"
@@ -560,3 +564,423 @@ def _get(url):
             return r.read().decode()
     except OSError:
         return None
+
+
+# ---- percentiles, hostile labels and churn (tests/integration/bpf/bbcollectd.bpf.c) ----
+
+BBCOLLECTD_YAML = """\
+metrics:
+  counters:
+    - name: hostile_total
+      help: Counters filled by the test, keyed by a hostile string
+      labels:
+        - name: name
+          size: 304
+          decoders:
+            - name: string
+    - name: churn_total
+      help: getpgid() calls by argument (an LRU map)
+      labels:
+        - name: arg
+          size: 4
+          decoders:
+            - name: uint
+  histograms:
+    - name: hostile_seconds
+      help: A histogram filled by the test, keyed by a hostile string
+      bucket_type: exp2
+      bucket_min: 0
+      bucket_max: 3
+      bucket_multiplier: 0.001
+      labels:
+        - name: name
+          size: 304
+          decoders:
+            - name: string
+        - name: bucket
+          size: 8
+          decoders:
+            - name: uint
+    - name: churn_seconds
+      help: getpgid() calls by argument, bucket arg % 4 (an LRU map)
+      bucket_type: exp2
+      bucket_min: 0
+      bucket_max: 3
+      bucket_multiplier: 1
+      labels:
+        - name: arg
+          size: 4
+          padding: 4
+          decoders:
+            - name: uint
+        - name: bucket
+          size: 8
+          decoders:
+            - name: uint
+"""
+
+HOSTILE_KEY_LEN = 304
+# Invalid UTF-8, quotes, "/", "-", "=", and 300 bytes in all; the two differ
+# only at byte 200 (past the 127-byte type_instance, before the core's
+# 255-byte label limit).
+HOSTILE = [b'\xff\xfe"q\'uo"te/a-b=c,d%e~f\\g ' + b"x" * 175 + bytes([c]) + b"y" * 99
+           for c in (ord("1"), ord("2"))]
+assert all(len(h) == 300 for h in HOSTILE)
+
+
+@pytest.fixture(scope="module")
+def bbcollectd_dir(tmp_path_factory):
+    """A config dir holding bbcollectd.yaml + .bpf.o (root-owned, 0755)."""
+    objs = build_test_objects(str(tmp_path_factory.mktemp("bpfobj")))
+    d = str(tmp_path_factory.mktemp("bbcollectd"))
+    make_config(d, "bbcollectd", BBCOLLECTD_YAML, objs["bbcollectd"])
+    return d
+
+
+def maps_held_by(pid):
+    """{map name: map id} of the BPF maps process PID holds."""
+    ids = set()
+    d = "/proc/%d/fdinfo" % pid
+    for fd in os.listdir(d):
+        try:
+            with open(os.path.join(d, fd)) as f:
+                for line in f:
+                    if line.startswith("map_id:"):
+                        ids.add(int(line.split()[1]))
+        except OSError:
+            pass
+    out = {}
+    for i in ids:
+        info = json.loads(subprocess.run(["bpftool", "-j", "map", "show", "id", str(i)],
+                                         capture_output=True, text=True, check=True).stdout)
+        out[info.get("name", "")] = i
+    return out
+
+
+def map_update(map_id, key, value):
+    hexes = lambda b: ["%02x" % x for x in b]
+    subprocess.run(["bpftool", "map", "update", "id", str(map_id), "key", "hex"] + hexes(key) +
+                   ["value", "hex"] + hexes(value.to_bytes(8, "little")), check=True,
+                   capture_output=True)
+
+
+def rrd_lastupdate(path):
+    """(time, value) of the last update rrdtool stored in PATH (one data source)."""
+    p = subprocess.run(["rrdtool", "lastupdate", path], capture_output=True, text=True)
+    if p.returncode != 0:
+        return None  # being created or updated right now: ask again
+    t, v = p.stdout.strip().splitlines()[-1].split(":")
+    return int(t), float(v)
+
+
+def rrd_files(rrd_dir, config, type_):
+    d = os.path.join(rrd_dir, HOSTNAME, "ebpf-" + config)
+    out = {}
+    for f in glob.glob(os.path.join(glob.escape(d), glob.escape(type_) + "-*.rrd")):
+        out[os.path.basename(f)[len(type_) + 1:-len(".rrd")]] = f
+    return out
+
+
+def require_rrdtool():
+    require(os.path.exists(os.path.join(SYSTEM_PLUGINS, "rrdtool.so")),
+            "collectd's rrdtool plugin missing (apt-get install collectd-core)")
+    require(shutil.which("rrdtool") is not None, "rrdtool missing (apt-get install rrdtool)")
+    ldd = subprocess.run(["ldd", os.path.join(SYSTEM_PLUGINS, "rrdtool.so")],
+                         capture_output=True, text=True).stdout
+    require("not found" not in ldd, "rrdtool.so cannot load: " + ldd)
+
+
+def rrdtool_conf(rrd_dir):
+    return ('LoadPlugin rrdtool\n<Plugin rrdtool>\n  DataDir "%s"\n  CacheTimeout 0\n'
+            '</Plugin>\n' % rrd_dir)
+
+
+def predicted_bucket(le, deltas, q):
+    """The (lower, upper) bounds of the bucket holding rank Q * count of one
+    interval's cumulative DELTAS (finite bounds LE, then +Inf)."""
+    total = deltas[-1]
+    rank = q * total
+    for i, d in enumerate(deltas[:-1]):
+        if d >= rank:
+            return (le[i - 1] if i > 0 else 0.0), le[i]
+    return le[-1], math.inf
+
+
+def test_rrdtool_percentiles_within_buckets(collectd, config_dir, tmp_path):
+    """A real collectd writes the interval's p50 and p99 to rrdtool; for a known
+    O_DIRECT workload each stored value lies in the bucket that bpfbridge's own
+    bucket counts (csv, the same reads) predict for that interval."""
+    require_rrdtool()
+    disk_dir, _ = root_disk_dir()
+    require(disk_dir is not None, "no writable directory on a real block device")
+    rrd_dir = str(tmp_path / "rrd")
+    c = collectd(ebpf_block(config_dir, "biolatency"), interval=1, extra_plugins=["rrdtool"],
+                 extra_conf=rrdtool_conf(rrd_dir))
+    wait_first_read(c, "biolatency")
+    path = prepare_direct_write_file(disk_dir, 64)
+    stop = threading.Event()
+    device = write_direct(tmp_path / "probe.dat", 1)
+    prefix = "device=%s,operation=write" % device
+
+    def workload():
+        while not stop.is_set():
+            direct_writes(path, 64)
+            time.sleep(0.05)
+
+    t = threading.Thread(target=workload)
+    t.start()
+    seen = {50: {}, 99: {}}
+    try:
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline and min(len(v) for v in seen.values()) < 4:
+            c.assert_running()
+            for p in seen:
+                f = rrd_files(rrd_dir, "biolatency", "bio_latency_seconds_percentile").get(
+                    "%s,percentile=%d" % (prefix, p))
+                last = rrd_lastupdate(f) if f else None
+                if last and math.isfinite(last[1]):
+                    seen[p][last[0]] = last[1]
+            time.sleep(0.3)
+    finally:
+        stop.set()
+        t.join()
+        os.unlink(path)
+    assert min(len(v) for v in seen.values()) >= 4, (seen, c.log()[-2000:])
+    time.sleep(1.5)  # the csv rows of the last sampled reads
+
+    # bpfbridge's own cumulative buckets per read, from the same reads (csv)
+    buckets = {}
+    for ti in c.csv_instances("biolatency", "bio_latency_seconds_bucket"):
+        if ti.startswith(prefix + ",le="):
+            le = float(ti[len(prefix + ",le="):])
+            buckets[le] = dict(c.csv_rows("biolatency", "bio_latency_seconds_bucket", ti))
+    les = sorted(buckets)
+    times = sorted(set.intersection(*(set(b) for b in buckets.values())))
+    checked = 0
+    for p, values in seen.items():
+        for ts, v in values.items():
+            # the read the rrd update came from: the rrdtool plugin rounds
+            # collectd's time to whole seconds (CDTIME_T_TO_TIME_T)
+            reads = [i for i, rt in enumerate(times) if round(rt) == ts]
+            if len(reads) != 1 or reads[0] == 0:
+                continue
+            cur, prev = times[reads[0]], times[reads[0] - 1]
+            deltas = [buckets[le][cur] - buckets[le][prev] for le in les]
+            lo, hi = predicted_bucket(les[:-1], deltas, p / 100)
+            assert lo <= v <= hi * (1 + 1e-9), (
+                "p%d = %g at %d is outside (%g, %g], the bucket of rank %g of %s"
+                % (p, v, ts, lo, hi, p / 100 * deltas[-1], deltas))
+            checked += 1
+    assert checked >= 4, (seen, times[-10:])
+    # What an rrdtool user graphs: the average and the interval's count too.
+    for type_ in ("bio_latency_seconds_average", "bio_latency_seconds_observations"):
+        assert prefix in rrd_files(rrd_dir, "biolatency", type_), type_
+
+
+class LineListener:
+    """A TCP listener on 127.0.0.1 collecting the lines it is sent (a graphite stand-in)."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.lines = []
+        self.lock = threading.Lock()
+        self.stop_ev = threading.Event()
+        self.thread = threading.Thread(target=self.run)
+        self.thread.start()
+
+    def run(self):
+        conns = []
+        buf = {}
+        while not self.stop_ev.is_set():
+            try:
+                conn, _ = self.sock.accept()
+                conn.settimeout(0.05)
+                conns.append(conn)
+                buf[conn] = b""
+            except socket.timeout:
+                pass
+            for conn in list(conns):
+                try:
+                    data = conn.recv(65536)
+                except socket.timeout:
+                    continue
+                if not data:
+                    conns.remove(conn)
+                    conn.close()
+                    continue
+                buf[conn] += data
+                *done, buf[conn] = buf[conn].split(b"\n")
+                with self.lock:
+                    self.lines += [l.decode("utf-8", "replace") for l in done]
+        for conn in conns:
+            conn.close()
+        self.sock.close()
+
+    def get(self):
+        with self.lock:
+            return list(self.lines)
+
+    def stop(self):
+        self.stop_ev.set()
+        self.thread.join()
+
+
+def churn_calls(args, n):
+    """N getpgid(ARG) calls for each ARG (they fail: no such process group)."""
+    for _ in range(n):
+        for a in args:
+            try:
+                os.getpgid(a)
+            except OSError:
+                pass
+
+
+def test_graphite_percentile_lines(collectd, bbcollectd_dir):
+    """write_graphite sends the percentile, average and count lines under the
+    documented names; for a series whose observations all fall in one bucket
+    the values are that bucket's linear interpolation."""
+    listener = LineListener()
+    try:
+        conf = ('LoadPlugin write_graphite\n<Plugin write_graphite>\n  <Node "test">\n'
+                '    Host "127.0.0.1"\n    Port "%d"\n    Protocol "tcp"\n'
+                '    Prefix "bb."\n    EscapeCharacter "_"\n  </Node>\n</Plugin>\n'
+                % listener.port)
+        c = collectd(ebpf_block(bbcollectd_dir, "bbcollectd"), interval=1, csv=False,
+                     extra_plugins=["write_graphite"], extra_conf=conf)
+        # arg 4000002: bucket 2 (le 4, the one below is 2); arg 4000000: bucket 0 (le 1)
+        base = "bb.%s.ebpf-bbcollectd.churn_seconds_" % HOSTNAME
+
+        def lines():
+            c.assert_running()
+            churn_calls([4000002, 4000000], 50)
+            got = {}
+            for l in listener.get():
+                parts = l.split(" ")
+                if len(parts) == 3 and parts[0].startswith(base):
+                    got[parts[0][len(base):]] = float(parts[1])
+            # write_graphite replaces "," (and ".", " ") by its EscapeCharacter
+            want = ["percentile-arg=4000002_percentile=50",
+                    "percentile-arg=4000002_percentile=99",
+                    "average-arg=4000002", "observations-arg=4000002",
+                    "percentile-arg=4000000_percentile=90"]
+            ok = all(w in got and math.isfinite(got[w]) and got[w] > 0 for w in want)
+            return got if ok else None
+
+        try:
+            got = wait_for(lines, timeout=30, interval=0.5, what="graphite percentile lines")
+        except AssertionError as e:
+            raise AssertionError("%s; lines received (last 20 of %d):\n%s" % (
+                e, len(listener.get()), "\n".join(listener.get()[-20:])))
+        # histogram_quantile's interpolation inside the bucket (2, 4] and (0, 1]
+        assert abs(got["percentile-arg=4000002_percentile=50"] - 3.0) < 1e-9, got
+        assert abs(got["percentile-arg=4000002_percentile=99"] - 3.98) < 1e-9, got
+        assert abs(got["percentile-arg=4000000_percentile=90"] - 0.9) < 1e-9, got
+        # mean: the sum adds arg % 16 = 2 per call
+        assert abs(got["average-arg=4000002"] - 2.0) < 1e-9, got
+        assert got["observations-arg=4000002"] >= 1, got
+        # every line is a well-formed graphite line (no space inside a path)
+        for l in listener.get():
+            assert len(l.split(" ")) == 3, l
+    finally:
+        listener.stop()
+
+
+def test_hostile_labels_csv_rrdtool_prometheus(collectd, bbcollectd_dir, tmp_path):
+    """Labels with invalid UTF-8, quotes, /, -, = and 300 bytes reach csv,
+    rrdtool and write_prometheus as distinct, intact identifiers; promtool
+    accepts the exposition."""
+    require_rrdtool()
+    require(os.access("/usr/bin/promtool", os.X_OK), "promtool missing (apt-get install prometheus)")
+    rrd_dir = str(tmp_path / "rrd")
+    port = free_port()
+    c = collectd(ebpf_block(bbcollectd_dir, "bbcollectd"), interval=1, prometheus_port=port,
+                 extra_plugins=["rrdtool"], extra_conf=rrdtool_conf(rrd_dir))
+    maps = maps_held_by(c.proc.pid)
+    assert "hostile_total" in maps and "hostile_seconds" in maps, maps
+    for i, h in enumerate(HOSTILE):
+        key = h + b"\0" * (HOSTILE_KEY_LEN - len(h))
+        map_update(maps["hostile_total"], key, 11 * (i + 1))
+        for bucket, n in ((1, 3), (3, 1), (4, 10)):  # 4 = the sum
+            map_update(maps["hostile_seconds"], key + bucket.to_bytes(8, "little"), n)
+
+    def csv_both():
+        c.assert_running()
+        got = c.csv_instances("bbcollectd", "hostile_total")
+        return got if len(got) == 2 else None
+
+    got = wait_for(csv_both, timeout=20, what="two hostile_total csv series")
+    assert sorted(got.values()) == [11, 22], got
+    for ti in got:
+        assert len(ti.encode()) <= 127 and re.search(r"~[0-9a-f]{16}$", ti), ti
+        # the core's escapes (\\xff: invalid UTF-8) with ours on top (%5C = \\)
+        assert ti.startswith("name=%5Cxff%5Cxfe%22q'uo%22te%2Fa-b%3Dc%2Cd%25e%7Ef"), ti
+        assert "/" not in ti
+
+    # rrdtool: one file per series, same names, same values
+    def rrd_both():
+        files = rrd_files(rrd_dir, "bbcollectd", "hostile_total")
+        return files if len(files) == 2 else None
+
+    files = wait_for(rrd_both, timeout=20, what="two hostile_total rrd files")
+    assert sorted(files) == sorted(got), (sorted(files), sorted(got))
+    wait_for(lambda: sorted((rrd_lastupdate(f) or (0, -1))[1] for f in files.values())
+             == [11, 22], timeout=10, what="rrdtool lastupdate 11 and 22")
+    try:
+        wait_for(lambda: len(rrd_files(rrd_dir, "bbcollectd", "hostile_seconds_percentile"))
+                 == 6, timeout=20, what="3 percentiles x 2 hostile series in rrdtool")
+    except AssertionError as e:
+        raise AssertionError("%s: %s\n%s" % (e, sorted(os.listdir(os.path.join(
+            rrd_dir, HOSTNAME, "ebpf-bbcollectd"))), c.log()[-3000:]))
+
+    # write_prometheus: both series, and promtool is happy
+    def prom():
+        text = _get("http://127.0.0.1:%d/metrics" % port) or ""
+        lines = [l for l in text.splitlines() if l.startswith("collectd_ebpf_hostile_total_total{")]
+        return text if len(lines) == 2 else None
+
+    text = wait_for(prom, timeout=20, what="hostile series on /metrics")
+    vals = sorted(float(l.rsplit(" ", 2)[1]) for l in text.splitlines()
+                  if l.startswith("collectd_ebpf_hostile_total_total{"))
+    assert vals == [11, 22], vals
+    p = subprocess.run(["/usr/bin/promtool", "check", "metrics"], input=text,
+                       capture_output=True, text=True)
+    assert p.returncode == 0, "promtool check metrics (rc %d):\n%s%s" % (
+        p.returncode, p.stdout, p.stderr)
+    c.assert_running()
+
+
+@pytest.mark.slow
+def test_valgrind_churning_series(collectd, bbcollectd_dir):
+    """>= 500 reads under valgrind while series appear and are evicted on every
+    read (LRU maps, histograms with percentiles): no leak from ebpf.so."""
+    require(shutil.which("valgrind") is not None, "valgrind not installed")
+    c = collectd(ebpf_block(bbcollectd_dir, "bbcollectd", extra="  LabelsAsMetadata true\n"),
+                 interval=0.05, valgrind=True, extra_conf=ONLY_SERIES_CHAIN,
+                 extra_plugins=["match_regex"])
+    stop = threading.Event()
+
+    def churn():
+        arg = 5000000
+        while not stop.is_set():
+            churn_calls(range(arg, arg + 8), 1)
+            arg += 8
+            time.sleep(0.01)
+
+    t = threading.Thread(target=churn)
+    t.start()
+    try:
+        def reads():
+            c.assert_running()
+            return len(c.csv_rows("bbcollectd", "bpfbridge_series", "config=bbcollectd"))
+
+        wait_for(lambda: reads() >= 500, timeout=420, interval=1, what="500 reads")
+    finally:
+        stop.set()
+        t.join()
+    c.stop(timeout=120)
+    problems = valgrind_problems(c.valgrind_xml)
+    assert not problems, "valgrind:\n" + "\n\n".join(problems)

@@ -87,8 +87,13 @@ class PrometheusServer:
         assert rc == 0, "prometheus exited with %s:\n%s" % (rc, self.logtext())
 
     def query(self, expr):
-        url = "http://127.0.0.1:%d/api/v1/query?%s" % (
-            self.port, urllib.parse.urlencode({"query": expr}))
+        return self.query_at(expr, None)
+
+    def query_at(self, expr, ts):
+        args = {"query": expr}
+        if ts is not None:
+            args["time"] = "%.3f" % ts
+        url = "http://127.0.0.1:%d/api/v1/query?%s" % (self.port, urllib.parse.urlencode(args))
         body = http_get(url)
         assert body is not None, "prometheus query failed: " + expr
         doc = json.loads(body)
@@ -184,6 +189,51 @@ def test_histogram_quantile(stack, tmp_path):
     assert inf and float(inf[0]["value"][1]) == 0, inf
 
 
+def range_samples(p, selector):
+    """[(timestamp, value)] of the raw samples of SELECTOR's one series (a range query)."""
+    r = p.query(selector)
+    assert len(r) <= 1, r
+    return [(float(t), float(v)) for t, v in r[0]["values"]] if r else []
+
+
+def test_percentile_equals_histogram_quantile(stack, tmp_path):
+    """The percentile collectd dispatched for a read equals Prometheus'
+    histogram_quantile over the same read's bucket increases (idelta between
+    that read's sample and the one before, both stamped by collectd)."""
+    c, p = stack
+    checked = []
+    deadline = time.monotonic() + 60
+    device = None
+    while time.monotonic() < deadline and len(checked) < 6:
+        c.assert_running()
+        device = write_direct(tmp_path / "direct.dat", 48)
+        time.sleep(0.5)
+        for q in (50, 90, 99):
+            sel = ('bio_latency_seconds_percentile{device="%s",operation="write",'
+                   'percentile="%d"}' % (device, q))
+            for ts, v in range_samples(p, sel + "[20s]"):
+                if not math.isfinite(v) or (q, ts) in {(x[0], x[1]) for x in checked}:
+                    continue
+                expr = ('histogram_quantile(%g, idelta(bio_latency_seconds_bucket'
+                        '{device="%s",operation="write"}[1500ms]))' % (q / 100, device))
+                r = p.query_at(expr, ts)
+                if len(r) != 1 or not math.isfinite(float(r[0]["value"][1])):
+                    continue  # the read before was more than 1.5 s earlier
+                hq = float(r[0]["value"][1])
+                checked.append((q, ts, v, hq))
+    assert len(checked) >= 6, (checked, device)
+    bounds = [float(r["metric"]["le"]) for r in p.query(
+        'bio_latency_seconds_bucket{device="%s",operation="write"}' % device)]
+    bounds = sorted(b for b in bounds if math.isfinite(b))
+    for q, ts, v, hq in checked:
+        # the same bucket, and the same interpolation inside it
+        below = [b for b in bounds if b < hq]
+        lo = below[-1] if below else 0.0
+        hi = min([b for b in bounds if b >= hq] or [math.inf])
+        assert lo <= v <= hi, (q, ts, v, hq, lo, hi)
+        assert abs(v - hq) <= 1e-9 * max(abs(hq), 1e-12), (q, ts, v, hq)
+
+
 def stable_value(p, expr, settle=3.0, timeout=30):
     """The query's single value once it stayed the same for SETTLE seconds."""
     last, since = None, time.monotonic()
@@ -232,13 +282,14 @@ def test_relabel_leaves_nothing_behind(stack):
         'count by (__name__) ({job="collectd"})')}
     expected = {"syscalls_total", "syscall_errors_total", "bio_latency_seconds_bucket",
                 "bio_latency_seconds_sum", "bio_latency_seconds_count",
-                "bpfbridge_program_attached", "bpfbridge_read_duration_seconds",
+                "bio_latency_seconds_percentile", "bio_latency_seconds_average",
+                "bio_latency_seconds_observations", "bpfbridge_program_attached", "bpfbridge_read_duration_seconds",
                 "bpfbridge_series", "bpfbridge_series_dropped_total",
                 "bpfbridge_decode_errors_total", "bpfbridge_read_errors_total",
                 "bpfbridge_series_retired_total", "bpfbridge_labels_truncated_total"}
     # bio_latency_* appears once a block request completed; the rest always
-    assert expected - {"bio_latency_seconds_bucket", "bio_latency_seconds_sum",
-                       "bio_latency_seconds_count"} <= names, names
+    assert expected - {n for n in expected if n.startswith("bio_latency_seconds_")} <= names, \
+        names
     assert names - {"up", "scrape_duration_seconds", "scrape_samples_scraped",
                     "scrape_samples_post_metric_relabeling", "scrape_series_added"} <= expected, \
         names

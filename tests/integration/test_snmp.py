@@ -10,12 +10,17 @@ check that it exited (with status 0 where it should) within a deadline, and
 that the BPF programs it held are unloaded. Nothing sleeps a fixed time:
 registration, cache expiry and AgentX reconnection are polled with deadlines.
 """
+import glob
+import json
 import os
+import random
 import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
+import threading
 import time
 import xml.etree.ElementTree as ET
 
@@ -23,8 +28,8 @@ import pytest
 
 from conftest import (MARKER_ERRNO, MARKER_SYSCALL_NAME, SRC_DIR, require, run_marker,
                       valgrind_wait, wait_for)
-from engine_helpers import (assert_progs_gone, direct_writes, held_prog_ids,
-                            prepare_direct_write_file, root_disk_dir)
+from engine_helpers import (assert_progs_gone, build_test_objects, direct_writes, held_prog_ids,
+                            make_config, prepare_direct_write_file, root_disk_dir)
 
 SNMPD = "/usr/sbin/snmpd"
 MIB_DIR = os.path.join(SRC_DIR, "plugin-snmp")
@@ -582,15 +587,18 @@ def test_subagent_failed_config_is_reported(stack):
     assert "config no-such-config not loaded" in sub.log()
 
 
-def test_subagent_no_leaks_under_valgrind(stack):
-    """>= 100 cache loads and walks under valgrind: no leak and no invalid access in our code."""
+@pytest.mark.parametrize("reader", [False, True], ids=["per-request", "reader-thread"])
+def test_subagent_no_leaks_under_valgrind(stack, reader):
+    """Cache loads and walks under valgrind: no leak and no invalid access in our code.
+    per-request: cache timeout 0, >= 100 loads each reading the maps. reader-thread: a
+    read and build every second on the reader thread, >= 15 of them swapped in."""
     require(shutil.which("valgrind") is not None, "valgrind missing (apt-get install valgrind)")
     stack.start_snmpd()
     xml = os.path.join(stack.dir, "valgrind.xml")
     binary = os.path.realpath(os.path.join(stack.build_dir, "plugin-snmp", "bpfbridge-snmp"))
-    # cache timeout 0: every AgentX request loads a fresh snapshot
-    sub = stack.start_subagent(extra=("--cache-timeout", "0", "-D", "bpfbridge"),
-                               valgrind_xml=xml)
+    # cache timeout 0: every AgentX request loads a fresh snapshot (or swaps one in)
+    extra = ("--cache-timeout", "0", "-D", "bpfbridge") + (("--interval", "1") if reader else ())
+    sub = stack.start_subagent(extra=extra, valgrind_xml=xml)
     client = Client(stack)
     wait_registered(client, timeout=valgrind_wait(30), daemons=(stack.snmpd, sub))
 
@@ -598,13 +606,16 @@ def test_subagent_no_leaks_under_valgrind(stack):
         found = re.findall(r"cache load (\d+):", sub.log())
         return int(found[-1]) if found else 0
 
+    want = 15 if reader else 100
     walks = 0
-    while loads() < 100:
+    deadline = time.monotonic() + 300
+    while loads() < want:
         sub.assert_running()
         client.walk(col(METRICS, 2))
         client.walk("%s.%d" % (BUCKET_COUNT, metric_index(client, "bio_latency_seconds") or 0))
         walks += 1
-        assert walks < 200, "only %d cache loads after %d walks" % (loads(), walks)
+        assert walks < 200 and time.monotonic() < deadline, \
+            "only %d cache loads after %d walks" % (loads(), walks)
     assert sub.stop(sig=signal.SIGTERM, timeout=valgrind_wait(15)) == 0
 
     assert not valgrind_errors_in(xml, binary), valgrind_errors_in(xml, binary)
@@ -690,3 +701,341 @@ def test_dlmod_reloads_under_valgrind(stack):
     assert d.stop(timeout=valgrind_wait(15)) == 0
     problems = valgrind_errors_in(xml, so, invalid_anywhere=True)
     assert not problems, problems
+
+
+# ---- the virtual bucket table against the materialized one --------------------------------
+
+HIST_NAMES = ("snmp_hist_a_seconds", "snmp_hist_b_seconds")
+HIST_MULT = 0.000001
+
+
+def random_hist_shape(rng):
+    """For each histogram: bucket_min, bucket_max (bounds up to 2^40 raw, past an
+    Integer32) and {series id: {bucket key: count}}, some with no series at all."""
+    shape = []
+    for _ in HIST_NAMES:
+        lo = rng.randrange(0, 4)
+        hi = lo + rng.randrange(0, 38)
+        n = rng.choice((0, 1, rng.randrange(2, 30)))
+        ids = rng.sample(range(0, 5000), n)
+        series = {}
+        for i in ids:
+            keys = rng.sample(range(lo, hi + 1), rng.randrange(1, min(6, hi - lo + 1) + 1))
+            series[i] = {k: rng.randrange(1, 1000) for k in keys}
+        shape.append((lo, hi, series))
+    return shape
+
+
+def hist_yaml(shape):
+    lines = ["# written by tests/integration/test_snmp.py", "metrics:", "  histograms:"]
+    for name, (lo, hi, _) in zip(HIST_NAMES, shape):
+        lines += ["    - name: %s" % name,
+                  "      help: random shape",
+                  "      bucket_type: exp2",
+                  "      bucket_min: %d" % lo,
+                  "      bucket_max: %d" % hi,
+                  "      bucket_multiplier: %g" % HIST_MULT,
+                  "      labels:",
+                  "        - name: id",
+                  "          size: 4",
+                  "          padding: 4",
+                  "          decoders:",
+                  "            - name: uint",
+                  "        - name: bucket",
+                  "          size: 8",
+                  "          decoders:",
+                  "            - name: uint"]
+    return "\n".join(lines) + "\n"
+
+
+def held_map_ids(pid):
+    ids = set()
+    for fdinfo in glob.glob("/proc/%d/fdinfo/*" % pid):
+        try:
+            with open(fdinfo) as f:
+                for line in f:
+                    if line.startswith("map_id:"):
+                        ids.add(int(line.split()[1]))
+        except OSError:
+            pass
+    return ids
+
+
+def fill_hist_maps(pid, shape, workdir):
+    """Write SHAPE into the maps that process PID holds, with one bpftool batch."""
+    by_name = {}
+    for map_id in held_map_ids(pid):
+        out = subprocess.run(["bpftool", "-j", "map", "show", "id", str(map_id)],
+                             capture_output=True, text=True)
+        if out.returncode == 0:
+            by_name[json.loads(out.stdout).get("name")] = map_id
+    cmds = []
+    for name, (lo, hi, series) in zip(HIST_NAMES, shape):
+        map_id = by_name.get(name[:15])  # the kernel keeps 15 characters of a map name
+        assert map_id is not None, "map %s not held by %d: %s" % (name, pid, by_name)
+        for sid, buckets in series.items():
+            total = 0
+            for key, count in list(buckets.items()) + [(hi + 1, None)]:
+                value = count if count is not None else sum(
+                    c * (2 ** k) for k, c in buckets.items())
+                key_bytes = struct.pack("<IIQ", sid, 0, key)
+                cmds.append("map update id %d key hex %s value hex %s" % (
+                    map_id, " ".join("%02x" % b for b in key_bytes),
+                    " ".join("%02x" % b for b in struct.pack("<Q", value))))
+                total += 1
+    batch = os.path.join(workdir, "fill.batch")
+    with open(batch, "w") as f:
+        f.write("\n".join(cmds) + "\n")
+    if cmds:
+        subprocess.run(["bpftool", "batch", "file", batch], check=True, capture_output=True)
+
+
+def oid_key(oid):
+    return tuple(int(x) for x in oid.strip(".").split("."))
+
+
+def bucket_oracle(client, shape):
+    """Every instance the materialized bucket table had, from SHAPE alone, plus the
+    series indexes the agent gave: {oid tuple: value}."""
+    want = {}
+    for name, (lo, hi, series) in zip(HIST_NAMES, shape):
+        m = metric_index(client, name)
+        assert m, name
+        labels = {v: int(o.rsplit(".", 1)[1])
+                  for o, v in client.walk("%s.%d" % (SERIES_LABELS, m))}
+        assert sorted(labels) == sorted('id="%d"' % i for i in series), (name, labels)
+        n = hi - lo + 1
+        for sid, buckets in series.items():
+            s = labels['id="%d"' % sid]
+            cum = 0
+            for b in range(1, n + 2):
+                key = lo + b - 1
+                inst = lambda column: oid_key("%s.%d.%d.%d" % (col(BUCKETS, column), m, s, b))
+                if b <= n:
+                    cum += buckets.get(key, 0)
+                    want[inst(2)] = ("bound", 2 ** key * HIST_MULT)
+                    if 2 ** key <= 2 ** 31 - 1:
+                        want[inst(3)] = 2 ** key
+                    want[inst(4)] = cum
+                else:
+                    want[inst(2)] = "+Inf"
+                    want[inst(4)] = cum
+    return want
+
+
+def same_value(got, want):
+    if isinstance(want, tuple):  # a bound: the text of a double
+        return isinstance(got, str) and abs(float(got) - want[1]) <= 1e-12 * want[1]
+    return got == want
+
+
+def check_walk(rows, oracle, what):
+    keys = [oid_key(o) for o, _ in rows]
+    assert keys == sorted(oracle), "%s: %d OIDs, want %d; first difference at %s" % (
+        what, len(keys), len(oracle),
+        next((i for i, (a, b) in enumerate(zip(keys, sorted(oracle))) if a != b), None))
+    for (o, v), k in zip(rows, keys):
+        assert same_value(v, oracle[k]), (what, o, v, oracle[k])
+
+
+def getnext_probes(rng, oracle):
+    """OIDs in, between, before and after the instances, and cut short."""
+    table = oid_key(col(BUCKETS, 0))[:-1]  # ROOT.1.4.1
+    keys = sorted(oracle)
+    probes = [table[:-1], table, table[:-1] + (0,), table[:-1] + (2,),
+              oid_key(col(SERIES, 99)), table + (1,), table + (5,), table + (2, 0),
+              table + (4, 2 ** 32 - 1)]
+    for _ in range(150):
+        if keys and rng.random() < 0.6:
+            k = list(rng.choice(keys))
+            r = rng.random()
+            if r < 0.25:
+                k = k[:rng.randrange(len(table) + 1, len(k))]
+            elif r < 0.5:
+                k[-1] += rng.choice((-1, 1))
+            elif r < 0.75:
+                k += [rng.choice((0, 1, 7, 2 ** 32 - 1))]
+            probes.append(tuple(k))
+        else:
+            k = table + (rng.randrange(0, 7),) + tuple(
+                rng.choice((0, 1, 2, 3, 40, 2 ** 32 - 1, rng.randrange(0, 5000)))
+                for _ in range(rng.randrange(0, 5)))
+            probes.append(k)
+    return probes
+
+
+def check_getnext_probes(client, oracle, probes):
+    keys = sorted(oracle)
+    for i in range(0, len(probes), 20):
+        chunk = probes[i:i + 20]
+        rows, _ = client.run("snmpgetnext", *("." + ".".join(map(str, p)) for p in chunk))
+        assert len(rows) == len(chunk), (chunk, rows)
+        for p, (o, v) in zip(chunk, rows):
+            nxt = next((k for k in keys if k > p), None)
+            got = oid_key(o)
+            if nxt is None:
+                # after the last instance: the end of the view (answered with the
+                # request's OID), or something past the table
+                table = oid_key(col(BUCKETS, 0))[:-1]
+                assert ((isinstance(v, str) and v.startswith(END_OF_VIEW)) or
+                        (got > p and got[:len(table)] != table)), (p, o, v)
+            else:
+                assert got == nxt, ("GETNEXT from %s" % (p,), o, nxt)
+                assert same_value(v, oracle[nxt]), (p, o, v, oracle[nxt])
+
+
+@pytest.fixture(scope="module")
+def hist_object(tmp_path_factory, build_dir):
+    objs = build_test_objects(str(tmp_path_factory.mktemp("snmphist-obj")))
+    return objs["bbsnmphist"]
+
+
+@pytest.mark.parametrize("mode", ["dlmod", "subagent"])
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_virtual_bucket_table_walk_equivalence(tmp_path, snmp_tools, hist_object, mode, seed):
+    """For random shapes of series and bucket counts, through a real snmpd: snmpbulkwalk
+    and a GETNEXT walk (snmpwalk) of the bucket table return exactly the OIDs and values
+    the materialized table had, in strict order; so does GETNEXT from OIDs between,
+    before and after the instances and from cut-short OIDs."""
+    rng = random.Random(seed)
+    shape = random_hist_shape(rng)
+    cfg = str(tmp_path / "cfg")
+    make_config(cfg, "snmphist", hist_yaml(shape), hist_object)
+    s = Stack(tmp_path / "stack", snmp_tools, cfg)
+    try:
+        if mode == "dlmod":
+            d = s.start_snmpd(master_agentx=False, extra=[
+                "dlmod bpfbridge %s" % dlmod_path(snmp_tools), "bpfbridgeConfigDir %s" % cfg,
+                "bpfbridgeConfig snmphist", "bpfbridgeCacheTimeout %d" % CACHE_TIMEOUT])
+            holder = d
+        else:
+            s.start_snmpd()
+            holder = s.start_subagent(configs="snmphist")
+        client = Client(s)
+        wait_registered(client, daemons=tuple(s.daemons))
+        fill_hist_maps(holder.pid, shape, s.dir)
+        n_series = sum(len(series) for _, _, series in shape)
+
+        def all_there():
+            rows = [o for o, _ in client.walk(SERIES_COUNT)]
+            return len(rows) >= n_series
+
+        wait_for(all_there, timeout=15, what="%d histogram series" % n_series)
+        oracle = bucket_oracle(client, shape)
+        bucket_table = "%s.1.%d" % (ROOT, BUCKETS)
+        check_walk(client.walk(bucket_table, reps=10), oracle, "snmpbulkwalk -Cr10")
+        check_walk(client.walk(bucket_table, reps=rng.randrange(1, 60)), oracle, "snmpbulkwalk")
+        rows, _ = client.run("snmpwalk", bucket_table)
+        check_walk([(o, v) for o, v in rows if o.startswith(bucket_table + ".") and
+                    not (isinstance(v, str) and v.startswith(END_OF_VIEW))], oracle,
+                   "snmpwalk (GETNEXT)")
+        check_getnext_probes(client, oracle, getnext_probes(rng, oracle))
+    finally:
+        s.stop_all()
+
+
+# ---- percentiles for an NMS -------------------------------------------------------------------
+
+SERIES_IV_COUNT, SERIES_P50, SERIES_P90, SERIES_P99 = (col(SERIES, c) for c in (8, 9, 10, 11))
+SERIES_P50_SCALED, SERIES_P99_SCALED = col(SERIES, 12), col(SERIES, 14)
+
+
+def test_percentiles_match_interval_bucket_deltas(any_stack):
+    """Under a steady O_DIRECT write load, every read changes the write series, so polling
+    much faster than the read interval sees each read. For two consecutive reads, the
+    interval count is the difference of the counts, and p50 and p99 (raw and scaled) fall
+    inside the bucket that Prometheus' rule picks from the differences of the buckets."""
+    directory, disks = root_disk_dir()
+    require(directory is not None, "no writable directory on a block device")
+    client = Client(any_stack)
+    path = prepare_direct_write_file(directory, 64)
+    stop = threading.Event()
+
+    def load():
+        while not stop.is_set():
+            direct_writes(path, 64)
+            time.sleep(0.005)
+
+    writer = threading.Thread(target=load)
+    writer.start()
+    try:
+        m = wait_for(lambda: metric_index(client, "bio_latency_seconds"), what="biolatency")
+
+        def write_series():
+            for oid, labels in client.walk("%s.%d" % (SERIES_LABELS, m)):
+                if labels in ['device="%s",operation="write"' % d for d in disks]:
+                    return int(oid.rsplit(".", 1)[1])
+            return None
+
+        s = wait_for(write_series, timeout=15, what="a write series")
+        n = client.get("%s.%d" % (METRIC_BUCKETS, m))["%s.%d" % (METRIC_BUCKETS, m)]
+        bounds = [v for _, v in client.walk("%s.%d.%d" % (BUCKET_RAW, m, s))]
+        assert len(bounds) == n - 1
+        cols = [SERIES_COUNT, SERIES_IV_COUNT, SERIES_P50, SERIES_P90, SERIES_P99,
+                SERIES_P50_SCALED, SERIES_P99_SCALED]
+        oids = ["%s.%d.%d" % (c, m, s) for c in cols] + [
+            "%s.%d.%d.%d" % (BUCKET_COUNT, m, s, b) for b in range(1, n + 1)]
+
+        def view():  # one PDU: one set of rows
+            values = client.get(*oids)
+            return [values[o] for o in oids]
+
+        checked = skipped = 0
+        prev = view()
+        deadline = time.monotonic() + 60
+        while checked < 3 and time.monotonic() < deadline:
+            cur = view()
+            if cur[0] == prev[0]:
+                time.sleep(0.05)
+                continue
+            count, iv_count, p50, p90, p99, p50s, p99s = cur[:7]
+            deltas = [c - p for c, p in zip(cur[7:], prev[7:])]
+            if prev[1] in NO_SUCH or isinstance(prev[1], str):
+                prev = cur  # the series' first interval: nothing to compare yet
+                continue
+            assert count - prev[0] == deltas[-1] > 0, (prev, cur)
+            if iv_count != deltas[-1]:
+                # A read we did not see (a poll delayed past a whole interval on a
+                # loaded machine): not two consecutive reads, so nothing to compare.
+                skipped += 1
+                prev = cur
+                continue
+            for q, raw, scaled in ((0.5, p50, p50s), (0.99, p99, p99s)):
+                rank = q * deltas[-1]
+                b = next((i for i, c in enumerate(deltas[:-1]) if c >= rank), None)
+                if b is None:  # in +Inf: the highest finite bound
+                    lo = hi = bounds[-1]
+                else:
+                    lo, hi = (bounds[b - 1] if b else 0), bounds[b]
+                assert lo - 0.5 <= raw <= hi + 0.5, (q, raw, lo, hi, deltas)
+                mult = 1e-6  # biolatency's bucket_multiplier
+                assert lo * mult * (1 - 1e-9) <= float(scaled) <= hi * mult * (1 + 1e-9), (
+                    q, scaled, lo, hi)
+            assert p50 <= p90 <= p99
+            checked += 1
+            prev = cur
+        assert checked == 3, "saw %d consecutive reads with writes in 60 s (%d pairs were " \
+            "not consecutive)" % (checked, skipped)
+
+        # An NMS view: snmptable with the MIB loaded names and renders the columns.
+        r = subprocess.run(
+            ["snmptable", "-v2c", "-c", COMMUNITY, "-m", "+BPFBRIDGE-MIB",
+             "-M", "+%s/mibs:%s" % (MIB_DIR, MIB_DIR), "-Cf", "|", "-Cl",
+             "127.0.0.1:%d" % any_stack.port, "BPFBRIDGE-MIB::bpfbridgeSeriesTable"],
+            capture_output=True, text=True, env=any_stack.env, timeout=120)
+        assert r.returncode == 0, r.stderr
+        lines = r.stdout.splitlines()
+        header = next(l for l in lines if l.startswith("bpfbridgeSeriesLabels"))
+        names = header.split("|")
+        for name in ("bpfbridgeSeriesIntervalCount", "bpfbridgeSeriesP50", "bpfbridgeSeriesP99",
+                     "bpfbridgeSeriesP50Scaled", "bpfbridgeSeriesP99Scaled"):
+            assert name in names, header
+        row = next(l.split("|") for l in lines
+                   if any(l.startswith('device="%s",operation="write"' % d) for d in disks))
+        cell = dict(zip(names, row))
+        assert re.fullmatch(r"[0-9]+", cell["bpfbridgeSeriesP99"]), cell
+        assert float(cell["bpfbridgeSeriesP99Scaled"]) > 0, cell
+    finally:
+        stop.set()
+        writer.join()
+        os.unlink(path)

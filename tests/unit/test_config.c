@@ -44,7 +44,7 @@ static const struct bad_case bad_cases[] = {
 	  "cgroup_id_map, got \"programs\"" },
 	{ "unknown_counter_key", COUNTER_HEAD "      lables: []\n",
 	  "bad.yaml:5:7: metrics.counters[0]: expected a key among name, help, labels, max_series, "
-	  "perf_event_array, flush_interval, got \"lables\"" },
+	  "skip_zero, perf_event_array, flush_interval, got \"lables\"" },
 	{ "metrics_not_mapping", "metrics: []\n",
 	  "bad.yaml:1:10: metrics: expected a mapping with counters and/or histograms, got an "
 	  "empty list" },
@@ -55,8 +55,18 @@ static const struct bad_case bad_cases[] = {
 	  "\"c_total\"" },
 	{ "missing_help", "metrics:\n  counters:\n    - name: c_total\n" LABEL_UINT,
 	  "bad.yaml:3:7: metrics.counters[0]: expected key \"help\", got a mapping without it" },
-	{ "missing_labels", COUNTER_HEAD,
-	  "bad.yaml:3:7: metrics.counters[0]: expected key \"labels\", got a mapping without it" },
+	{ "missing_labels", HIST_HEAD "      bucket_type: exp2\n      bucket_max: 3\n",
+	  "bad.yaml:3:7: metrics.histograms[0]: expected key \"labels\", got a mapping without "
+	  "it" },
+	{ "histogram_empty_labels",
+	  HIST_HEAD "      bucket_type: exp2\n      bucket_max: 3\n"
+		    "      labels: []\n",
+	  "bad.yaml:7:15: metrics.histograms[0].labels: expected a list of at least one label, "
+	  "got an empty list" },
+	{ "tracing_only", "tracing:\n  spans: []\n",
+	  "bad.yaml:1:1: tracing: expected key \"metrics\", got a tracing-only config (tracing "
+	  "spans are not supported by bpfbridge, which exports metrics only; run this config "
+	  "under ebpf_exporter, or add metrics to it)" },
 	{ "missing_label_name",
 	  COUNTER_HEAD "      labels:\n        - size: 4\n          decoders: [{name: uint}]\n",
 	  "bad.yaml:6:11: metrics.counters[0].labels[0]: expected key \"name\", got a mapping "
@@ -231,9 +241,17 @@ static const struct bad_case bad_cases[] = {
 	{ "max_series_not_integer", COUNTER_HEAD "      max_series: 1.5\n" LABEL_UINT,
 	  "bad.yaml:5:19: metrics.counters[0].max_series: expected a positive integer of at most "
 	  "4294967295, got \"1.5\"" },
-	{ "perf_event_array", COUNTER_HEAD "      perf_event_array: true\n" LABEL_UINT,
-	  "bad.yaml:5:25: metrics.counters[0].perf_event_array: expected false (perf_event_array "
-	  "counters are not supported by bpfbridge), got \"true\"" },
+	{ "perf_event_array", COUNTER_HEAD "      perf_event_array: maybe\n" LABEL_UINT,
+	  "bad.yaml:5:25: metrics.counters[0].perf_event_array: expected true or false, got "
+	  "\"maybe\"" },
+	{ "flush_interval_no_unit",
+	  COUNTER_HEAD "      perf_event_array: true\n      flush_interval: 10\n" LABEL_UINT,
+	  "bad.yaml:6:23: metrics.counters[0].flush_interval: expected a duration such as 30s, "
+	  "5m or 1h30m, of at most 24h, got \"10\"" },
+	{ "flush_interval_too_long",
+	  COUNTER_HEAD "      perf_event_array: true\n      flush_interval: 25h\n" LABEL_UINT,
+	  "bad.yaml:6:23: metrics.counters[0].flush_interval: expected a duration such as 30s, "
+	  "5m or 1h30m, of at most 24h, got \"25h\"" },
 	{ "flush_interval_alone", COUNTER_HEAD "      flush_interval: 1s\n" LABEL_UINT,
 	  "bad.yaml:5:23: metrics.counters[0].flush_interval: expected only together with "
 	  "perf_event_array: true, got \"1s\" without it" },
@@ -524,6 +542,31 @@ static void test_hooks_kaddrs_max_series(void **state)
 	assert_int_equal(cfg->metrics[2].bucket_max, 20);
 	assert_int_equal(cfg->metrics[2].max_series, 100);
 	assert_int_equal(cfg->metrics[2].pos.line, 15);
+	bb_config_free(cfg);
+}
+
+/* ebpf_exporter's counters without labels, and perf_event_array counters. */
+static void test_counter_without_labels_and_perf(void **state)
+{
+	struct bb_config *cfg = parse_ok(
+		"ok.yaml", "metrics:\n  counters:\n    - name: a_total\n      help: h\n"
+			   "    - name: b_total\n      help: h\n      labels: []\n"
+			   "    - name: c_total\n      help: h\n      perf_event_array: true\n"
+			   "      flush_interval: 1m30.5s\n" LABEL_UINT
+			   "    - name: d_total\n      help: h\n      perf_event_array: yes\n"
+			   "      flush_interval: 250ms\n");
+
+	(void)state;
+	assert_int_equal(cfg->n_metrics, 4);
+	assert_int_equal(cfg->metrics[0].n_labels, 0);
+	assert_int_equal(cfg->metrics[0].key_size, 0);
+	assert_false(cfg->metrics[0].perf_event_array);
+	assert_int_equal(cfg->metrics[1].n_labels, 0);
+	assert_true(cfg->metrics[2].perf_event_array);
+	assert_int_equal(cfg->metrics[2].flush_interval_ns, 90500000000ULL);
+	assert_int_equal(cfg->metrics[2].key_size, 4);
+	assert_int_equal(cfg->metrics[3].flush_interval_ns, 250000000ULL);
+	assert_int_equal(n_logged, 0);
 	bb_config_free(cfg);
 }
 
@@ -839,6 +882,7 @@ int main(void)
 		TEST(test_biolatency),
 		TEST(test_fixed),
 		TEST(test_hooks_kaddrs_max_series),
+		TEST(test_counter_without_labels_and_perf),
 		TEST(test_unsupported_keys_warn),
 		TEST(test_no_warning_for_refused_config),
 		TEST(test_aliases_shared_decoders),

@@ -360,6 +360,58 @@ static void test_basic_decoders(void **state)
 	run_cases(NULL, cases, sizeof(cases) / sizeof(cases[0]));
 }
 
+/* ebpf_exporter's regexp: the first matching expression's first capture group
+ * becomes the value; an expression without groups keeps it unchanged. */
+static void test_regexp_capture_groups(void **state)
+{
+	static char *exprs[] = { (char *)"^(kswapd).*$", (char *)"^(systemd)-(journal)",
+				 (char *)"^x(y)?z$", (char *)"^nvme", (char *)"(worker)" };
+	static const struct {
+		const char *in, *out; /* out NULL: dropped */
+	} cases[] = {
+		{ "kswapd0", "kswapd" },
+		{ "kswapd7", "kswapd" },
+		{ "systemd-journald", "systemd" }, /* the first group, not the second */
+		{ "xz", "" },			   /* the group took no part */
+		{ "xyz", "y" },
+		{ "nvme0n1", "nvme0n1" },     /* no group: unchanged */
+		{ "kworker/u8:2", "worker" }, /* unanchored, as ebpf_exporter's */
+		{ "bash", NULL },
+	};
+	struct bb_decoder_conf decs[2] = { { .name = (char *)"string" },
+					   { .name = (char *)"regexp",
+					     .regexps = exprs,
+					     .n_regexps = sizeof(exprs) / sizeof(exprs[0]) } };
+	struct bb_label_conf label = {
+		.name = (char *)"comm", .size = 16, .decoders = decs, .n_decoders = 2
+	};
+	struct bb_decode_ctx *ctx = bb_decode_ctx_new(NULL);
+	char perr[BB_ERRMSG_MAX];
+
+	(void)state;
+	assert_non_null(ctx);
+	for (size_t i = 0; i < 2; i++)
+		if (bb_decoder_prepare(&decs[i], perr, sizeof(perr)))
+			fail_msg("prepare: %s", perr);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char raw[16] = { 0 }, out[BB_LABEL_MAX], err[BB_ERRMSG_MAX] = "";
+		enum bb_decode_status st;
+
+		strncpy(raw, cases[i].in, sizeof(raw) - 1);
+		st = bb_decode_label(ctx, &label, raw, out, sizeof(out), err, sizeof(err));
+		if (!cases[i].out) {
+			assert_int_equal(st, BB_DECODE_DROP);
+			continue;
+		}
+		if (st != BB_DECODE_OK)
+			fail_msg("%s: status %d (%s)", cases[i].in, st, err);
+		assert_string_equal(out, cases[i].out);
+	}
+	for (size_t i = 0; i < 2; i++)
+		bb_decoder_release(&decs[i]);
+	bb_decode_ctx_free(ctx);
+}
+
 static void test_dname_too_long(void **state)
 {
 	uint8_t wire[300];
@@ -981,6 +1033,7 @@ int main(void)
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_prepare_errors),
 		cmocka_unit_test(test_basic_decoders),
+		cmocka_unit_test(test_regexp_capture_groups),
 		cmocka_unit_test(test_dname_too_long),
 		cmocka_unit_test(test_syscall_table),
 		cmocka_unit_test(test_ksym),

@@ -282,6 +282,92 @@ static void test_percpu_cpu_label(void **state)
 	teardown(f);
 }
 
+static void test_array_skip_zero(void **state)
+{
+	static const char yaml[] = "metrics:\n"
+				   "  counters:\n"
+				   "    - name: things_total\n"
+				   "      help: things\n"
+				   "      skip_zero: true\n"
+				   "      labels:\n"
+				   "        - name: id\n"
+				   "          size: 4\n"
+				   "          decoders:\n"
+				   "            - name: uint\n";
+	struct fixture *f = setup(yaml, NULL);
+	int fd = new_map(BPF_MAP_TYPE_PERCPU_ARRAY, 4, 16);
+	int ncpu = libbpf_num_possible_cpus();
+	const struct bb_family *fam;
+
+	put_percpu(fd, 3, ncpu, 1);
+	put_percpu(fd, 9, ncpu, 0); /* CPU 0 holds 0, CPU 1 (if any) 1 */
+	bind(f, 0, fd);
+	fam = read_once(f, "things_total");
+	assert_int_equal(fam->n_series, ncpu > 1 ? 2 : 1);
+	assert_int_equal(value_of(fam, (const char *[]){ "3" }),
+			 (uint64_t)ncpu + (uint64_t)ncpu * (ncpu - 1) / 2);
+	teardown(f);
+}
+
+/* ebpf_exporter: a counter without labels is u32 key 0 of its map. */
+static void test_no_labels_reads_key_zero(void **state)
+{
+	static const char yaml[] = "metrics:\n"
+				   "  counters:\n"
+				   "    - name: things_total\n"
+				   "      help: things\n";
+	struct fixture *f = setup(yaml, NULL);
+	struct bb_map_desc wide = { "things_total", BPF_MAP_TYPE_HASH, 8, 8, 8 };
+	char err[BB_ERRMSG_MAX] = "";
+	int fd = new_map(BPF_MAP_TYPE_ARRAY, 4, 4);
+	const struct bb_family *fam;
+
+	assert_int_equal(bb_reader_check_map(f->cfg, &f->cfg->metrics[0], &wide, err, sizeof(err)),
+			 -EINVAL);
+	assert_string_equal(err, "/test/t.yaml:3:7: metric things_total: it has no labels, so it "
+				 "reads u32 key 0 as ebpf_exporter does, but map things_total has "
+				 "8-byte keys");
+	put(fd, 0, 7);
+	put(fd, 1, 1000);
+	bind(f, 0, fd);
+	fam = read_once(f, "things_total");
+	assert_int_equal(fam->n_labels, 0);
+	assert_int_equal(fam->n_series, 1);
+	assert_int_equal(fam->series[0].value, 7);
+	teardown(f);
+}
+
+/* ebpf_exporter: a per-CPU map whose only label is cpu, one series per CPU. */
+static void test_only_cpu_label(void **state)
+{
+	static const char yaml[] = "metrics:\n"
+				   "  counters:\n"
+				   "    - name: things_total\n"
+				   "      help: things\n"
+				   "      labels:\n"
+				   "        - name: cpu\n"
+				   "          size: 4\n"
+				   "          decoders:\n"
+				   "            - name: uint\n";
+	struct fixture *f = setup(yaml, NULL);
+	int fd = new_map(BPF_MAP_TYPE_PERCPU_ARRAY, 4, 2);
+	int ncpu = libbpf_num_possible_cpus();
+	const struct bb_family *fam;
+
+	put_percpu(fd, 0, ncpu, 10);
+	put_percpu(fd, 1, ncpu, 500); /* not key 0: ignored */
+	bind(f, 0, fd);
+	fam = read_once(f, "things_total");
+	assert_int_equal(fam->n_series, ncpu);
+	for (int c = 0; c < ncpu; c++) {
+		char cpu[16];
+
+		snprintf(cpu, sizeof(cpu), "%d", c);
+		assert_int_equal(value_of(fam, (const char *[]){ cpu }), 10 + (uint64_t)c);
+	}
+	teardown(f);
+}
+
 static void test_cpu_label_takes_no_key_bytes_only_per_cpu(void **state)
 {
 	static const char yaml[] = "metrics:\n"
@@ -540,6 +626,9 @@ int main(void)
 		cmocka_unit_test(test_percpu_values_are_summed),
 		cmocka_unit_test(test_percpu_cpu_label),
 		cmocka_unit_test(test_cpu_label_takes_no_key_bytes_only_per_cpu),
+		cmocka_unit_test(test_array_skip_zero),
+		cmocka_unit_test(test_no_labels_reads_key_zero),
+		cmocka_unit_test(test_only_cpu_label),
 		cmocka_unit_test(test_map_checks),
 		cmocka_unit_test(test_cardinality_limit),
 		cmocka_unit_test(test_admitted_series_are_never_displaced),

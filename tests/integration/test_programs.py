@@ -1,0 +1,79 @@
+"""Exact counts of the shipped syscall programs through every alternative of
+their hooks that this kernel can attach: each alternative in turn is moved
+first in a copy of the shipped config, and the marker syscall must be counted
+exactly, by the programs of that alternative."""
+import os
+import shutil
+
+import pytest
+import yaml
+
+from conftest import run_marker
+from engine_helpers import Dump, family, value
+
+N_MARKERS = 53
+
+
+def shipped(config_dir, name):
+    with open(os.path.join(config_dir, name + ".yaml")) as f:
+        return yaml.safe_load(f)
+
+
+def with_alternative_first(config_dir, name, index, directory):
+    """A copy of NAME with alternative INDEX first in every hook; the programs it loads."""
+    doc = shipped(config_dir, name)
+    chosen = []
+    for hook in doc["hooks"]:
+        alts = hook["alternatives"]
+        alts.insert(0, alts.pop(index))
+        first = alts[0]
+        chosen += first if isinstance(first, list) else [first]
+    os.makedirs(directory, exist_ok=True)
+    os.chmod(directory, 0o755)
+    path = os.path.join(directory, name + ".yaml")
+    with open(path, "w") as f:
+        yaml.safe_dump(doc, f, sort_keys=False)
+    shutil.copyfile(os.path.join(config_dir, name + ".bpf.o"),
+                    os.path.join(directory, name + ".bpf.o"))
+    for p in (path, os.path.join(directory, name + ".bpf.o")):
+        os.chmod(p, 0o644)
+    return path, chosen
+
+
+def attached(snap, config):
+    fam = family(snap, "bpfbridge_program_attached")
+    return {s["labels"]["program"] for s in fam["series"]
+            if s["labels"]["config"] == config and s["value"] == 1}
+
+
+# syscalls: one hook, tp_btf -> raw_tp -> tracepoint.
+@pytest.mark.parametrize("index", [0, 1, 2])
+def test_syscalls_exact_through_each_alternative(cli, config_dir, tmp_path, index):
+    path, chosen = with_alternative_first(config_dir, "syscalls", index, str(tmp_path / "cfg"))
+    d = Dump(cli, [path], tmp_path, interval=1.0).wait_ready()
+    run_marker(N_MARKERS)
+    snap = d.snapshot()
+    assert attached(snap, "syscalls") == set(chosen)
+    assert value(snap, "syscalls_total", syscall="ioprio_get") == N_MARKERS
+    assert value(snap, "syscall_errors_total", syscall="ioprio_get", errno="EINVAL") == N_MARKERS
+    # a per-CPU array of 1024 slots: only the syscalls that ran are series
+    fam = family(snap, "syscalls_total")
+    assert all(s["value"] > 0 for s in fam["series"])
+    assert 0 < len(fam["series"]) < 200
+
+
+# syscall-latency: one hook of (enter, exit) pairs: task storage, then the LRU
+# hash on tp_btf, raw_tp and tracepoint.
+@pytest.mark.parametrize("index", [0, 1, 2, 3])
+def test_syscall_latency_exact_through_each_alternative(cli, config_dir, tmp_path, index):
+    path, chosen = with_alternative_first(config_dir, "syscall-latency", index,
+                                          str(tmp_path / "cfg"))
+    d = Dump(cli, [path], tmp_path, interval=1.0).wait_ready()
+    run_marker(N_MARKERS)
+    snap = d.snapshot()
+    assert attached(snap, "syscall-latency") == set(chosen)
+    fam = family(snap, "syscall_latency_seconds")
+    marker = [s for s in fam["series"] if s["labels"] == {"syscall": "ioprio_get"}]
+    assert len(marker) == 1, fam["series"][:3]
+    assert marker[0]["count"] == N_MARKERS
+    assert marker[0]["buckets"][-1]["count"] == N_MARKERS
