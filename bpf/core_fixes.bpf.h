@@ -42,19 +42,21 @@ static __always_inline struct gendisk *bb_request_disk(const void *request)
  * Where the struct request is among the block_rq_issue arguments.
  * commit a54895fa057c ("block: remove the request_queue to argument request
  * based tracepoints") (v5.11) changed TP_PROTO(struct request_queue *q,
- * struct request *rq) into TP_PROTO(struct request *rq).
- * The exact test, bpf_core_type_matches() on the btf_trace_block_rq_issue
- * typedef, needs clang >= 15. Instead this tests struct hd_struct, which
- * commit 0d02129e76ed ("block: merge struct block_device and struct
- * hd_struct") removed in the same release (v5.11, same block tree pull).
+ * struct request *rq) into TP_PROTO(struct request *rq), and v5.10.137
+ * backported it: Debian 11's 5.10 kernels have the one-argument tracepoint
+ * while everything else of 5.10 (struct hd_struct, ...) is still there, so
+ * no type that v5.11 changed tells the two apart.
+ * The tracepoint's own prototype does. bpf_core_type_matches() needs
+ * clang >= 15, but bpf_core_type_exists() is enough: libbpf accepts a
+ * candidate only if it is compatible with the local type, and two function
+ * prototypes are compatible only with the same number of parameters. The
+ * first parameter of every btf_trace_* prototype is the context (void *).
  */
-struct hd_struct___bb {
-	int partno;
-} __attribute__((preserve_access_index));
+typedef void (*btf_trace_block_rq_issue___bb_rq)(void *, struct request *);
 
 static __always_inline int bb_block_rq_issue_rq_arg(void)
 {
-	return bpf_core_type_exists(struct hd_struct___bb) ? 1 : 0;
+	return bpf_core_type_exists(btf_trace_block_rq_issue___bb_rq) ? 0 : 1;
 }
 
 /*

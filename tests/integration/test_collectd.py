@@ -23,7 +23,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from conftest import (MARKER_ERRNO, MARKER_SYSCALL_NAME, SRC_DIR, require, run_marker,
-                      wait_for)
+                      valgrind_wait, wait_for)
 from engine_helpers import (build_test_objects, direct_writes, make_config,
                             prepare_direct_write_file, root_disk_dir)
 
@@ -189,10 +189,12 @@ class CollectdRunner:
         assert self.proc.poll() is None, "collectd died (rc %s):\n%s\n%s" % (
             self.proc.returncode, self.log()[-4000:], self.output()[-4000:])
 
-    def stop(self, timeout=60.0):
+    def stop(self, timeout=None):
         """SIGTERM, then require a clean exit and no program of ours left."""
         if self.stopped or self.proc is None:
             return
+        if timeout is None:
+            timeout = valgrind_wait(15) if self.valgrind else 60.0
         self.stopped = True
         if self.proc.poll() is None:
             self.progs_ours |= prog_ids_held_by(self.proc.pid)
@@ -264,7 +266,7 @@ def collectd(tmp_path, plugin_so):
         workdir.mkdir()
         r = CollectdRunner(workdir, plugin_so, ebpf_block, **kw)
         runners.append(r)
-        r.start(timeout=120 if kw.get("valgrind") else 30)
+        r.start(timeout=valgrind_wait(30) if kw.get("valgrind") else 30)
         return r
 
     yield start
@@ -500,9 +502,10 @@ def test_valgrind_repeated_reads(collectd, config_dir):
         c.assert_running()
         return len(c.csv_rows(config, "bpfbridge_series", "config=" + config))
 
-    wait_for(lambda: reads("syscalls") >= 200 and reads("biolatency") >= 200, timeout=240,
+    wait_for(lambda: reads("syscalls") >= 200 and reads("biolatency") >= 200,
+             timeout=valgrind_wait(240),
              interval=0.5, what="200 reads of each config")
-    c.stop(timeout=120)
+    c.stop()
     problems = valgrind_problems(c.valgrind_xml)
     assert not problems, "valgrind:\n" + "\n\n".join(problems)
 

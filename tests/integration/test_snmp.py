@@ -26,7 +26,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from conftest import MARKER_ERRNO, MARKER_SYSCALL_NAME, SRC_DIR, require, run_marker, wait_for
+from conftest import (MARKER_ERRNO, MARKER_SYSCALL_NAME, SRC_DIR, require, run_marker,
+                      valgrind_wait, wait_for)
 from engine_helpers import (assert_progs_gone, build_test_objects, direct_writes, held_prog_ids,
                             make_config, prepare_direct_write_file, root_disk_dir)
 
@@ -181,8 +182,8 @@ class Stack:
             return "NET-SNMP version" in d.log() and (not master_agentx
                                                        or os.path.exists(self.agentx))
 
-        # valgrind's start alone takes over 20 s on a loaded 2-CPU machine
-        wait_for(ready, timeout=120 if wrapper else 20, what="snmpd to start")
+        wait_for(ready, timeout=valgrind_wait(20) if "valgrind" in wrapper else 20,
+                 what="snmpd to start")
         return d
 
     # -- subagent
@@ -600,7 +601,7 @@ def test_subagent_no_leaks_under_valgrind(stack, reader):
     extra = ("--cache-timeout", "0", "-D", "bpfbridge") + (("--interval", "1") if reader else ())
     sub = stack.start_subagent(extra=extra, valgrind_xml=xml)
     client = Client(stack)
-    wait_registered(client, timeout=120, daemons=(stack.snmpd, sub))
+    wait_registered(client, timeout=valgrind_wait(30), daemons=(stack.snmpd, sub))
 
     def loads():
         found = re.findall(r"cache load (\d+):", sub.log())
@@ -616,7 +617,7 @@ def test_subagent_no_leaks_under_valgrind(stack, reader):
         walks += 1
         assert walks < 200 and time.monotonic() < deadline, \
             "only %d cache loads after %d walks" % (loads(), walks)
-    assert sub.stop(sig=signal.SIGTERM, timeout=120) == 0
+    assert sub.stop(sig=signal.SIGTERM, timeout=valgrind_wait(15)) == 0
 
     assert not valgrind_errors_in(xml, binary), valgrind_errors_in(xml, binary)
 
@@ -691,14 +692,14 @@ def test_dlmod_reloads_under_valgrind(stack):
                                "--keep-debuginfo=yes"])
     d = stack.snmpd
     client = Client(stack)
-    wait_registered(client, timeout=120, daemons=(d,))
+    wait_registered(client, timeout=valgrind_wait(30), daemons=(d,))
     for reload in (1, 2):
         assert len(client.walk(ROOT, reps=40)) > 100
         d.proc.send_signal(signal.SIGHUP)
-        wait_reloaded(d, reload, timeout=120)
-        wait_registered(client, timeout=60, daemons=(d,))
+        wait_reloaded(d, reload, timeout=valgrind_wait(20))
+        wait_registered(client, timeout=valgrind_wait(30), daemons=(d,))
     assert len(client.walk(ROOT, reps=40)) > 100
-    assert d.stop(timeout=120) == 0
+    assert d.stop(timeout=valgrind_wait(15)) == 0
     problems = valgrind_errors_in(xml, so, invalid_anywhere=True)
     assert not problems, problems
 
