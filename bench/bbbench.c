@@ -618,7 +618,8 @@ static int cmd_read(int argc, char **argv)
 
 	b.ks = info.key_size;
 	b.slots = is_percpu(info.type) ? (size_t)ncpus : 1;
-	b.cap = series * (strcmp(bench_family, "bench_series_total") ? BENCH_HIST27_BUCKET_MAX + 2 : 1) +
+	b.cap = series * (strcmp(bench_family, "bench_series_total") ? BENCH_HIST27_BUCKET_MAX + 2
+								     : 1) +
 		RAW_BATCH_CHUNK;
 	b.keys = calloc(b.cap, b.ks);
 	b.vals = calloc(b.cap * b.slots, sizeof(uint64_t));
@@ -645,9 +646,10 @@ static int cmd_read(int argc, char **argv)
 					cost_start(&start);
 					n = m == M_RAW_BATCH ? raw_batch(fd, &b) : raw_walk(fd, &b);
 					cost_add_since(&total, &start);
-					if (n != series * (strcmp(bench_family, "bench_series_total")
-								       ? BENCH_HIST27_BUCKET_MAX + 2
-								       : 1))
+					if (n !=
+					    series * (strcmp(bench_family, "bench_series_total")
+							      ? BENCH_HIST27_BUCKET_MAX + 2
+							      : 1))
 						die("raw %s read %zu entries, expected %lu",
 						    m == M_RAW_BATCH ? "batch" : "walk", n, series);
 				}

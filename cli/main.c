@@ -96,8 +96,9 @@ static int dump_format_opt(int opt, const char *arg, void *ctx)
 		errno = 0;
 		d->count = strtol(arg, &end, 10);
 		if (errno || end == arg || *end || d->count < 1) {
-			fprintf(stderr, "bpfbridge dump: --count: expected a positive integer, got "
-					"\"%s\"\n",
+			fprintf(stderr,
+				"bpfbridge dump: --count: expected a positive integer, got "
+				"\"%s\"\n",
 				arg);
 			return 2;
 		}

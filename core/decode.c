@@ -145,8 +145,8 @@ struct step {
 	const char *name;
 	const uint8_t *in;
 	size_t inlen;
-	bool raw;  /* in is the label's key bytes, not text */
-	char *out; /* STEP_MAX bytes */
+	bool raw;	  /* in is the label's key bytes, not text */
+	char *out;	  /* STEP_MAX bytes */
 	bool provisional; /* a fallback text: a later decode may know better */
 	char *err;
 	size_t errlen;

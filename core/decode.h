@@ -68,9 +68,10 @@ enum bb_decode_status bb_decode_label(struct bb_decode_ctx *ctx, const struct bb
 				      size_t errlen);
 
 /* Flags bb_decode_label_flags() reports. */
-#define BB_DECODE_PROVISIONAL 1u /* a fallback text (unknown cgroup, device, ksym, ifindex): a
+#define BB_DECODE_PROVISIONAL \
+	1u		       /* a fallback text (unknown cgroup, device, ksym, ifindex): a
 				  * later decode may resolve it */
-#define BB_DECODE_TRUNCATED 2u	 /* cut to BB_LABEL_MAX - 1 bytes with a hash suffix */
+#define BB_DECODE_TRUNCATED 2u /* cut to BB_LABEL_MAX - 1 bytes with a hash suffix */
 
 /*
  * bb_decode_label(), plus what the chain's last step did. With OUTLEN below

@@ -93,10 +93,11 @@ static int claim_names(const struct bb_config *cfg, char *err, size_t errlen)
 		struct name_claim *c = claim_find(m->name);
 
 		if (c && strcmp(c->path, cfg->yaml_path) != 0) {
-			snprintf(err, errlen,
-				 "%s:%d:%d: metric %s: already exported by %s; metric names must be "
-				 "unique across configs",
-				 cfg->yaml_path, m->pos.line, m->pos.column, m->name, c->path);
+			snprintf(
+				err, errlen,
+				"%s:%d:%d: metric %s: already exported by %s; metric names must be "
+				"unique across configs",
+				cfg->yaml_path, m->pos.line, m->pos.column, m->name, c->path);
 			ret = -EEXIST;
 			break;
 		}
@@ -332,7 +333,8 @@ static int add_self_metrics(struct bb_engine *eng, struct bb_snapshot *snap)
 		size_t offset;
 	} per_metric[] = {
 		{ "bpfbridge_series_dropped_total",
-		  "Label sets dropped because the metric reached its max_series limit, once per read.",
+		  "Label sets dropped because the metric reached its max_series limit, once per "
+		  "read.",
 		  offsetof(struct bb_metric_stats, series_dropped) },
 		{ "bpfbridge_decode_errors_total", "Map keys whose labels could not be decoded.",
 		  offsetof(struct bb_metric_stats, decode_errors) },

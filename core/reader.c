@@ -344,7 +344,7 @@ struct bb_reader *bb_reader_new(const struct bb_config *cfg, const struct bb_opt
 		struct bb_store_params sp = {
 			.config_name = cfg->name,
 			.retire_after = opts && opts->retire_after_reads ? opts->retire_after_reads
-									  : BB_DEFAULT_RETIRE_AFTER,
+									 : BB_DEFAULT_RETIRE_AFTER,
 			.quantiles = rd->quantiles,
 			.n_quantiles = rd->n_quantiles,
 		};
@@ -361,7 +361,8 @@ struct bb_reader *bb_reader_new(const struct bb_config *cfg, const struct bb_opt
 		sp.max_series = mr->m->max_series ? mr->m->max_series : default_max;
 		if (mr->hist) {
 			if (bb_hist_bounds(mr->m, &le, &le_raw, &n_le) == 0) {
-				sp.bounds = bb_bounds_new(le, le_raw, n_le, mr->m->bucket_multiplier);
+				sp.bounds =
+					bb_bounds_new(le, le_raw, n_le, mr->m->bucket_multiplier);
 			} else {
 				bb_err("%s: metric %s: cannot compute histogram bounds; it reads "
 				       "as empty",
@@ -493,7 +494,8 @@ size_t bb_reader_memory(const struct bb_reader *rd)
 	for (size_t i = 0; rd && i < rd->n_metrics; i++) {
 		const struct mreader *mr = &rd->metrics[i];
 
-		bytes += mr->cap_entries * (mr->map.key_size + (mr->percpu ? (size_t)rd->ncpus : 1) * 8);
+		bytes += mr->cap_entries *
+			 (mr->map.key_size + (mr->percpu ? (size_t)rd->ncpus : 1) * 8);
 		if (mr->store)
 			bytes += bb_store_memory(mr->store);
 	}

@@ -39,7 +39,7 @@ void bb_labelset_unref(struct bb_labelset *ls);
  */
 struct bb_interval {
 	bool valid;
-	bool reset; /* a value went down (map recreated, wrap): deltas count from 0 */
+	bool reset;	   /* a value went down (map recreated, wrap): deltas count from 0 */
 	uint64_t value;	   /* counters and gauges: the increase */
 	uint64_t *buckets; /* histograms: cumulative increase per finite bound */
 	uint64_t count;	   /* histograms: observations in the interval (the +Inf increase) */
@@ -90,8 +90,8 @@ struct bb_family {
 	size_t n_labels;
 	/* histograms: finite upper bounds, ascending (pointers into `bounds`) */
 	size_t n_buckets;
-	const double *le;	   /* scaled by the multiplier */
-	const int64_t *le_raw;	   /* in raw program units (fixed: the key value) */
+	const double *le;	    /* scaled by the multiplier */
+	const int64_t *le_raw;	    /* in raw program units (fixed: the key value) */
 	const char *const *le_text; /* le as text, formatted once */
 	struct bb_bounds *bounds;
 	double multiplier; /* histograms: bound scale; gauges: value scale (0 = 1) */

@@ -293,8 +293,8 @@ struct bb_store {
 	uint64_t ring_hash[RING_DIST];
 	bool bound;
 
-	struct ktab rows;  /* histograms only */
-	struct ktab skeys; /* payload struct skey */
+	struct ktab rows;    /* histograms only */
+	struct ktab skeys;   /* payload struct skey */
 	int32_t *cpu_series; /* skeys.cap_ents * ncpus, for a cpu label */
 	size_t cap_cpu_series;
 
@@ -324,9 +324,9 @@ struct bb_store {
 	struct bb_block *blocks[2];
 
 	/* decode scratch */
-	char *vals;	      /* n_labels * BB_LABEL_MAX */
-	const char **ptrs;    /* n_labels */
-	char *joined;	      /* n_labels * BB_LABEL_MAX */
+	char *vals;	   /* n_labels * BB_LABEL_MAX */
+	const char **ptrs; /* n_labels */
+	char *joined;	   /* n_labels * BB_LABEL_MAX */
 
 	struct bb_metric_stats stats;
 	uint64_t last_log_ns, suppressed;
@@ -878,7 +878,7 @@ void bb_store_begin(struct bb_store *st)
 		state = decode_values(st, ktab_key(&st->skeys, e), &flags);
 		if (state == SK_OK && (flags & BB_DECODE_PROVISIONAL)) {
 			sk->retry_wait = sk->retry_wait >= RETRY_MAX_WAIT / 2 ? RETRY_MAX_WAIT
-									     : sk->retry_wait * 2;
+									      : sk->retry_wait * 2;
 			sk->retry_in = sk->retry_wait;
 			i++;
 			continue;

@@ -40,7 +40,7 @@ struct bb_metric_stats {
 	uint64_t series_dropped; /* cardinality limit: dropped label sets, once per read */
 	uint64_t decode_errors;
 	uint64_t filtered; /* keys a decoder (regexp, static_map) dropped on purpose, per read */
-	uint64_t series_retired; /* series not in the map for retire_after reads, or relabelled */
+	uint64_t series_retired;   /* series not in the map for retire_after reads, or relabelled */
 	uint64_t labels_truncated; /* label values cut to the length limit (hash suffix kept) */
 	uint64_t relabelled;	   /* provisional labels that resolved */
 	uint64_t series_last;	   /* series in the last read */

@@ -73,9 +73,8 @@ static void test_churn(void **state)
 			fail_msg("bpf_map_create: %s (BPFBRIDGE_REQUIRE_BPF=1)", strerror(errno));
 		skip();
 	}
-	assert_int_equal(bb_config_parse("/test/churn.yaml", yaml, strlen(yaml), &cfg, err,
-					 sizeof(err)),
-			 0);
+	assert_int_equal(
+		bb_config_parse("/test/churn.yaml", yaml, strlen(yaml), &cfg, err, sizeof(err)), 0);
 	dctx = bb_decode_ctx_new(NULL);
 	bb_options_init(&opts);
 	opts.retire_after_reads = 2;
@@ -91,7 +90,8 @@ static void test_churn(void **state)
 		/* three quarters stay, one quarter is new on every read */
 		for (uint32_t i = 0; i < KEYS; i++) {
 			uint32_t key = i < KEYS * 3 / 4 ? i : 1000000 + (uint32_t)r * KEYS + i;
-			uint32_t old = i < KEYS * 3 / 4 ? 0 : 1000000 + (uint32_t)(r - 1) * KEYS + i;
+			uint32_t old = i < KEYS * 3 / 4 ? 0
+							: 1000000 + (uint32_t)(r - 1) * KEYS + i;
 			uint64_t v = (uint64_t)r + 1;
 
 			if (i < KEYS * 3 / 4 && r > 0)

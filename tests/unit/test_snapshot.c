@@ -750,13 +750,14 @@ static void test_json_control_chars_exact(void **state)
 	add_counter(bb_snapshot_family(snap, "c_total", "", BB_METRIC_COUNTER, labels, 1), values,
 		    9);
 	text = write_to_string(snap, true);
-	assert_string_equal(text,
-			    "{\"taken_ns\":0,\"families\":[\n"
-			    "{\"name\":\"c_total\",\"help\":\"\",\"kind\":\"counter\","
-			    "\"labels\":[\"v\"],\"series\":[\n"
-			    " {\"id\":0,\"labels\":{\"v\":\"\\u0001\\b\\f\\r\\t\\n\\u001f\x7f\\\"\\\\/\"},"
-			    "\"value\":9}]}\n"
-			    "]}\n");
+	assert_string_equal(
+		text,
+		"{\"taken_ns\":0,\"families\":[\n"
+		"{\"name\":\"c_total\",\"help\":\"\",\"kind\":\"counter\","
+		"\"labels\":[\"v\"],\"series\":[\n"
+		" {\"id\":0,\"labels\":{\"v\":\"\\u0001\\b\\f\\r\\t\\n\\u001f\x7f\\\"\\\\/\"},"
+		"\"value\":9}]}\n"
+		"]}\n");
 	free(text);
 	bb_snapshot_unref(snap);
 }

@@ -304,7 +304,7 @@ static void test_invalid_bytes_escape_uniquely(void **state)
 		rows[i] = (struct kv){ k[i], (uint64_t)i + 1 };
 	fam = fx_read(f, rows, 5);
 	assert_int_equal(fam->n_series, 5);
-	assert_int_equal(find(fam, "a\\xff")->value, 1);    /* the byte 0xff */
+	assert_int_equal(find(fam, "a\\xff")->value, 1); /* the byte 0xff */
 	assert_int_equal(find(fam, "a\\xfe")->value, 2);
 	assert_int_equal(find(fam, "a\\x5cxff")->value, 3); /* the text \xff */
 	assert_int_equal(find(fam, "a\\x2d")->value, 4);    /* systemd's escape: unchanged */
@@ -320,8 +320,10 @@ static void test_escape_is_reversible(void **state)
 	for (int t = 0; t < 20000; t++) {
 		char in[12], out[BB_LABEL_MAX], back[12 * 4];
 		size_t n = 1 + (size_t)(rand_r(&seed) % 10), w = 0;
-		static const char alphabet[] = { '\\', 'x', 'f', 'F', '5', 'c', '2', 'a',
-						 (char)0xff, (char)0xc3, (char)0xa9, 0x01 };
+		static const char alphabet[] = {
+			'\\', 'x', 'f',	       'F',	   '5',	       'c',
+			'2',  'a', (char)0xff, (char)0xc3, (char)0xa9, 0x01
+		};
 
 		for (size_t i = 0; i < n; i++)
 			in[i] = alphabet[rand_r(&seed) % sizeof(alphabet)];
@@ -330,10 +332,11 @@ static void test_escape_is_reversible(void **state)
 		for (size_t i = 0; out[i];) {
 			unsigned v;
 
-			if (out[i] == '\\' && out[i + 1] == 'x' && sscanf(out + i + 2, "%2x", &v) == 1 &&
-			    out[i + 2] && out[i + 3] &&
+			if (out[i] == '\\' && out[i + 1] == 'x' &&
+			    sscanf(out + i + 2, "%2x", &v) == 1 && out[i + 2] && out[i + 3] &&
 			    (v < 0x20 || v == 0x7f || v >= 0x80 || v == 0x5c) &&
-			    strchr("0123456789abcdef", out[i + 2]) && strchr("0123456789abcdef", out[i + 3])) {
+			    strchr("0123456789abcdef", out[i + 2]) &&
+			    strchr("0123456789abcdef", out[i + 3])) {
 				back[w++] = (char)v;
 				i += 4;
 			} else {
@@ -496,8 +499,9 @@ static void test_counter_reset(void **state)
 static void test_array_slots_never_nonzero_are_not_series(void **state)
 {
 	struct fx *f = fx_new(uint_yaml, 100, 5, NULL);
-	struct bb_store_layout lay = { .key_size = 4, .offsets = f->offsets, .cpu_label = -1,
-				       .ncpus = 1, .array = true };
+	struct bb_store_layout lay = {
+		.key_size = 4, .offsets = f->offsets, .cpu_label = -1, .ncpus = 1, .array = true
+	};
 	uint32_t k[3] = { 0, 1, 2 };
 	struct kv rows[3] = { { &k[0], 0 }, { &k[1], 4 }, { &k[2], 0 } };
 	const struct bb_family *fam;
