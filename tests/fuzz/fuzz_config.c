@@ -40,7 +40,9 @@ static void check_config(const struct bb_config *cfg)
 		const struct bb_metric_conf *m = &cfg->metrics[i];
 		uint32_t key_size = 0;
 
-		if (!m->name || !m->help || !m->n_labels || m->key_size > 1024)
+		/* a counter may have no labels: it reads u32 key 0, as ebpf_exporter does */
+		if (!m->name || !m->help || m->key_size > 1024 ||
+		    (!m->n_labels && m->kind == BB_METRIC_HISTOGRAM))
 			abort();
 		if (i && m->kind < cfg->metrics[i - 1].kind) /* counters first */
 			abort();
