@@ -444,6 +444,11 @@ static void __attribute__((destructor)) probe_cache_free(void)
 	}
 	btf__free(vmlinux_btf);
 	vmlinux_btf = NULL;
+	/* Both handlers: libbpf would keep calling into an unloaded plugin, and
+	 * its handler array is freed only when the last one goes. */
+	if (xdp_handler >= 0)
+		libbpf_unregister_prog_handler(xdp_handler);
+	xdp_handler = -1;
 	if (perf_event_handler >= 0)
 		libbpf_unregister_prog_handler(perf_event_handler);
 	perf_event_handler = -1;
