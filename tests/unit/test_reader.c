@@ -247,6 +247,33 @@ static void test_percpu_values_are_summed(void **state)
 	teardown(f);
 }
 
+/* Rebinding to a map with per-CPU values must not reuse buffers sized for one
+ * value per entry (they were kept and overflowed). Under ASan or valgrind the
+ * old code wrote past the value buffer; here the values must also be right. */
+static void test_rebind_to_a_percpu_map(void **state)
+{
+	struct fixture *f = setup(counter_yaml, NULL);
+	int plain = new_map(BPF_MAP_TYPE_HASH, 4, 2048);
+	int percpu = new_map(BPF_MAP_TYPE_PERCPU_HASH, 4, 2048);
+	int ncpu = libbpf_num_possible_cpus();
+	const struct bb_family *fam;
+
+	for (uint32_t k = 0; k < 2000; k++) {
+		put(plain, k, 1);
+		put_percpu(percpu, k, ncpu, 10);
+	}
+	bind(f, 0, plain);
+	fam = read_once(f, "things_total");
+	assert_int_equal(fam->n_series, 2000);
+	bind(f, 0, percpu);
+	fam = read_once(f, "things_total");
+	assert_int_equal(fam->n_series, 2000);
+	for (size_t i = 0; i < fam->n_series; i++)
+		assert_int_equal(fam->series[i].value,
+				 10ULL * ncpu + (uint64_t)ncpu * (ncpu - 1) / 2);
+	teardown(f);
+}
+
 static void test_percpu_cpu_label(void **state)
 {
 	static const char yaml[] = "metrics:\n"
@@ -624,6 +651,7 @@ int main(void)
 		cmocka_unit_test(test_iteration_reads_everything),
 		cmocka_unit_test(test_array_slots_never_nonzero_are_not_series),
 		cmocka_unit_test(test_percpu_values_are_summed),
+		cmocka_unit_test(test_rebind_to_a_percpu_map),
 		cmocka_unit_test(test_percpu_cpu_label),
 		cmocka_unit_test(test_cpu_label_takes_no_key_bytes_only_per_cpu),
 		cmocka_unit_test(test_array_skip_zero),
