@@ -101,7 +101,8 @@ int main(int argc, char **argv)
 
 	if (argc < 4 || (strcmp(argv[1], "counters") != 0 && strcmp(argv[1], "histograms") != 0 &&
 			 strcmp(argv[1], "buckets") != 0)) {
-		fprintf(stderr, "usage: bbdispatch counters|histograms|buckets SERIES REPS [meta]\n");
+		fprintf(stderr,
+			"usage: bbdispatch counters|histograms|buckets SERIES REPS [meta]\n");
 		return 2;
 	}
 	hist = argv[1][0] != 'c';
