@@ -52,7 +52,9 @@ struct bb_interval {
 struct bb_series {
 	const char *const *label_values; /* family->n_labels strings, shared */
 	struct bb_labelset *labels;	 /* the reference this snapshot holds */
-	uint64_t id; /* stable for the series' life in its store; never given to another label set */
+	/* stable for the series' life in its store; unique in the process (never
+	 * given to another series, of any store); ascending in a store's families */
+	uint64_t id;
 	uint64_t value; /* counters and gauges */
 	/* histograms: cumulative counts per finite bound, family->n_buckets of them;
 	 * the +Inf bucket is `count` and is not stored here */

@@ -303,7 +303,6 @@ struct bb_store {
 	int32_t *free_slots;
 	size_t n_free_slots, cap_free_slots;
 	size_t live;
-	uint64_t next_id;
 	uint64_t *hcur, *hprev; /* histograms: (nb + 2) per slot */
 
 	/* label set -> series slot */
@@ -398,7 +397,8 @@ static void intern_place(struct bb_store *st, uint32_t slot)
 	st->intern[i] = slot + 1;
 }
 
-static int intern_add(struct bb_store *st, uint32_t slot)
+/* Room in the intern index for one more series. */
+static int intern_add_room(struct bb_store *st)
 {
 	if ((st->live + 1) * 2 > st->cap_intern) {
 		size_t ncap = st->cap_intern ? st->cap_intern * 2 : 64, ocap = st->cap_intern;
@@ -413,8 +413,21 @@ static int intern_add(struct bb_store *st, uint32_t slot)
 				intern_place(st, old[i] - 1);
 		free(old);
 	}
-	intern_place(st, slot);
 	return 0;
+}
+
+/*
+ * Series ids are unique in the process, not only in one store: a front-end
+ * may key on the id alone (the SNMP tables use it as the series index), and a
+ * store made anew (an engine reopened) must not hand out the ids its
+ * predecessor did. They ascend in each store, so its id order is its order of
+ * admission.
+ */
+static uint64_t next_series_id(void)
+{
+	static uint64_t last_id;
+
+	return __atomic_add_fetch(&last_id, 1, __ATOMIC_RELAXED);
 }
 
 static void intern_remove(struct bb_store *st, uint32_t slot)
@@ -486,12 +499,10 @@ static int32_t series_new(struct bb_store *st, struct bb_labelset *ls)
 		}
 		slot = (int32_t)st->n_slots;
 	}
-	st->series[slot] = (struct sseries){ .ls = ls, .id = ++st->next_id };
-	if (intern_add(st, (uint32_t)slot)) {
-		st->series[slot].ls = NULL;
-		st->next_id--;
+	if (intern_add_room(st))
 		return -1;
-	}
+	st->series[slot] = (struct sseries){ .ls = ls, .id = next_series_id() };
+	intern_place(st, (uint32_t)slot);
 	if (st->n_free_slots && st->free_slots[st->n_free_slots - 1] == slot)
 		st->n_free_slots--;
 	else

@@ -234,6 +234,46 @@ static void test_ids_are_stable_and_ordered(void **state)
 	fx_free(f);
 }
 
+/* Ids are unique in the process: two stores (or a store made anew for the
+ * same metric, as when an engine is reopened) never hand out the same one,
+ * and each store's ids still ascend in its order of admission. */
+static void test_ids_are_unique_across_stores(void **state)
+{
+	uint32_t keys[3] = { 7, 8, 9 };
+	struct kv rows[3];
+	struct fx *f1 = fx_new(uint_yaml, 100, 5, NULL), *f2 = fx_new(uint_yaml, 100, 5, NULL);
+	const struct bb_family *fam1, *fam2;
+	uint64_t ids1[3], ids2[3];
+
+	for (int i = 0; i < 3; i++)
+		rows[i] = (struct kv){ &keys[i], 1 };
+	fam1 = fx_read(f1, rows, 1);
+	fam2 = fx_read(f2, rows, 3);
+	fam1 = fx_read(f1, rows, 3);
+	assert_int_equal(fam1->n_series, 3);
+	assert_int_equal(fam2->n_series, 3);
+	for (int i = 0; i < 3; i++) {
+		ids1[i] = fam1->series[i].id;
+		ids2[i] = fam2->series[i].id;
+		assert_true(ids1[i] >= 1 && ids2[i] >= 1);
+		if (i) {
+			assert_true(ids1[i] > ids1[i - 1]);
+			assert_true(ids2[i] > ids2[i - 1]);
+		}
+	}
+	for (int i = 0; i < 3; i++)
+		for (int j = 0; j < 3; j++)
+			assert_true(ids1[i] != ids2[j]);
+	/* The same labels in a new store: new ids. */
+	fx_free(f2);
+	f2 = fx_new(uint_yaml, 100, 5, NULL);
+	fam2 = fx_read(f2, rows, 3);
+	for (int i = 0; i < 3; i++)
+		assert_true(fam2->series[i].id > ids2[2] && fam2->series[i].id > ids1[2]);
+	fx_free(f1);
+	fx_free(f2);
+}
+
 static void test_retire_after_unseen_reads(void **state)
 {
 	uint32_t a = 1, b = 2;
@@ -649,6 +689,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_admission_is_sticky),
 		cmocka_unit_test(test_ids_are_stable_and_ordered),
+		cmocka_unit_test(test_ids_are_unique_across_stores),
 		cmocka_unit_test(test_retire_after_unseen_reads),
 		cmocka_unit_test(test_churn_keeps_memory_flat),
 		cmocka_unit_test(test_invalid_bytes_escape_uniquely),
