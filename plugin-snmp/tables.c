@@ -784,8 +784,7 @@ static double column_quantile(unsigned col, bool *raw)
 
 /* Prometheus' histogram_quantile over the row's last interval: NaN when the
  * interval is not known or saw nothing. */
-static double row_quantile(const struct metric_row *mrow, const struct bb_series *row,
-			   unsigned col)
+static double row_quantile(const struct metric_row *mrow, const struct bb_series *row, unsigned col)
 {
 	const struct bb_family *fam = mrow->fam;
 	bool raw;
@@ -1029,7 +1028,8 @@ static void virtual_get(struct bbsnmp_view *t, enum bbsnmp_table which,
 	    p.r >= t->metrics[p.m].n_series || row_at(&t->metrics[p.m], p.r)->id != idx[1] ||
 	    !metric_has(which, col, &t->metrics[p.m]))
 		goto none;
-	if (which == BBSNMP_TABLE_SERIES && !row_has(col, &t->metrics[p.m], row_at(&t->metrics[p.m], p.r)))
+	if (which == BBSNMP_TABLE_SERIES &&
+	    !row_has(col, &t->metrics[p.m], row_at(&t->metrics[p.m], p.r)))
 		goto none;
 	if (which == BBSNMP_TABLE_BUCKETS &&
 	    (p.b != idx[2] || !bucket_has(col, &t->metrics[p.m], p.b)))

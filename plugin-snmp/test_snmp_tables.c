@@ -982,9 +982,9 @@ static void test_cache_period(void **state)
 	{
 		oid other[MAX_OID_LEN];
 		unsigned bio = metric_index("bio_latency_seconds");
-		size_t other_len = column_oid(
-			other, BBSNMP_TABLE_BUCKETS, BBSNMP_COL_BUCKET_COUNT, 3, bio,
-			series_index(bio, "device=\"sda\",operation=\"read\""), 1);
+		size_t other_len =
+			column_oid(other, BBSNMP_TABLE_BUCKETS, BBSNMP_COL_BUCKET_COUNT, 3, bio,
+				   series_index(bio, "device=\"sda\",operation=\"read\""), 1);
 		netsnmp_pdu *pdu = snmp_pdu_create(SNMP_MSG_GET), *r = NULL;
 
 		pdu->flags |= UCD_MSG_FLAG_ALWAYS_IN_VIEW;
