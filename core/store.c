@@ -416,19 +416,7 @@ static int intern_add_room(struct bb_store *st)
 	return 0;
 }
 
-/*
- * Series ids are unique in the process, not only in one store: a front-end
- * may key on the id alone (the SNMP tables use it as the series index), and a
- * store made anew (an engine reopened) must not hand out the ids its
- * predecessor did. They ascend in each store, so its id order is its order of
- * admission.
- */
-static uint64_t next_series_id(void)
-{
-	static uint64_t last_id;
 
-	return __atomic_add_fetch(&last_id, 1, __ATOMIC_RELAXED);
-}
 
 static void intern_remove(struct bb_store *st, uint32_t slot)
 {
@@ -501,7 +489,7 @@ static int32_t series_new(struct bb_store *st, struct bb_labelset *ls)
 	}
 	if (intern_add_room(st))
 		return -1;
-	st->series[slot] = (struct sseries){ .ls = ls, .id = next_series_id() };
+	st->series[slot] = (struct sseries){ .ls = ls, .id = bb_series_ids(1) };
 	intern_place(st, (uint32_t)slot);
 	if (st->n_free_slots && st->free_slots[st->n_free_slots - 1] == slot)
 		st->n_free_slots--;
