@@ -416,8 +416,6 @@ static int intern_add_room(struct bb_store *st)
 	return 0;
 }
 
-
-
 static void intern_remove(struct bb_store *st, uint32_t slot)
 {
 	size_t mask = st->cap_intern - 1, i = st->series[slot].ls->hash & mask, j;
