@@ -274,6 +274,58 @@ static void test_ids_are_unique_across_stores(void **state)
 	fx_free(f2);
 }
 
+/* A store that replaces another (a config reloaded) keeps each unchanged label
+ * set's id, gives a changed one a new id, emits in id order although it admits
+ * in another order, and forgets unclaimed ids after retire_after reads. */
+static void test_inherited_ids(void **state)
+{
+	uint32_t keys[4] = { 1, 2, 3, 4 };
+	struct kv rows[4];
+	struct fx *old = fx_new(uint_yaml, 100, 2, NULL), *f = fx_new(uint_yaml, 100, 2, NULL);
+	const struct bb_family *fam;
+	uint64_t ids[3];
+
+	for (int i = 0; i < 4; i++)
+		rows[i] = (struct kv){ &keys[i], 1 };
+	fam = fx_read(old, rows, 3);
+	for (int i = 0; i < 3; i++)
+		ids[i] = fam->series[i].id;
+	assert_int_equal(bb_store_inherit(f->st, old->st), 0);
+	fx_free(old); /* the predecessor may go at once */
+
+	/* 3 first, then 4 (new), then 1: admitted 3, 4, 1 */
+	struct kv first[2] = { rows[2], rows[3] };
+	fam = fx_read(f, first, 2);
+	assert_int_equal(fam->n_series, 2);
+	assert_int_equal(find(fam, "3")->id, ids[2]);
+	assert_true(find(fam, "4")->id > ids[2]);
+	fam = fx_read(f, rows, 4);
+	assert_int_equal(fam->n_series, 4);
+	assert_int_equal(find(fam, "1")->id, ids[0]);
+	assert_int_equal(find(fam, "2")->id, ids[1]);
+	for (size_t i = 1; i < fam->n_series; i++)
+		assert_true(fam->series[i].id > fam->series[i - 1].id);
+	assert_string_equal(fam->series[0].label_values[0], "1");
+	assert_string_equal(fam->series[3].label_values[0], "4");
+	fx_free(f);
+
+	/* an id unclaimed for retire_after reads is gone: the label set comes back new */
+	old = fx_new(uint_yaml, 100, 2, NULL);
+	f = fx_new(uint_yaml, 100, 2, NULL);
+	fam = fx_read(old, rows, 2);
+	ids[0] = find(fam, "1")->id;
+	ids[1] = find(fam, "2")->id;
+	assert_int_equal(bb_store_inherit(f->st, old->st), 0);
+	fx_free(old);
+	fam = fx_read(f, rows + 1, 1);
+	assert_int_equal(find(fam, "2")->id, ids[1]);
+	fx_read(f, rows + 1, 1);
+	fam = fx_read(f, rows, 2);
+	assert_true(find(fam, "1")->id > ids[1]);
+	assert_int_equal(find(fam, "2")->id, ids[1]);
+	fx_free(f);
+}
+
 static void test_retire_after_unseen_reads(void **state)
 {
 	uint32_t a = 1, b = 2;
@@ -690,6 +742,7 @@ int main(void)
 		cmocka_unit_test(test_admission_is_sticky),
 		cmocka_unit_test(test_ids_are_stable_and_ordered),
 		cmocka_unit_test(test_ids_are_unique_across_stores),
+		cmocka_unit_test(test_inherited_ids),
 		cmocka_unit_test(test_retire_after_unseen_reads),
 		cmocka_unit_test(test_churn_keeps_memory_flat),
 		cmocka_unit_test(test_invalid_bytes_escape_uniquely),
