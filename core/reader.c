@@ -561,9 +561,14 @@ static int ensure_entries(const struct bb_reader *rd, struct mreader *mr, size_t
 	return 0;
 }
 
+/* The kernel's internal ENOTSUPP, which bpf() lets out when a map type has no
+ * batch ops (BPF_DO_BATCH; seen for per-CPU arrays on Debian 11's 5.10). */
+#define BB_KERNEL_ENOTSUPP 524
+
 static bool batch_unsupported(int err)
 {
-	return err == -EINVAL || err == -ENOTSUP || err == -EOPNOTSUPP || err == -ENOSYS;
+	return err == -EINVAL || err == -ENOTSUP || err == -EOPNOTSUPP || err == -ENOSYS ||
+	       err == -BB_KERNEL_ENOTSUPP;
 }
 
 /* All entries via batch lookups: 0 and *n_out, -ENOTSUP when the kernel has no

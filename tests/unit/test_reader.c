@@ -336,6 +336,61 @@ static void test_array_skip_zero(void **state)
 	teardown(f);
 }
 
+/* Linked with --wrap=bpf_map_lookup_batch: when nonzero, the next batch lookup
+ * fails with this -errno, as an older kernel answers for a map type without
+ * batch ops. */
+static int batch_fault;
+int __real_bpf_map_lookup_batch(int fd, void *in_batch, void *out_batch, void *keys,
+				void *values, __u32 *count, const struct bpf_map_batch_opts *opts);
+int __wrap_bpf_map_lookup_batch(int fd, void *in_batch, void *out_batch, void *keys,
+				void *values, __u32 *count, const struct bpf_map_batch_opts *opts);
+int __wrap_bpf_map_lookup_batch(int fd, void *in_batch, void *out_batch, void *keys,
+				void *values, __u32 *count, const struct bpf_map_batch_opts *opts)
+{
+	int err = batch_fault;
+
+	if (err) {
+		batch_fault = 0;
+		errno = -err;
+		return err;
+	}
+	return __real_bpf_map_lookup_batch(fd, in_batch, out_batch, keys, values, count, opts);
+}
+
+/* Debian 11's 5.10 has no batch ops for per-CPU arrays and says so with the
+ * kernel-internal ENOTSUPP (524): the reader iterates keys instead, exactly. */
+static void test_kernel_enotsupp_falls_back_to_iteration(void **state)
+{
+	static const char yaml[] = "metrics:\n"
+				   "  counters:\n"
+				   "    - name: things_total\n"
+				   "      help: things\n"
+				   "      skip_zero: true\n"
+				   "      labels:\n"
+				   "        - name: id\n"
+				   "          size: 4\n"
+				   "          decoders:\n"
+				   "            - name: uint\n";
+	struct fixture *f = setup(yaml, NULL);
+	int fd = new_map(BPF_MAP_TYPE_PERCPU_ARRAY, 4, 1024);
+	int ncpu = libbpf_num_possible_cpus();
+	const struct bb_family *fam;
+
+	put_percpu(fd, 5, ncpu, 100);
+	bind(f, 0, fd);
+	batch_fault = -524;
+	fam = read_once(f, "things_total");
+	assert_int_equal(batch_fault, 0); /* the batch lookup was tried */
+	assert_int_equal(fam->n_series, 1);
+	assert_int_equal(value_of(fam, (const char *[]){ "5" }),
+			 100ULL * ncpu + (uint64_t)ncpu * (ncpu - 1) / 2);
+	/* and stays on iteration: the next read needs no batch lookup to fail */
+	put_percpu(fd, 6, ncpu, 1);
+	fam = read_once(f, "things_total");
+	assert_int_equal(fam->n_series, 2);
+	teardown(f);
+}
+
 /* ebpf_exporter: a counter without labels is u32 key 0 of its map. */
 static void test_no_labels_reads_key_zero(void **state)
 {
@@ -655,6 +710,7 @@ int main(void)
 		cmocka_unit_test(test_percpu_cpu_label),
 		cmocka_unit_test(test_cpu_label_takes_no_key_bytes_only_per_cpu),
 		cmocka_unit_test(test_array_skip_zero),
+		cmocka_unit_test(test_kernel_enotsupp_falls_back_to_iteration),
 		cmocka_unit_test(test_no_labels_reads_key_zero),
 		cmocka_unit_test(test_only_cpu_label),
 		cmocka_unit_test(test_map_checks),
