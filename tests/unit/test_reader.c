@@ -309,19 +309,10 @@ static void test_percpu_cpu_label(void **state)
 	teardown(f);
 }
 
-static void test_array_skip_zero(void **state)
+/* The same rule for per-CPU arrays: 0 on every CPU so far, no series. */
+static void test_percpu_array_slots_never_nonzero_are_not_series(void **state)
 {
-	static const char yaml[] = "metrics:\n"
-				   "  counters:\n"
-				   "    - name: things_total\n"
-				   "      help: things\n"
-				   "      skip_zero: true\n"
-				   "      labels:\n"
-				   "        - name: id\n"
-				   "          size: 4\n"
-				   "          decoders:\n"
-				   "            - name: uint\n";
-	struct fixture *f = setup(yaml, NULL);
+	struct fixture *f = setup(counter_yaml, NULL);
 	int fd = new_map(BPF_MAP_TYPE_PERCPU_ARRAY, 4, 16);
 	int ncpu = libbpf_num_possible_cpus();
 	const struct bb_family *fam;
@@ -340,12 +331,12 @@ static void test_array_skip_zero(void **state)
  * fails with this -errno, as an older kernel answers for a map type without
  * batch ops. */
 static int batch_fault;
-int __real_bpf_map_lookup_batch(int fd, void *in_batch, void *out_batch, void *keys,
-				void *values, __u32 *count, const struct bpf_map_batch_opts *opts);
-int __wrap_bpf_map_lookup_batch(int fd, void *in_batch, void *out_batch, void *keys,
-				void *values, __u32 *count, const struct bpf_map_batch_opts *opts);
-int __wrap_bpf_map_lookup_batch(int fd, void *in_batch, void *out_batch, void *keys,
-				void *values, __u32 *count, const struct bpf_map_batch_opts *opts)
+int __real_bpf_map_lookup_batch(int fd, void *in_batch, void *out_batch, void *keys, void *values,
+				__u32 *count, const struct bpf_map_batch_opts *opts);
+int __wrap_bpf_map_lookup_batch(int fd, void *in_batch, void *out_batch, void *keys, void *values,
+				__u32 *count, const struct bpf_map_batch_opts *opts);
+int __wrap_bpf_map_lookup_batch(int fd, void *in_batch, void *out_batch, void *keys, void *values,
+				__u32 *count, const struct bpf_map_batch_opts *opts)
 {
 	int err = batch_fault;
 
@@ -361,17 +352,7 @@ int __wrap_bpf_map_lookup_batch(int fd, void *in_batch, void *out_batch, void *k
  * kernel-internal ENOTSUPP (524): the reader iterates keys instead, exactly. */
 static void test_kernel_enotsupp_falls_back_to_iteration(void **state)
 {
-	static const char yaml[] = "metrics:\n"
-				   "  counters:\n"
-				   "    - name: things_total\n"
-				   "      help: things\n"
-				   "      skip_zero: true\n"
-				   "      labels:\n"
-				   "        - name: id\n"
-				   "          size: 4\n"
-				   "          decoders:\n"
-				   "            - name: uint\n";
-	struct fixture *f = setup(yaml, NULL);
+	struct fixture *f = setup(counter_yaml, NULL);
 	int fd = new_map(BPF_MAP_TYPE_PERCPU_ARRAY, 4, 1024);
 	int ncpu = libbpf_num_possible_cpus();
 	const struct bb_family *fam;
@@ -709,7 +690,7 @@ int main(void)
 		cmocka_unit_test(test_rebind_to_a_percpu_map),
 		cmocka_unit_test(test_percpu_cpu_label),
 		cmocka_unit_test(test_cpu_label_takes_no_key_bytes_only_per_cpu),
-		cmocka_unit_test(test_array_skip_zero),
+		cmocka_unit_test(test_percpu_array_slots_never_nonzero_are_not_series),
 		cmocka_unit_test(test_kernel_enotsupp_falls_back_to_iteration),
 		cmocka_unit_test(test_no_labels_reads_key_zero),
 		cmocka_unit_test(test_only_cpu_label),
