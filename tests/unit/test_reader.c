@@ -232,6 +232,12 @@ static void put_percpu(int fd, uint32_t key, int ncpu, uint64_t base)
 	free(vals);
 }
 
+/* What put_percpu(..., BASE) sums to over NCPU CPUs. */
+static uint64_t percpu_total(uint64_t base, int ncpu)
+{
+	return base * (uint64_t)ncpu + (uint64_t)ncpu * (uint64_t)(ncpu - 1) / 2;
+}
+
 static void test_percpu_values_are_summed(void **state)
 {
 	struct fixture *f = setup(counter_yaml, NULL);
@@ -243,7 +249,7 @@ static void test_percpu_values_are_summed(void **state)
 	bind(f, 0, fd);
 	fam = read_once(f, "things_total");
 	assert_int_equal(fam->n_series, 1);
-	assert_int_equal(fam->series[0].value, 10ULL * ncpu + (uint64_t)ncpu * (ncpu - 1) / 2);
+	assert_int_equal(fam->series[0].value, percpu_total(10, ncpu));
 	teardown(f);
 }
 
@@ -269,8 +275,7 @@ static void test_rebind_to_a_percpu_map(void **state)
 	fam = read_once(f, "things_total");
 	assert_int_equal(fam->n_series, 2000);
 	for (size_t i = 0; i < fam->n_series; i++)
-		assert_int_equal(fam->series[i].value,
-				 10ULL * ncpu + (uint64_t)ncpu * (ncpu - 1) / 2);
+		assert_int_equal(fam->series[i].value, percpu_total(10, ncpu));
 	teardown(f);
 }
 
@@ -322,8 +327,7 @@ static void test_percpu_array_slots_never_nonzero_are_not_series(void **state)
 	bind(f, 0, fd);
 	fam = read_once(f, "things_total");
 	assert_int_equal(fam->n_series, ncpu > 1 ? 2 : 1);
-	assert_int_equal(value_of(fam, (const char *[]){ "3" }),
-			 (uint64_t)ncpu + (uint64_t)ncpu * (ncpu - 1) / 2);
+	assert_int_equal(value_of(fam, (const char *[]){ "3" }), percpu_total(1, ncpu));
 	teardown(f);
 }
 
@@ -363,8 +367,7 @@ static void test_kernel_enotsupp_falls_back_to_iteration(void **state)
 	fam = read_once(f, "things_total");
 	assert_int_equal(batch_fault, 0); /* the batch lookup was tried */
 	assert_int_equal(fam->n_series, 1);
-	assert_int_equal(value_of(fam, (const char *[]){ "5" }),
-			 100ULL * ncpu + (uint64_t)ncpu * (ncpu - 1) / 2);
+	assert_int_equal(value_of(fam, (const char *[]){ "5" }), percpu_total(100, ncpu));
 	/* and stays on iteration: the next read needs no batch lookup to fail */
 	put_percpu(fd, 6, ncpu, 1);
 	fam = read_once(f, "things_total");
