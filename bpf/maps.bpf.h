@@ -67,8 +67,7 @@ static __always_inline void bb_hist_exp2(void *map, void *key, __u64 *bucket, __
  * and every slot exists, so nothing is inserted. Atomic adds: an interrupt
  * may run a program writing the same slot meanwhile (kmalloc() in an IRQ).
  */
-static __always_inline void bb_hist_array_add(void *map, __u32 index, __u32 bucket_max,
-					      __u64 value)
+static __always_inline void bb_hist_array_add(void *map, __u32 index, __u32 bucket_max, __u64 value)
 {
 	__u32 slot = (__u32)bb_clamp_key(index, bucket_max);
 	__u64 *v = bpf_map_lookup_elem(map, &slot);
