@@ -8,19 +8,18 @@
 #include "core_fixes.bpf.h"
 #include "maps.bpf.h"
 
-/* kmalloc() is hot: per-CPU values avoid contention (the reader sums them). */
+/* kmalloc() is hot: a per-CPU array by bucket, no hashing, no contention
+ * (the reader sums the CPUs). */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, 64);
-	__type(key, struct kmalloc_key);
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, KMALLOC_SLOTS);
+	__type(key, __u32);
 	__type(value, __u64);
 } kmalloc_size_bytes SEC(".maps");
 
 static __always_inline int kmalloc_record(__u64 bytes_req)
 {
-	struct kmalloc_key key = {};
-
-	bb_hist_exp2(&kmalloc_size_bytes, &key, &key.bucket, KMALLOC_BUCKET_MAX, bytes_req);
+	bb_hist_array_exp2(&kmalloc_size_bytes, KMALLOC_BUCKET_MAX, bytes_req);
 	return 0;
 }
 

@@ -11,8 +11,8 @@
  * KMALLOC_MAX_SIZE on common configurations. */
 #define KMALLOC_BUCKET_MAX 24
 
-struct kmalloc_key {
-	__u64 bucket;
-};
+/* kmalloc_size_bytes is a per-CPU array indexed by the u32 bucket: slots
+ * 0..KMALLOC_BUCKET_MAX, then the sum. */
+#define KMALLOC_SLOTS (KMALLOC_BUCKET_MAX + 2)
 
 #endif

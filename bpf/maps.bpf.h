@@ -60,6 +60,31 @@ static __always_inline void bb_hist_exp2(void *map, void *key, __u64 *bucket, __
 	bb_hist_add(map, key, bucket, bb_exp2_key(value), bucket_max, value);
 }
 
+/*
+ * One observation in a histogram without labels kept in a per-CPU array of
+ * BUCKET_MAX + 2 slots, indexed by a u32 bucket: buckets 0..BUCKET_MAX, then
+ * the sum. Array lookups need no hashing and are inlined by the verifier,
+ * and every slot exists, so nothing is inserted. Atomic adds: an interrupt
+ * may run a program writing the same slot meanwhile (kmalloc() in an IRQ).
+ */
+static __always_inline void bb_hist_array_add(void *map, __u32 index, __u32 bucket_max, __u64 value)
+{
+	__u32 slot = (__u32)bb_clamp_key(index, bucket_max);
+	__u64 *v = bpf_map_lookup_elem(map, &slot);
+
+	if (v)
+		__sync_fetch_and_add(v, 1);
+	slot = bucket_max + 1;
+	v = bpf_map_lookup_elem(map, &slot);
+	if (v)
+		__sync_fetch_and_add(v, value);
+}
+
+static __always_inline void bb_hist_array_exp2(void *map, __u32 bucket_max, __u64 value)
+{
+	bb_hist_array_add(map, (__u32)bb_exp2_key(value), bucket_max, value);
+}
+
 static __always_inline void bb_hist_exp2zero(void *map, void *key, __u64 *bucket, __u64 bucket_max,
 					     __u64 value)
 {

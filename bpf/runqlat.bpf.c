@@ -24,11 +24,12 @@ struct {
 	__type(value, __u64);
 } runqlat_start SEC(".maps");
 
-/* Updated on every context switch: per-CPU values avoid contention. */
+/* Updated on every context switch: a per-CPU array by bucket, no hashing, no
+ * contention (the reader sums the CPUs). */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, 64);
-	__type(key, struct runqlat_key);
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, RUNQLAT_SLOTS);
+	__type(key, __u32);
 	__type(value, __u64);
 } run_queue_latency_seconds SEC(".maps");
 
@@ -47,7 +48,6 @@ static __always_inline int runqlat_enqueue(const struct task_struct *task)
 static __always_inline int runqlat_switch(bool preempt, const struct task_struct *prev,
 					  const struct task_struct *next)
 {
-	struct runqlat_key key = {};
 	__u32 pid = BPF_CORE_READ(next, pid);
 	__u64 now, *enqueued, delta_us;
 
@@ -63,7 +63,7 @@ static __always_inline int runqlat_switch(bool preempt, const struct task_struct
 	now = bpf_ktime_get_ns();
 	delta_us = now > *enqueued ? (now - *enqueued) / 1000 : 0;
 	bpf_map_delete_elem(&runqlat_start, &pid);
-	bb_hist_exp2(&run_queue_latency_seconds, &key, &key.bucket, RUNQLAT_BUCKET_MAX, delta_us);
+	bb_hist_array_exp2(&run_queue_latency_seconds, RUNQLAT_BUCKET_MAX, delta_us);
 	return 0;
 }
 

@@ -10,8 +10,8 @@
 /* exp2 microseconds: the last finite bucket is le = 2^26 us (67 s). */
 #define RUNQLAT_BUCKET_MAX 26
 
-struct runqlat_key {
-	__u64 bucket;
-};
+/* run_queue_latency_seconds is a per-CPU array indexed by the u32 bucket:
+ * slots 0..RUNQLAT_BUCKET_MAX, then the sum. */
+#define RUNQLAT_SLOTS (RUNQLAT_BUCKET_MAX + 2)
 
 #endif

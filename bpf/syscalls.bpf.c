@@ -7,8 +7,9 @@
  * cheap as this program knows how to make it (docs/performance.md):
  *   - syscalls_total is a per-CPU array indexed by syscall number: the
  *     verifier inlines its lookup, nothing is hashed or inserted, and no two
- *     CPUs share a cache line. The config's skip_zero hides the slots of
- *     syscalls that never ran, as a hash map would.
+ *     CPUs share a cache line. A slot that was never non-zero is no series
+ *     (bpfbridge's rule for arrays), so only the syscalls that ran show, as
+ *     with a hash map.
  *   - tp_btf reads the syscall number straight from the BTF-typed pt_regs.
  *   - a plain increment: the program runs with preemption off and the kernel
  *     never runs it nested on one CPU (its recursion guard skips that), so

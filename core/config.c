@@ -1116,7 +1116,7 @@ static const char *set_labels(struct pctx *c, const yaml_node_t *val, void *dst)
 
 /* Metrics */
 
-enum { M_NAME, M_HELP, M_LABELS, M_MAX_SERIES, M_SKIP_ZERO, M_COMMON };
+enum { M_NAME, M_HELP, M_LABELS, M_MAX_SERIES, M_COMMON };
 enum { C_PERF_EVENT_ARRAY = M_COMMON, C_FLUSH_INTERVAL, C_COUNT };
 enum {
 	H_BUCKET_TYPE = M_COMMON,
@@ -1146,13 +1146,7 @@ enum {
 			   false,                                                                  \
 			   set_max_series,                                                         \
 			   offsetof(struct bb_metric_conf, max_series),                            \
-			   "a positive integer of at most 4294967295" },                           \
-	[M_SKIP_ZERO] = { "skip_zero",                                                             \
-			  SHAPE_SCALAR,                                                            \
-			  false,                                                                   \
-			  set_bool,                                                                \
-			  offsetof(struct bb_metric_conf, skip_zero),                              \
-			  "true or false" }
+			   "a positive integer of at most 4294967295" }
 
 static const struct field counter_fields[C_COUNT] = {
 	METRIC_COMMON_FIELDS(false),

@@ -67,9 +67,6 @@ struct bb_metric_conf {
 	uint32_t key_size; /* sum of label sizes + paddings */
 	/* 0 = use the runtime default (bb_options.max_series_per_metric) */
 	uint32_t max_series;
-	/* bpfbridge: map entries whose value is 0 (on every CPU) make no series,
-	 * for arrays, whose every slot exists whether written or not */
-	bool skip_zero;
 	/* counters only: events from a perf_event_array map, each one an increment */
 	bool perf_event_array;
 	uint64_t flush_interval_ns; /* 0 = ebpf_exporter's default, one hour */

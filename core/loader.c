@@ -1596,6 +1596,19 @@ static int attach_perf_event(struct prog *pr, struct bpf_program *p)
 	return ret;
 }
 
+/* PR's one link is LINK; on failure LINK is destroyed. */
+static int keep_one_link(struct prog *pr, struct bpf_link *link)
+{
+	pr->links = calloc(1, sizeof(*pr->links));
+	if (!pr->links) {
+		bpf_link__destroy(link);
+		return -ENOMEM;
+	}
+	pr->links[0] = link;
+	pr->n_links = 1;
+	return 0;
+}
+
 static int attach_xdp_ifname(struct prog *pr, struct bpf_program *p)
 {
 	unsigned ifindex;
@@ -1611,14 +1624,7 @@ static int attach_xdp_ifname(struct prog *pr, struct bpf_program *p)
 		set_reason(pr->attach_reason, sizeof(pr->attach_reason), &pr->si, ret, NULL);
 		return ret;
 	}
-	pr->links = calloc(1, sizeof(*pr->links));
-	if (!pr->links) {
-		bpf_link__destroy(link);
-		return -ENOMEM;
-	}
-	pr->links[0] = link;
-	pr->n_links = 1;
-	return 0;
+	return keep_one_link(pr, link);
 }
 
 /* ebpf_exporter calls this after attaching, so that a uprobe on it
@@ -1680,14 +1686,7 @@ static int attach_post_attach_mark(struct prog *pr, struct bpf_program *p)
 		set_reason(pr->attach_reason, sizeof(pr->attach_reason), &pr->si, ret, NULL);
 		return ret;
 	}
-	pr->links = calloc(1, sizeof(*pr->links));
-	if (!pr->links) {
-		bpf_link__destroy(link);
-		return -ENOMEM;
-	}
-	pr->links[0] = link;
-	pr->n_links = 1;
-	return 0;
+	return keep_one_link(pr, link);
 }
 
 /* Run the post_attach_mark programs once, then detach them: a later config's
@@ -1762,16 +1761,10 @@ static void attach_all(struct bb_loader *ld)
 					   NULL);
 			continue;
 		}
-		pr->links = calloc(1, sizeof(*pr->links));
-		if (!pr->links) {
-			bpf_link__destroy(link);
-			pr->attach_err = -ENOMEM;
-			set_reason(pr->attach_reason, sizeof(pr->attach_reason), &pr->si, -ENOMEM,
-				   NULL);
-			continue;
-		}
-		pr->links[0] = link;
-		pr->n_links = 1;
+		pr->attach_err = keep_one_link(pr, link);
+		if (pr->attach_err)
+			set_reason(pr->attach_reason, sizeof(pr->attach_reason), &pr->si,
+				   pr->attach_err, NULL);
 	}
 }
 

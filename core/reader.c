@@ -591,9 +591,14 @@ static int ensure_entries(const struct bb_reader *rd, struct mreader *mr, size_t
 	return 0;
 }
 
+/* The kernel's internal ENOTSUPP, which bpf() lets out when a map type has no
+ * batch ops (BPF_DO_BATCH; seen for per-CPU arrays on Debian 11's 5.10). */
+#define BB_KERNEL_ENOTSUPP 524
+
 static bool batch_unsupported(int err)
 {
-	return err == -EINVAL || err == -ENOTSUP || err == -EOPNOTSUPP || err == -ENOSYS;
+	return err == -EINVAL || err == -ENOTSUP || err == -EOPNOTSUPP || err == -ENOSYS ||
+	       err == -BB_KERNEL_ENOTSUPP;
 }
 
 /* All entries via batch lookups: 0 and *n_out, -ENOTSUP when the kernel has no
@@ -722,35 +727,23 @@ static struct bb_family *make_family(struct mreader *mr, struct bb_snapshot *sna
 	return fam;
 }
 
-static bool all_zero(const uint64_t *v, size_t n)
+/* With no key labels only u32 key 0 is a series (ebpf_exporter): keep, in
+ * place, only that row. (An array slot that was never non-zero is not a
+ * series either: the store's rule, bb_store_layout.array.) */
+static size_t keep_key0_row(struct mreader *mr, size_t n, size_t slots)
 {
-	for (size_t i = 0; i < n; i++)
-		if (v[i])
-			return false;
-	return true;
-}
-
-/* Keep, in place, only the rows the store should see: with no key labels only
- * u32 key 0 (ebpf_exporter), with skip_zero no row that is 0 on every CPU. */
-static size_t drop_ignored_rows(struct mreader *mr, size_t n, size_t slots)
-{
-	size_t ks = mr->map.key_size, kept = 0;
+	size_t ks = mr->map.key_size;
 
 	for (size_t i = 0; i < n; i++) {
-		const uint8_t *key = mr->keys + i * ks;
-		const uint64_t *v = mr->vals + i * slots;
-
-		if (mr->key0_only && memcmp(key, &(uint32_t){ 0 }, sizeof(uint32_t)))
+		if (memcmp(mr->keys + i * ks, &(uint32_t){ 0 }, sizeof(uint32_t)))
 			continue;
-		if (mr->m->skip_zero && all_zero(v, slots))
-			continue;
-		if (kept != i) {
-			memcpy(mr->keys + kept * ks, key, ks);
-			memcpy(mr->vals + kept * slots, v, slots * sizeof(*v));
+		if (i) {
+			memcpy(mr->keys, mr->keys + i * ks, ks);
+			memcpy(mr->vals, mr->vals + i * slots, slots * sizeof(uint64_t));
 		}
-		kept++;
+		return 1;
 	}
-	return kept;
+	return 0;
 }
 
 /* Read one metric into SNAP. Returns 0 or -errno (map read failure, ENOMEM). */
@@ -781,8 +774,8 @@ static int read_metric(struct bb_reader *rd, struct mreader *mr, struct bb_snaps
 	bb_debug("%s: map %s: %zu entries", rd->cfg->name, mr->map.name, n);
 	slots = value_slots(rd, mr);
 	bb_store_begin(mr->store);
-	if (mr->key0_only || mr->m->skip_zero)
-		n = drop_ignored_rows(mr, n, slots);
+	if (mr->key0_only)
+		n = keep_key0_row(mr, n, slots);
 	ret = bb_store_add_many(mr->store, mr->keys, mr->vals, n, slots);
 	written = bb_store_end(mr->store, fam);
 	if (written < 0)

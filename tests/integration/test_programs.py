@@ -4,6 +4,7 @@ first in a copy of the shipped config, and the marker syscall must be counted
 exactly, by the programs of that alternative."""
 import os
 import shutil
+import time
 
 import pytest
 import yaml
@@ -77,3 +78,33 @@ def test_syscall_latency_exact_through_each_alternative(cli, config_dir, tmp_pat
     assert len(marker) == 1, fam["series"][:3]
     assert marker[0]["count"] == N_MARKERS
     assert marker[0]["buckets"][-1]["count"] == N_MARKERS
+
+
+def alternatives(config_dir, name):
+    return max(len(h["alternatives"]) for h in shipped(config_dir, name)["hooks"])
+
+
+# kmalloc and runqlat: a histogram without labels in a per-CPU array by bucket
+# (slots 0..bucket_max, then the sum). Their events are system-wide, so the
+# counts cannot be exact: the histogram must be one complete, consistent series.
+@pytest.mark.parametrize("name,bucket_max", [("kmalloc", 24), ("runqlat", 26)])
+@pytest.mark.parametrize("index", [0, 1])
+def test_array_histograms_through_each_alternative(cli, config_dir, tmp_path, name, bucket_max,
+                                                   index):
+    assert alternatives(config_dir, name) == 2
+    path, chosen = with_alternative_first(config_dir, name, index, str(tmp_path / "cfg"))
+    metric = shipped(config_dir, name)["metrics"]["histograms"][0]["name"]
+    d = Dump(cli, [path], tmp_path, interval=1.0).wait_ready()
+    for _ in range(20):
+        time.sleep(0.005)  # context switches (runqlat), and kmalloc() in the kernel
+    run_marker(N_MARKERS)
+    snap = d.snapshot()
+    assert attached(snap, name) == set(chosen)
+    fam = family(snap, metric)
+    assert len(fam["series"]) == 1 and fam["series"][0]["labels"] == {}
+    s = fam["series"][0]
+    counts = [b["count"] for b in s["buckets"]]
+    assert len(counts) == bucket_max + 1  # le = 2^0 .. 2^bucket_max (+Inf is the count)
+    assert counts == sorted(counts)  # cumulative
+    assert counts[-1] == s["count"] > 0
+    assert s["sum"] > 0

@@ -44,7 +44,7 @@ static const struct bad_case bad_cases[] = {
 	  "cgroup_id_map, got \"programs\"" },
 	{ "unknown_counter_key", COUNTER_HEAD "      lables: []\n",
 	  "bad.yaml:5:7: metrics.counters[0]: expected a key among name, help, labels, max_series, "
-	  "skip_zero, perf_event_array, flush_interval, got \"lables\"" },
+	  "perf_event_array, flush_interval, got \"lables\"" },
 	{ "metrics_not_mapping", "metrics: []\n",
 	  "bad.yaml:1:10: metrics: expected a mapping with counters and/or histograms, got an "
 	  "empty list" },
