@@ -469,7 +469,7 @@ static int ent_load(struct bb_confdir *cd, struct bb_confent *ent)
 		bb_err("config %s: reload failed, the running version keeps running: %s",
 		       ent->name, err);
 	else
-		bb_err("config %s: cannot load: %s", ent->name, err);
+		bb_err("config %s: %s", ent->name, err);
 	return 1;
 }
 

@@ -1504,8 +1504,12 @@ static int ebpf_init(void)
 		ERROR(EBPF_PLUGIN " plugin: registering the config directory watch failed");
 		goto fail;
 	}
-	INFO(EBPF_PLUGIN " plugin: %zu config(s) loaded%s; watching %s", loaded,
-	     ebpf_ctx.autoload ? " (AutoLoad)" : "", conf.dir);
+	if (ebpf_ctx.autoload)
+		INFO(EBPF_PLUGIN " plugin: %zu config(s) loaded; watching %s (AutoLoad)", loaded,
+		     conf.dir);
+	else
+		INFO(EBPF_PLUGIN " plugin: %zu of %zu configs loaded; watching their files",
+		     loaded, ebpf_ctx.n_configs);
 	ebpf_ctx.initialized = true;
 	pthread_mutex_unlock(&ebpf_ctx.lock);
 	return 0;
