@@ -513,6 +513,11 @@ int bb_confdir_poll(struct bb_confdir *cd)
 					       "when it is there)",
 					       ent->name, ent->yaml_path);
 				ent->missing_logged = true;
+				pthread_mutex_lock(&ent->lock);
+				snprintf(ent->last_error, sizeof(ent->last_error),
+					 "%s: no such file",
+					 y.present ? ent->obj_path : ent->yaml_path);
+				pthread_mutex_unlock(&ent->lock);
 			}
 			i++;
 			continue;

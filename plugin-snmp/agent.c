@@ -439,7 +439,7 @@ static int build_programs(struct bbsnmp_agent *a)
 			p->error = st->state == BB_PROG_ATTACHED ? 0 : st->error;
 			p->reason = st->reason;
 		}
-		if (last_error[0] || !eng) {
+		if (last_error[0] || (!eng && bb_confent_tried(ent))) {
 			struct bbsnmp_program *p = &a->programs[a->n_programs++];
 
 			p->config = bb_confent_name(ent);

@@ -16,6 +16,7 @@ import pytest
 from conftest import MARKER_SYSCALL_NAME, run_marker, wait_for
 from test_collectd import (HOSTNAME, MARKER_TI, bpf_prog_ids, collectd,  # noqa: F401 (fixtures)
                            plugin_so, prog_ids_held_by)
+from test_snmp import snmp_tools  # noqa: F401 (fixture)
 
 INTERVAL = 2.0
 # Reading the csv file happens after collectd's csv writer flushed it: a little
@@ -180,3 +181,121 @@ def test_collectd_slow_cp_never_loads_truncated(collectd, config_dir, tmp_path):
     wait_for(lambda: v.marker() == base + 9, timeout=10, what="exact count")
     assert v.self_metric("bpfbridge_config_reload_failures_total") == 0
     c.assert_running()
+
+
+# ---- SNMP: the AgentX subagent and the dlmod -------------------------------------------
+
+@pytest.mark.parametrize("mode", ["subagent", "dlmod"])
+def test_snmp_runtime_sequence(tmp_path, snmp_tools, config_dir, mode):
+    from test_snmp import (PROGRAMS, SERIES_VALUE, MARKER_SERIES, Client, Stack,  # noqa: F811
+                           changed_from, col, dlmod_path, metric_index, series_index)
+    from engine_helpers import held_prog_ids
+
+    confd = tmp_path / "confd"
+    confd.mkdir()
+    stack = Stack(tmp_path / "stack", snmp_tools, str(confd))
+    os.makedirs(stack.dir, exist_ok=True)
+    try:
+        if mode == "dlmod":
+            d = stack.start_snmpd(master_agentx=False, extra=[
+                "dlmod bpfbridge %s" % dlmod_path(snmp_tools),
+                "bpfbridgeConfigDir %s" % confd, "bpfbridgeAutoLoad yes",
+                "bpfbridgeCacheTimeout 1"])
+        else:
+            stack.start_snmpd()
+            binary = os.path.join(snmp_tools, "plugin-snmp", "bpfbridge-snmp")
+            log = os.path.join(stack.dir, "subagent.log")
+            from test_snmp import Daemon
+            d = Daemon("bpfbridge-snmp", [binary, "-f", "-x", stack.agentx, "--config-dir",
+                                          str(confd), "--autoload", "--cache-timeout", "1",
+                                          "--ping-interval", "1", "-Lf", log], log, stack.env)
+            stack.daemons.append(d)
+            stack.subagent = d.start()
+        wait_for(lambda: "bpfbridge: serving 0 config(s)" in d.log(), timeout=30,
+                 what="module started")
+        client = Client(stack)
+        interval = 1.0
+
+        # 1. copy in: a new metric name appears in the metric table, exact counts
+        install_copy(config_dir, str(confd), "syscalls")
+
+        def marker_series():
+            run_marker(1)  # the series exists from the first call on
+            m = metric_index(client, "syscalls_total")
+            s = m and series_index(client, m, MARKER_SERIES)
+            return (m, s) if s else None
+
+        m, s = wait_for(marker_series, timeout=2 * interval + 10, what="syscalls_total over SNMP")
+        oid = "%s.%d.%d" % (SERIES_VALUE, m, s)
+        ours = held_prog_ids(d.pid)
+        assert ours
+        old = (client.get(oid)[oid],)
+        run_marker(1)
+        base = changed_from(client, (oid,), old)
+        run_marker(23)
+        after = changed_from(client, (oid,), base)
+        assert after[0] - base[0] == 23, (base, after)
+
+        # 2. broken YAML: logged with file:line:column, a configFailed row, old engine counts
+        yaml_path = str(confd / "syscalls.yaml")
+        with open(yaml_path) as f:
+            good = f.read()
+        bad = good.replace("size: 4", "size: four", 1)
+        line = yaml_error_line(bad, "size: four")
+        install_rename(yaml_path, bad)
+        pat = r"config syscalls: reload failed, the running version keeps running: " \
+              r"(\S+):(\d+):(\d+): "
+        mm = wait_for(lambda: (client.get(oid), re.search(pat, d.log()))[1], timeout=15,
+                      what="reload error in the log")
+        assert mm.group(1) == yaml_path and int(mm.group(2)) == line, mm.group(0)
+
+        def failed_row():
+            rows = dict(client.walk(col(PROGRAMS, 9)))
+            status = dict(client.walk(col(PROGRAMS, 7)))
+            for o, v in rows.items():
+                idx = o.rsplit(".", 1)[1]
+                if "%s:%d:" % (yaml_path, line) in str(v):
+                    return status.get(col(PROGRAMS, 7) + "." + idx)
+            return None
+
+        assert wait_for(failed_row, timeout=10, what="configFailed row") == 4
+        run_marker(1)
+        cur = changed_from(client, (oid,), after)
+        run_marker(11)
+        after2 = changed_from(client, (oid,), cur)
+        assert after2[0] - cur[0] == 11
+        assert held_prog_ids(d.pid) == ours
+
+        # 3. help text only: same maps, same SNMP index, no reset
+        fixed = re.sub(r"(help: )(.*)", r"\1\2 (edited at run time)", good, count=1)
+        install_rename(yaml_path, fixed)
+        wait_for(lambda: (client.get(oid), "config syscalls: reloaded; same object" in d.log())[1],
+                 timeout=15, what="help-text reload")
+        wait_for(lambda: failed_row() is None, timeout=10, what="failed row gone")
+        now = client.get(oid)[oid]
+        assert now >= after2[0], "reset by a YAML-only reload: %s < %s" % (now, after2)
+        assert series_index(client, m, MARKER_SERIES) == s, "the series index moved"
+        run_marker(1)
+        cur = changed_from(client, (oid,), (now,)) if now == after2[0] else (now,)
+        run_marker(5)
+        after3 = changed_from(client, (oid,), cur)
+        assert after3[0] - cur[0] == 5
+
+        # 4. remove: its programs leave the kernel within 2 intervals (+ a request to poll)
+        progs = held_prog_ids(d.pid)
+        assert progs and not (progs & ours)
+        os.remove(yaml_path)
+        os.remove(str(confd / "syscalls.bpf.o"))
+        t0 = time.monotonic()
+
+        def gone():
+            client.get(oid)  # with per-request reads, a request drives the refresh
+            return not (progs & bpf_prog_ids())
+
+        wait_for(gone, timeout=2 * interval + SLACK, what="programs gone within 2 intervals")
+        print("%s: remove -> programs gone %.2f s" % (mode, time.monotonic() - t0))
+        wait_for(lambda: metric_index(client, "syscalls_total") is None, timeout=10,
+                 what="metric row gone")
+        d.assert_running()
+    finally:
+        stack.stop_all()
