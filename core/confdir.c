@@ -403,7 +403,7 @@ static bool file_ready(struct bb_confdir *cd, const struct bb_confent *ent, cons
 	return (m && m->state == FILE_CLOSED) || sig_eq(now, polled) || !cd->polled_once;
 }
 
-static void ent_remove(struct bb_confdir *cd, size_t i)
+static void ent_remove(struct bb_confdir *cd, size_t i, const char *gone)
 {
 	struct bb_confent *ent = cd->ents[i];
 	struct bb_engine *old;
@@ -413,9 +413,9 @@ static void ent_remove(struct bb_confdir *cd, size_t i)
 	ent->engine = NULL;
 	__atomic_store_n(&ent->removed, true, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&ent->lock);
-	if (old)
+	if (old && gone)
 		bb_info("config %s: removed (%s is gone); its programs are detached", ent->name,
-			ent->loaded_yaml.present ? ent->obj_path : ent->yaml_path);
+			gone);
 	bb_engine_close(old);
 	memmove(cd->ents + i, cd->ents + i + 1, (cd->n_ents - i - 1) * sizeof(*cd->ents));
 	cd->n_ents--;
@@ -497,7 +497,7 @@ int bb_confdir_poll(struct bb_confdir *cd)
 			if (ent->engine || ent->loaded_yaml.present || !ent->seen) {
 				if (ent->engine)
 					changes++;
-				ent_remove(cd, i);
+				ent_remove(cd, i, !y.present ? ent->yaml_path : ent->obj_path);
 				continue;
 			}
 			ent->polled_yaml = y;
@@ -541,6 +541,37 @@ int bb_confdir_poll(struct bb_confdir *cd)
 	return changes;
 }
 
+int bb_confdir_adopt(struct bb_confdir *cd, struct bb_engine *eng)
+{
+	const struct bb_config *cfg = bb_engine_config(eng);
+	const char *slash = strrchr(cfg->yaml_path, '/');
+	size_t dlen = slash ? (size_t)(slash - cfg->yaml_path) : 1;
+	char **names = realloc(cd->names, (cd->n_names + 1) * sizeof(*names));
+	struct bb_confent *ent;
+
+	if (!names)
+		return -ENOMEM;
+	cd->names = names;
+	cd->names[cd->n_names] = strdup(cfg->yaml_path);
+	if (!cd->names[cd->n_names])
+		return -ENOMEM;
+	cd->n_names++;
+	candidate(cd, cfg->name, cfg->yaml_path,
+		  slash && strlen(cd->dir) == dlen && !strncmp(cd->dir, cfg->yaml_path, dlen),
+		  true);
+	ent = ent_find(cd, cfg->name);
+	if (!ent || ent->engine)
+		return ent ? -EEXIST : -ENOMEM;
+	sig_of(ent->yaml_path, &ent->loaded_yaml);
+	sig_of(ent->obj_path, &ent->loaded_obj);
+	ent->polled_yaml = ent->loaded_yaml;
+	ent->polled_obj = ent->loaded_obj;
+	ent->engine = eng;
+	ent->last_ok = true;
+	ent->generation = 1;
+	return 0;
+}
+
 /* ---- the directory ------------------------------------------------------------------ */
 
 int bb_confdir_new(const struct bb_confdir_conf *conf, const struct bb_options *opts,
@@ -575,7 +606,8 @@ int bb_confdir_new(const struct bb_confdir_conf *conf, const struct bb_options *
 		    inotify_add_watch(cd->ifd, cd->dir,
 				      IN_CREATE | IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_TO |
 					      IN_MOVED_FROM | IN_DELETE | IN_ONLYDIR) < 0) {
-			bb_warn("%s: cannot watch the config directory with inotify (%s); "
+			/* explicit configs elsewhere are stat-checked anyway */
+			bb_log(cd->autoload ? BB_LOG_WARN : BB_LOG_DEBUG,"%s: cannot watch the config directory with inotify (%s); "
 				"checking it once per interval instead",
 				cd->dir, strerror(errno));
 			close(cd->ifd);
@@ -599,7 +631,7 @@ void bb_confdir_free(struct bb_confdir *cd)
 	if (!cd)
 		return;
 	while (cd->n_ents)
-		ent_remove(cd, cd->n_ents - 1);
+		ent_remove(cd, cd->n_ents - 1, NULL);
 	free(cd->ents);
 	marks_clear(cd);
 	if (cd->ifd >= 0)

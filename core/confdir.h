@@ -41,6 +41,13 @@ struct bb_confdir_conf {
 int bb_confdir_new(const struct bb_confdir_conf *conf, const struct bb_options *opts,
 		   struct bb_confdir **out, char *err, size_t errlen);
 
+/*
+ * Take over ENG, opened from its yaml_path by the caller: it becomes the entry
+ * of its name, watched like an explicit config (reloaded when its files
+ * change, closed when they go). The first poll then finds nothing to do.
+ */
+int bb_confdir_adopt(struct bb_confdir *cd, struct bb_engine *eng);
+
 /* Close every engine (their programs detach) and free. Entries still
  * referenced by a front-end live on, empty, until their last unref. */
 void bb_confdir_free(struct bb_confdir *cd);
