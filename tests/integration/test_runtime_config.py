@@ -299,3 +299,118 @@ def test_snmp_runtime_sequence(tmp_path, snmp_tools, config_dir, mode):
         d.assert_running()
     finally:
         stack.stop_all()
+
+
+# ---- add / change / remove cycles: leaks, programs left behind, RSS -------------------
+#
+# CI runs a few cycles (BB_RUNTIME_CYCLES, default 4; under valgrind
+# BB_RUNTIME_VALGRIND_CYCLES, default 2); the documented run (docs/collectd.md,
+# "Run-time configuration") sets both to 100.
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS for %d" % pid)
+
+
+def cycle(confd, config_dir, log, pid, i, timeout):
+    """Add syscalls (rename), change its help text, remove it; wait for each to apply."""
+    yaml_path = os.path.join(str(confd), "syscalls.yaml")
+    obj = os.path.join(str(confd), "syscalls.bpf.o")
+    with open(os.path.join(config_dir, "syscalls.yaml")) as f:
+        good = f.read()
+    shutil.copy(os.path.join(config_dir, "syscalls.bpf.o"), obj + ".tmp")
+    os.rename(obj + ".tmp", obj)
+    n_loaded = log().count("config syscalls: loaded from")
+    install_rename(yaml_path, good)
+    wait_for(lambda: log().count("config syscalls: loaded from") > n_loaded, timeout=timeout,
+             interval=0.2, what="cycle %d: loaded" % i)
+    progs = prog_ids_held_by(pid)
+    n = log().count("config syscalls: reloaded; same object")
+    install_rename(yaml_path, re.sub(r"(help: )(.*)", r"\1\2 (cycle %d)" % i, good, count=1))
+    wait_for(lambda: log().count("config syscalls: reloaded; same object") > n,
+             timeout=timeout, interval=0.2, what="cycle %d: reloaded" % i)
+    progs |= prog_ids_held_by(pid)
+    n = log().count("config syscalls: removed")
+    os.remove(yaml_path)
+    os.remove(obj)
+    wait_for(lambda: log().count("config syscalls: removed") > n, timeout=timeout,
+             interval=0.2, what="cycle %d: removed" % i)
+    wait_for(lambda: not (progs & bpf_prog_ids()), timeout=10, what="cycle %d: programs gone" % i)
+    assert not prog_ids_held_by(pid)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("valgrind", [False, True], ids=["native", "valgrind"])
+def test_collectd_add_change_remove_cycles(collectd, config_dir, tmp_path, valgrind):
+    from conftest import require, valgrind_wait
+    from test_collectd import valgrind_problems
+    if valgrind:
+        require(shutil.which("valgrind") is not None, "valgrind not installed")
+    n = int(os.environ.get("BB_RUNTIME_VALGRIND_CYCLES" if valgrind else "BB_RUNTIME_CYCLES",
+                           "2" if valgrind else "4"))
+    confd = tmp_path / "confd"
+    confd.mkdir()
+    c = collectd(confdir_block(confd), interval=0.5, valgrind=valgrind)
+    timeout = valgrind_wait(10) if valgrind else 15
+    rss = []
+    t0 = time.monotonic()
+    for i in range(n):
+        cycle(confd, config_dir, c.log, c.proc.pid, i, timeout)
+        rss.append(rss_kib(c.proc.pid))
+        c.assert_running()
+    print("%d cycles in %.0f s; RSS KiB after each: %s" % (n, time.monotonic() - t0, rss))
+    # flat after warm-up (the first cycle): libbpf's and collectd's one-time
+    # allocations are done by then; 100 cycles must not grow more than 2 MiB
+    if n >= 3:
+        assert rss[-1] - rss[1] < 2048, rss
+    c.stop()
+    if valgrind:
+        problems = valgrind_problems(c.valgrind_xml)
+        assert not problems, "valgrind:\n" + "\n\n".join(problems)
+
+
+@pytest.mark.slow
+def test_subagent_add_change_remove_cycles_under_valgrind(tmp_path, snmp_tools, config_dir):
+    from conftest import require, valgrind_wait
+    from test_snmp import Client, Daemon, Stack, valgrind_errors_in
+    require(shutil.which("valgrind") is not None, "valgrind not installed")
+    n = int(os.environ.get("BB_RUNTIME_VALGRIND_CYCLES", "2"))
+    confd = tmp_path / "confd"
+    confd.mkdir()
+    stack = Stack(tmp_path / "stack", snmp_tools, str(confd))
+    os.makedirs(stack.dir, exist_ok=True)
+    xml = os.path.join(stack.dir, "valgrind.xml")
+    try:
+        stack.start_snmpd()
+        binary = os.path.join(snmp_tools, "plugin-snmp", "bpfbridge-snmp")
+        log = os.path.join(stack.dir, "subagent.log")
+        d = Daemon("bpfbridge-snmp", ["valgrind", "--leak-check=full", "--xml=yes",
+                                      "--xml-file=" + xml, binary, "-f", "-x", stack.agentx,
+                                      "--config-dir", str(confd), "--autoload",
+                                      "--cache-timeout", "1", "--interval", "1",
+                                      "--ping-interval", "1", "-Lf", log], log, stack.env)
+        stack.daemons.append(d)
+        stack.subagent = d.start()
+        wait_for(lambda: "bpfbridge: serving 0 config(s)" in d.log(),
+                 timeout=valgrind_wait(30), what="subagent started")
+        client = Client(stack)
+
+        def log_after_request():
+            client.run("snmpget", "%s.1.1.1.2.1" % "1.3.6.1.4.1.8072.9999.25186", check=False)
+            return d.log()
+
+        rss = []
+        for i in range(n):
+            cycle(confd, config_dir, log_after_request, d.pid, i, valgrind_wait(10))
+            rss.append(rss_kib(d.pid))
+        print("subagent under valgrind, %d cycles; RSS KiB: %s" % (n, rss))
+        if n >= 3:
+            assert rss[-1] - rss[1] < 4096, rss
+        assert d.stop(timeout=valgrind_wait(15)) == 0
+        errors = valgrind_errors_in(xml, os.path.realpath(binary))
+        assert not errors, "valgrind:\n" + "\n\n".join(errors)
+    finally:
+        stack.stop_all()
