@@ -27,7 +27,8 @@ static void watch_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: bpfbridge watch [--interval S] [--strict] [--btf FILE] [--config-dir DIR]\n"
-		"                       [--ready-file FILE] [--max-series N] [--autoload] CONFIG...\n"
+		"                       [--ready-file FILE] [--max-series N] [--autoload] "
+		"CONFIG...\n"
 		"\n"
 		"Load every CONFIG and redraw its metrics every S seconds (default 1):\n"
 		"counters as changes per interval, histograms as bars like bcc's tools.\n"
@@ -393,7 +394,8 @@ static struct bb_snapshot *confdir_snapshot(struct bb_confdir *cd)
 	if (!snap)
 		return NULL;
 	for (size_t i = 0; i < bb_confdir_n_entries(cd); i++)
-		(void)bb_confent_read(bb_confdir_entry(cd, i), snap); /* failures are self-metrics */
+		(void)bb_confent_read(bb_confdir_entry(cd, i),
+				      snap); /* failures are self-metrics */
 	bb_snapshot_finish(snap);
 	return snap;
 }

@@ -74,8 +74,8 @@ int bb_engine_open(const char *yaml_path, const struct bb_options *opts, struct 
  * are detached just before the new ones attach. On failure RUNNING is left as
  * it was, attached and readable; on success the caller closes RUNNING.
  */
-int bb_engine_reopen(const char *yaml_path, const struct bb_options *opts, struct bb_engine *running,
-		     struct bb_engine **out, char *err, size_t errlen);
+int bb_engine_reopen(const char *yaml_path, const struct bb_options *opts,
+		     struct bb_engine *running, struct bb_engine **out, char *err, size_t errlen);
 
 /* How many maps the engine shares with the engine it replaced (0: a fresh start). */
 size_t bb_engine_maps_kept(const struct bb_engine *eng);

@@ -32,7 +32,7 @@ struct filesig {
 struct bb_confent {
 	char *name;
 	char *yaml_path, *obj_path;
-	bool in_dir; /* its files are in the watched directory (inotify covers them) */
+	bool in_dir;	    /* its files are in the watched directory (inotify covers them) */
 	bool explicit_name; /* named in the front-end's configuration, not found by AutoLoad */
 	bool missing_logged;
 	unsigned refs;
@@ -444,7 +444,8 @@ static int ent_load(struct bb_confdir *cd, struct bb_confent *ent)
 		if (!old)
 			bb_info("config %s: loaded from %s", ent->name, ent->yaml_path);
 		else if (kept)
-			bb_info("config %s: reloaded; same object, %zu map(s) and their counts kept",
+			bb_info("config %s: reloaded; same object, %zu map(s) and their counts "
+				"kept",
 				ent->name, kept);
 		else
 			bb_info("config %s: reloaded with a new object; its counts start again",
@@ -466,8 +467,8 @@ static int ent_load(struct bb_confdir *cd, struct bb_confent *ent)
 	pthread_mutex_unlock(&ent->lock);
 	cd->failures++;
 	if (ent->engine)
-		bb_err("config %s: reload failed, the running version keeps running: %s",
-		       ent->name, err);
+		bb_err("config %s: reload failed, the running version keeps running: %s", ent->name,
+		       err);
 	else
 		bb_err("config %s: %s", ent->name, err);
 	return 1;
@@ -504,7 +505,8 @@ int bb_confdir_poll(struct bb_confdir *cd)
 			ent->polled_obj = o;
 			if (ent->explicit_name && !ent->missing_logged) {
 				if (y.present)
-					bb_err("config %s: cannot load: %s: no such file: config %s "
+					bb_err("config %s: cannot load: %s: no such file: config "
+					       "%s "
 					       "needs its BPF object next to it (loaded when it is "
 					       "there)",
 					       ent->name, ent->obj_path, ent->yaml_path);
@@ -607,9 +609,10 @@ int bb_confdir_new(const struct bb_confdir_conf *conf, const struct bb_options *
 				      IN_CREATE | IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_TO |
 					      IN_MOVED_FROM | IN_DELETE | IN_ONLYDIR) < 0) {
 			/* explicit configs elsewhere are stat-checked anyway */
-			bb_log(cd->autoload ? BB_LOG_WARN : BB_LOG_DEBUG,"%s: cannot watch the config directory with inotify (%s); "
-				"checking it once per interval instead",
-				cd->dir, strerror(errno));
+			bb_log(cd->autoload ? BB_LOG_WARN : BB_LOG_DEBUG,
+			       "%s: cannot watch the config directory with inotify (%s); "
+			       "checking it once per interval instead",
+			       cd->dir, strerror(errno));
 			close(cd->ifd);
 			cd->ifd = -1;
 		} else if (cd->ifd < 0) {

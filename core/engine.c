@@ -197,8 +197,8 @@ int bb_engine_open(const char *yaml_path, const struct bb_options *opts, struct 
 	return bb_engine_reopen(yaml_path, opts, NULL, out, err, errlen);
 }
 
-int bb_engine_reopen(const char *yaml_path, const struct bb_options *opts, struct bb_engine *running,
-		     struct bb_engine **out, char *err, size_t errlen)
+int bb_engine_reopen(const char *yaml_path, const struct bb_options *opts,
+		     struct bb_engine *running, struct bb_engine **out, char *err, size_t errlen)
 {
 	struct bb_engine *eng;
 	char *yaml = NULL;

@@ -1433,8 +1433,8 @@ static void reuse_maps(struct bb_loader *ld)
 	    memcmp(ld->reuse->obj_buf, ld->obj_buf, ld->obj_len) != 0)
 		return;
 	bpf_object__for_each_map (map, ld->obj) {
-		const struct bpf_map *old = bpf_object__find_map_by_name(ld->reuse->obj,
-									 bpf_map__name(map));
+		const struct bpf_map *old =
+			bpf_object__find_map_by_name(ld->reuse->obj, bpf_map__name(map));
 
 		if (bpf_map__is_internal(map) || !old || bpf_map__fd(old) < 0 ||
 		    bpf_map__type(old) != bpf_map__type(map) ||

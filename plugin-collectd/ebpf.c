@@ -55,7 +55,7 @@
 #endif
 
 #define EBPF_PLUGIN "ebpf"
-#define EBPF_ALLOWED_KEYS                                                                \
+#define EBPF_ALLOWED_KEYS                                                              \
 	"ConfigDir, Config, AutoLoad, Strict, MaxSeriesPerMetric, BTFPath, Interval, " \
 	"Histograms, Percentiles, LabelsAsMetadata"
 
@@ -1374,7 +1374,8 @@ static size_t ebpf_sync_instances(void)
 			continue;
 		grown = realloc(ebpf_ctx.instances, (ebpf_ctx.n_instances + 1) * sizeof(*grown));
 		if (grown == NULL) {
-			ERROR(EBPF_PLUGIN " plugin: config %s: out of memory", bb_confent_name(ent));
+			ERROR(EBPF_PLUGIN " plugin: config %s: out of memory",
+			      bb_confent_name(ent));
 			continue;
 		}
 		ebpf_ctx.instances = grown;
@@ -1488,7 +1489,8 @@ static int ebpf_init(void)
 	ebpf_sync_instances();
 	loaded = 0;
 	for (size_t e = 0; e < bb_confdir_n_entries(ebpf_ctx.confdir); e++) {
-		struct bb_engine *eng = bb_confent_lock(bb_confdir_entry(ebpf_ctx.confdir, e), NULL);
+		struct bb_engine *eng =
+			bb_confent_lock(bb_confdir_entry(ebpf_ctx.confdir, e), NULL);
 
 		loaded += eng != NULL;
 		bb_confent_unlock(bb_confdir_entry(ebpf_ctx.confdir, e));
@@ -1508,8 +1510,8 @@ static int ebpf_init(void)
 		INFO(EBPF_PLUGIN " plugin: %zu config(s) loaded; watching %s (AutoLoad)", loaded,
 		     conf.dir);
 	else
-		INFO(EBPF_PLUGIN " plugin: %zu of %zu configs loaded; watching their files",
-		     loaded, ebpf_ctx.n_configs);
+		INFO(EBPF_PLUGIN " plugin: %zu of %zu configs loaded; watching their files", loaded,
+		     ebpf_ctx.n_configs);
 	ebpf_ctx.initialized = true;
 	pthread_mutex_unlock(&ebpf_ctx.lock);
 	return 0;

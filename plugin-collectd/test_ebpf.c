@@ -864,9 +864,8 @@ static void test_dispatch_new_family(void **state)
 	assert_true(count_values("bio_latency_seconds_count") > 0);
 	assert_int_equal(count_values("bpfbridge_series"), 0);
 	assert_int_equal(mock_count_logs(LOG_WARNING, "bio_latency_seconds", NULL), 0);
-	assert_int_equal(mock_count_logs(LOG_ERR, "collectd type \"bpfbridge_series\" already",
-					 NULL),
-			 1);
+	assert_int_equal(
+		mock_count_logs(LOG_ERR, "collectd type \"bpfbridge_series\" already", NULL), 1);
 	assert_int_equal(mock_count_logs(LOG_WARNING, "metric bpfbridge_series (gauge)", NULL), 1);
 	bb_snapshot_unref(snap);
 	ebpf_instance_free(inst);
