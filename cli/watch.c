@@ -394,8 +394,8 @@ static struct bb_snapshot *confdir_snapshot(struct bb_confdir *cd)
 	if (!snap)
 		return NULL;
 	for (size_t i = 0; i < bb_confdir_n_entries(cd); i++)
-		(void)bb_confent_read(bb_confdir_entry(cd, i),
-				      snap); /* failures are self-metrics */
+		/* failures are self-metrics */
+		(void)bb_confent_read(bb_confdir_entry(cd, i), snap, NULL);
 	bb_snapshot_finish(snap);
 	return snap;
 }

@@ -254,11 +254,13 @@ static int add_self(struct bb_snapshot *snap, struct bb_labelset *labels, const 
 	return 0;
 }
 
-int bb_confent_read(struct bb_confent *ent, struct bb_snapshot *snap)
+int bb_confent_read(struct bb_confent *ent, struct bb_snapshot *snap, uint64_t *generation)
 {
 	int ret = 0, sret;
 
 	pthread_mutex_lock(&ent->lock);
+	if (generation)
+		*generation = ent->generation;
 	if (ent->engine)
 		ret = bb_engine_read(ent->engine, snap);
 	sret = add_self(snap, ent->labels, "bpfbridge_config_reload_failures_total",

@@ -83,8 +83,10 @@ uint64_t bb_confent_generation(const struct bb_confent *ent);
  * Read the entry's engine into SNAP (if it has one), plus the reload
  * self-metrics bpfbridge_config_reload_failures_total and
  * bpfbridge_config_last_reload_successful. Returns what bb_engine_read does.
+ * GENERATION (may be NULL) gets the generation of the engine read: series ids
+ * are those of its store, and start again with each new engine.
  */
-int bb_confent_read(struct bb_confent *ent, struct bb_snapshot *snap);
+int bb_confent_read(struct bb_confent *ent, struct bb_snapshot *snap, uint64_t *generation);
 
 /*
  * Lock the entry and return its engine (NULL when it has none: its first load

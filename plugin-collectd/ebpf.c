@@ -122,8 +122,9 @@ struct ebpf_instance {
 	/* the config's slot in the watched directory: its engine may be replaced
 	 * or removed by the watch callback between two reads */
 	struct bb_confent *ent;
-	uint64_t ent_generation; /* of the engine whose programs were last logged */
-	unsigned refs;		 /* the instance list's and the read callback's */
+	uint64_t ent_generation;  /* of the engine whose programs were last logged */
+	uint64_t read_generation; /* of the engine the identifier caches are keyed for */
+	unsigned refs;		  /* the instance list's and the read callback's */
 	struct ebpf_family_ref *families;
 	size_t n_families;
 	/* families that appeared in a read without registered types: warned once */
@@ -739,6 +740,16 @@ static void ebpf_ident_clear(struct ebpf_ident *id)
 	memset(id, 0, sizeof(*id));
 }
 
+/* Drop every cached identifier of REF (keeps the table and the pairs). */
+static void ebpf_idents_forget(struct ebpf_family_ref *ref)
+{
+	for (size_t i = 0; i < ref->cap; i++)
+		if (ref->idents[i].labels != NULL)
+			ebpf_ident_clear(ref->idents + i);
+	ref->n = 0;
+	ref->n_seen = 0;
+}
+
 static void ebpf_family_ref_clear(struct ebpf_family_ref *ref)
 {
 	for (size_t i = 0; i < ref->cap; i++)
@@ -1207,6 +1218,7 @@ static void ebpf_log_programs(struct ebpf_instance *inst);
 static int ebpf_read(user_data_t *ud)
 {
 	struct ebpf_instance *inst = ud->data;
+	uint64_t generation = 0;
 	struct bb_snapshot *snap = bb_snapshot_new();
 	char ebuf[128];
 	size_t failed;
@@ -1218,8 +1230,15 @@ static int ebpf_read(user_data_t *ud)
 	}
 	if (bb_confent_generation(inst->ent) != inst->ent_generation)
 		ebpf_log_programs(inst);
-	rc = bb_confent_read(inst->ent, snap);
+	rc = bb_confent_read(inst->ent, snap, &generation);
 	bb_snapshot_finish(snap);
+	if (generation != inst->read_generation) {
+		/* A reloaded config has a new series store, whose ids start again:
+		 * the identifiers cached by id are rebuilt (same labels, same text). */
+		for (size_t i = 0; i < inst->n_families; i++)
+			ebpf_idents_forget(inst->families + i);
+		inst->read_generation = generation;
+	}
 	if (rc != inst->last_read_error) {
 		if (rc < 0)
 			ERROR(EBPF_PLUGIN
@@ -1314,7 +1333,7 @@ static struct ebpf_instance *ebpf_instance_for(struct bb_confent *ent)
 		if (snap == NULL) {
 			rc = -ENOMEM;
 		} else {
-			bb_confent_read(ent, snap);
+			bb_confent_read(ent, snap, &inst->read_generation);
 			bb_snapshot_finish(snap);
 			rc = ebpf_instance_add_snapshot_families(inst, snap);
 			bb_snapshot_unref(snap);

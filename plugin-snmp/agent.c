@@ -471,7 +471,8 @@ static struct bb_snapshot *refresh(struct bbsnmp_agent *a, int *err)
 		return NULL;
 	}
 	for (size_t e = 0; e < bb_confdir_n_entries(a->confdir); e++)
-		(void)bb_confent_read(bb_confdir_entry(a->confdir, e), snap); /* self-metrics */
+		/* failures are self-metrics */
+		(void)bb_confent_read(bb_confdir_entry(a->confdir, e), snap, NULL);
 	bb_snapshot_finish(snap);
 	return snap;
 }
