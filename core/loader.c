@@ -1424,6 +1424,22 @@ static void skip_unsupported_maps(struct bb_loader *ld)
  * shared only when its definition is the same; internal maps (.rodata with
  * kaddrs, .bss) are not shared.
  */
+static bool shareable_map_type(enum bpf_map_type type)
+{
+	switch (type) {
+	case BPF_MAP_TYPE_PERF_EVENT_ARRAY: /* the old perf buffer clears its entries */
+	case BPF_MAP_TYPE_RINGBUF:
+	case BPF_MAP_TYPE_USER_RINGBUF:
+	case BPF_MAP_TYPE_PROG_ARRAY: /* would hold the old programs */
+	case BPF_MAP_TYPE_ARRAY_OF_MAPS:
+	case BPF_MAP_TYPE_HASH_OF_MAPS:
+	case BPF_MAP_TYPE_STRUCT_OPS:
+		return false;
+	default:
+		return true;
+	}
+}
+
 static void reuse_maps(struct bb_loader *ld)
 {
 	struct bpf_map *map;
@@ -1436,8 +1452,8 @@ static void reuse_maps(struct bb_loader *ld)
 		const struct bpf_map *old =
 			bpf_object__find_map_by_name(ld->reuse->obj, bpf_map__name(map));
 
-		if (bpf_map__is_internal(map) || !old || bpf_map__fd(old) < 0 ||
-		    bpf_map__type(old) != bpf_map__type(map) ||
+		if (bpf_map__is_internal(map) || !shareable_map_type(bpf_map__type(map)) || !old ||
+		    bpf_map__fd(old) < 0 || bpf_map__type(old) != bpf_map__type(map) ||
 		    bpf_map__key_size(old) != bpf_map__key_size(map) ||
 		    bpf_map__value_size(old) != bpf_map__value_size(map) ||
 		    bpf_map__max_entries(old) != bpf_map__max_entries(map) ||
