@@ -20,13 +20,15 @@
 #define YAML_SUFFIX ".yaml"
 #define OBJ_SUFFIX ".bpf.o"
 
-/* What identifies one version of a file; present false when it is missing. */
+/* What identifies one version of a file; present false when it is missing.
+ * Not ctime: `cp` changes the mode after closing the file, which must not
+ * count as a second version. */
 struct filesig {
 	bool present;
 	dev_t dev;
 	ino_t ino;
 	off_t size;
-	struct timespec mtime, ctime;
+	struct timespec mtime;
 };
 
 struct bb_confent {
@@ -83,15 +85,13 @@ static void sig_of(const char *path, struct filesig *sig)
 	sig->ino = st.st_ino;
 	sig->size = st.st_size;
 	sig->mtime = st.st_mtim;
-	sig->ctime = st.st_ctim;
 }
 
 static bool sig_eq(const struct filesig *a, const struct filesig *b)
 {
 	return a->present == b->present && a->dev == b->dev && a->ino == b->ino &&
 	       a->size == b->size && a->mtime.tv_sec == b->mtime.tv_sec &&
-	       a->mtime.tv_nsec == b->mtime.tv_nsec && a->ctime.tv_sec == b->ctime.tv_sec &&
-	       a->ctime.tv_nsec == b->ctime.tv_nsec;
+	       a->mtime.tv_nsec == b->mtime.tv_nsec;
 }
 
 /* ---- inotify marks ------------------------------------------------------------------ */
@@ -535,6 +535,11 @@ int bb_confdir_poll(struct bb_confdir *cd)
 		if (ready) {
 			ent->loaded_yaml = y;
 			ent->loaded_obj = o;
+			/* the closes are used up: a later change needs its own */
+			if (cd->ifd >= 0 && ent->in_dir) {
+				mark_drop(cd, strrchr(ent->yaml_path, '/') + 1);
+				mark_drop(cd, strrchr(ent->obj_path, '/') + 1);
+			}
 			changes += ent_load(cd, ent);
 		}
 		i++;

@@ -118,6 +118,7 @@ def test_collectd_runtime_sequence(collectd, config_dir, tmp_path):
     # 3. help text only: the maps (and counts) are kept, no reset
     fixed = re.sub(r"(help: )(.*)", r"\1\2 (edited at run time)", good, count=1)
     assert fixed != good
+    assert "reloaded" not in c.log(), "a reload nobody asked for"
     install_rename(yaml_path, fixed)
     wait_for(lambda: "config syscalls: reloaded; same object" in c.log(),
              timeout=2 * INTERVAL + 5, what="help-text reload")
