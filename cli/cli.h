@@ -27,6 +27,7 @@ struct bb_cli_common {
 	const char *config_dir;
 	double interval;	/* seconds */
 	const char *ready_file; /* touched once every config is attached */
+	bool configs_optional;	/* set by a command option: CONFIG... may be empty */
 };
 
 enum {
@@ -39,6 +40,7 @@ enum {
 	BB_OPT_MAX_SERIES,
 	BB_OPT_LIBBPF_DEBUG,
 	BB_OPT_COUNT,
+	BB_OPT_AUTOLOAD,
 };
 
 /* clang-format off */

@@ -316,7 +316,7 @@ int bb_cli_parse(int argc, char **argv, const struct option *longopts, struct bb
 		if (r)
 			return r;
 	}
-	if (optind >= argc) {
+	if (optind >= argc && !c->configs_optional) {
 		fprintf(stderr, "bpfbridge %s: no CONFIG given\n", cmd);
 		print_usage(stderr);
 		return 2;

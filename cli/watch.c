@@ -18,6 +18,7 @@
 
 #include "bpfbridge.h"
 #include "cli.h"
+#include "confdir.h"
 
 #define BAR_WIDTH 40
 #define MAX_ROWS 25 /* counter series shown per family */
@@ -26,12 +27,16 @@ static void watch_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: bpfbridge watch [--interval S] [--strict] [--btf FILE] [--config-dir DIR]\n"
-		"                       [--ready-file FILE] [--max-series N] CONFIG...\n"
+		"                       [--ready-file FILE] [--max-series N] [--autoload] "
+		"CONFIG...\n"
 		"\n"
 		"Load every CONFIG and redraw its metrics every S seconds (default 1):\n"
 		"counters as changes per interval, histograms as bars like bcc's tools.\n"
 		"Keys: t toggles interval/totals, q quits, any other key refreshes now.\n"
-		"Ctrl-C also quits; everything is detached on the way out.\n");
+		"Ctrl-C also quits; everything is detached on the way out.\n"
+		"A CONFIG whose files change is reloaded (the running one stays if the new one\n"
+		"fails); one whose files go is closed. --autoload also loads every NAME.yaml\n"
+		"with its NAME.bpf.o that appears in the config dir (CONFIG... then optional).\n");
 }
 
 struct view {
@@ -350,23 +355,72 @@ static double mono(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+static int watch_opt(int opt, const char *arg, void *ctx)
+{
+	struct bb_cli_common *c = ctx;
+
+	(void)arg;
+	if (opt != BB_OPT_AUTOLOAD)
+		return 1;
+	c->configs_optional = true; /* --autoload: the directory decides */
+	return 0;
+}
+
+/* The engines the config directory has now (valid until the next poll). */
+static int current_engines(struct bb_confdir *cd, struct bb_cli_engines *e)
+{
+	size_t n = bb_confdir_n_entries(cd);
+	struct bb_engine **grown = realloc(e->engines, (n ? n : 1) * sizeof(*grown));
+
+	if (!grown)
+		return -ENOMEM;
+	e->engines = grown;
+	e->n = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct bb_confent *ent = bb_confdir_entry(cd, i);
+		struct bb_engine *eng = bb_confent_lock(ent, NULL);
+
+		bb_confent_unlock(ent); /* only this thread polls */
+		if (eng)
+			e->engines[e->n++] = eng;
+	}
+	return 0;
+}
+
+static struct bb_snapshot *confdir_snapshot(struct bb_confdir *cd)
+{
+	struct bb_snapshot *snap = bb_snapshot_new();
+
+	if (!snap)
+		return NULL;
+	for (size_t i = 0; i < bb_confdir_n_entries(cd); i++)
+		/* failures are self-metrics */
+		(void)bb_confent_read(bb_confdir_entry(cd, i), snap, NULL);
+	bb_snapshot_finish(snap);
+	return snap;
+}
+
 int bb_cli_watch(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		BB_CLI_COMMON_LONGOPTS,
 		{ "interval", required_argument, NULL, BB_OPT_INTERVAL },
 		{ "ready-file", required_argument, NULL, BB_OPT_READY_FILE },
+		{ "autoload", no_argument, NULL, BB_OPT_AUTOLOAD },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct bb_cli_common c;
 	struct bb_cli_engines e;
+	struct bb_confdir *cd = NULL;
+	struct bb_confdir_conf conf = { 0 };
+	char err[BB_ERRMSG_MAX];
 	struct bb_snapshot *prev = NULL, *cur = NULL;
 	struct termios saved, raw;
 	bool tty_in, tty_out, totals = false;
 	double last_t;
 	int rc;
 
-	rc = bb_cli_parse(argc, argv, longopts, &c, "watch", watch_usage, NULL, NULL);
+	rc = bb_cli_parse(argc, argv, longopts, &c, "watch", watch_usage, watch_opt, &c);
 	if (rc >= 0)
 		return rc;
 	rc = 0;
@@ -377,7 +431,26 @@ int bb_cli_watch(int argc, char **argv)
 	bb_cli_catch_signals();
 	if (bb_cli_open_all(c.config_dir, &argv[optind], argc - optind, &c.opts, &e, "watch"))
 		return bb_cli_stop ? 128 + bb_cli_stop : 1;
-	if (!bb_cli_signal_ready(&c, "watch")) {
+	/* From here the config directory owns the engines: changes are picked up
+	 * as collectd and the SNMP module pick them up (core/confdir.h). */
+	conf.dir = c.config_dir;
+	conf.autoload = c.configs_optional;
+	if (bb_confdir_new(&conf, &c.opts, &cd, err, sizeof(err)) < 0) {
+		fprintf(stderr, "bpfbridge watch: %s\n", err);
+		bb_cli_close_all(&e);
+		return 1;
+	}
+	for (size_t i = 0; i < e.n; i++) {
+		if (bb_confdir_adopt(cd, e.engines[i]) < 0) {
+			fprintf(stderr, "bpfbridge watch: %s: listed twice or out of memory\n",
+				bb_engine_name(e.engines[i]));
+			bb_engine_close(e.engines[i]);
+		}
+	}
+	e.n = 0;
+	bb_confdir_poll(cd); /* --autoload: the directory's other configs */
+	if (current_engines(cd, &e) < 0 || !bb_cli_signal_ready(&c, "watch")) {
+		bb_confdir_free(cd);
 		bb_cli_close_all(&e);
 		return 1;
 	}
@@ -409,7 +482,8 @@ int bb_cli_watch(int argc, char **argv)
 			if (key == 't' || key == 'T')
 				totals = !totals;
 		}
-		cur = bb_engines_snapshot(e.engines, e.n);
+		bb_confdir_poll(cd);
+		cur = current_engines(cd, &e) == 0 ? confdir_snapshot(cd) : NULL;
 		if (!cur) {
 			fprintf(stderr, "bpfbridge watch: out of memory\n");
 			rc = 1;
@@ -436,7 +510,9 @@ int bb_cli_watch(int argc, char **argv)
 	if (tty_in)
 		tcsetattr(STDIN_FILENO, TCSANOW, &saved);
 	bb_snapshot_unref(prev);
+	e.n = 0; /* the engines are the config directory's */
 	bb_cli_close_all(&e);
+	bb_confdir_free(cd);
 	if (!rc && bb_cli_stop)
 		rc = 128 + bb_cli_stop;
 	return rc;

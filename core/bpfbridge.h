@@ -67,6 +67,19 @@ struct bb_engine;
 int bb_engine_open(const char *yaml_path, const struct bb_options *opts, struct bb_engine **out,
 		   char *err, size_t errlen);
 
+/*
+ * The same, as a replacement for RUNNING (a reload of the same config; may be
+ * NULL). When the .bpf.o is unchanged, the maps RUNNING reads are shared with
+ * the new engine (counts and bucket history carry on) and RUNNING's programs
+ * are detached just before the new ones attach. On failure RUNNING is left as
+ * it was, attached and readable; on success the caller closes RUNNING.
+ */
+int bb_engine_reopen(const char *yaml_path, const struct bb_options *opts,
+		     struct bb_engine *running, struct bb_engine **out, char *err, size_t errlen);
+
+/* How many maps the engine shares with the engine it replaced (0: a fresh start). */
+size_t bb_engine_maps_kept(const struct bb_engine *eng);
+
 /* Detach, unload and free. Safe with NULL. */
 void bb_engine_close(struct bb_engine *eng);
 

@@ -199,6 +199,12 @@ void bb_engine_close(struct bb_engine *eng)
 int bb_engine_open(const char *yaml_path, const struct bb_options *opts, struct bb_engine **out,
 		   char *err, size_t errlen)
 {
+	return bb_engine_reopen(yaml_path, opts, NULL, out, err, errlen);
+}
+
+int bb_engine_reopen(const char *yaml_path, const struct bb_options *opts,
+		     struct bb_engine *running, struct bb_engine **out, char *err, size_t errlen)
+{
 	struct bb_engine *eng;
 	char *yaml = NULL;
 	size_t len = 0;
@@ -236,7 +242,8 @@ int bb_engine_open(const char *yaml_path, const struct bb_options *opts, struct 
 		ret = -ENOMEM;
 		goto fail;
 	}
-	ret = bb_loader_open(eng->cfg, &eng->opts, &eng->ld, err, errlen);
+	ret = bb_loader_reopen(eng->cfg, &eng->opts, running ? running->ld : NULL, &eng->ld, err,
+			       errlen);
 	if (ret)
 		goto fail;
 	if (make_self_labels(eng)) {
@@ -420,6 +427,11 @@ struct bb_snapshot *bb_engines_snapshot(struct bb_engine *const *engines, size_t
 	}
 	bb_snapshot_finish(snap);
 	return snap;
+}
+
+size_t bb_engine_maps_kept(const struct bb_engine *eng)
+{
+	return eng ? bb_loader_n_reused_maps(eng->ld) : 0;
 }
 
 size_t bb_engine_memory(const struct bb_engine *eng)

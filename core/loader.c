@@ -1035,6 +1035,10 @@ struct bb_loader {
 	struct bb_cgroups *cgroups; /* keeps the config's cgroup_id_map filled, or NULL */
 	int btf_fd;		    /* the checked --btf file, -1 when none */
 	char btf_fd_path[32];
+	/* A reload of the same object: its maps are reused (bpf_map__reuse_fd) so
+	 * counts survive, and its programs are detached before ours attach. */
+	struct bb_loader *reuse;
+	size_t n_reused;
 };
 
 static int prog_index(const struct bb_loader *ld, const char *name)
@@ -1414,6 +1418,70 @@ static void skip_unsupported_maps(struct bb_loader *ld)
 	}
 }
 
+/*
+ * A reload of a byte-identical object (the YAML alone changed) shares the
+ * running loader's maps, so counters and bucket history carry on. A map is
+ * shared only when its definition is the same; internal maps (.rodata with
+ * kaddrs, .bss) are not shared.
+ */
+static bool shareable_map_type(enum bpf_map_type type)
+{
+	switch (type) {
+	case BPF_MAP_TYPE_PERF_EVENT_ARRAY: /* the old perf buffer clears its entries */
+	case BPF_MAP_TYPE_RINGBUF:
+	case BPF_MAP_TYPE_USER_RINGBUF:
+	case BPF_MAP_TYPE_PROG_ARRAY: /* would hold the old programs */
+	case BPF_MAP_TYPE_ARRAY_OF_MAPS:
+	case BPF_MAP_TYPE_HASH_OF_MAPS:
+	case BPF_MAP_TYPE_STRUCT_OPS:
+		return false;
+	default:
+		return true;
+	}
+}
+
+static void reuse_maps(struct bb_loader *ld)
+{
+	struct bpf_map *map;
+
+	ld->n_reused = 0;
+	if (!ld->reuse || !ld->reuse->obj || ld->reuse->obj_len != ld->obj_len ||
+	    memcmp(ld->reuse->obj_buf, ld->obj_buf, ld->obj_len) != 0)
+		return;
+	bpf_object__for_each_map (map, ld->obj) {
+		const struct bpf_map *old =
+			bpf_object__find_map_by_name(ld->reuse->obj, bpf_map__name(map));
+
+		if (bpf_map__is_internal(map) || !shareable_map_type(bpf_map__type(map)) || !old ||
+		    bpf_map__fd(old) < 0 || bpf_map__type(old) != bpf_map__type(map) ||
+		    bpf_map__key_size(old) != bpf_map__key_size(map) ||
+		    bpf_map__value_size(old) != bpf_map__value_size(map) ||
+		    bpf_map__max_entries(old) != bpf_map__max_entries(map) ||
+		    bpf_map__map_flags(old) != bpf_map__map_flags(map))
+			continue;
+		if (bpf_map__reuse_fd(map, bpf_map__fd(old)) == 0)
+			ld->n_reused++;
+		else
+			bb_warn("%s: map %s: cannot reuse the running map (%s); it starts empty",
+				ld->cfg->name, bpf_map__name(map), errno_text(-errno));
+	}
+}
+
+/* Detach (or re-attach) every program of a loader whose maps a reload shares:
+ * both attached at once would count each event twice. */
+static void detach_links(struct bb_loader *ld)
+{
+	for (size_t i = 0; i < ld->n_progs; i++) {
+		struct prog *pr = &ld->progs[i];
+
+		for (size_t k = 0; k < pr->n_links; k++)
+			bpf_link__destroy(pr->links[k]);
+		free(pr->links);
+		pr->links = NULL;
+		pr->n_links = 0;
+	}
+}
+
 /* Open, fill, choose and load; after a load that one program broke, disable it
  * (or its alternative) and try again. */
 static int load(struct bb_loader *ld, char *err, size_t errlen)
@@ -1450,6 +1518,7 @@ static int load(struct bb_loader *ld, char *err, size_t errlen)
 			i++;
 		}
 
+		reuse_maps(ld);
 		memset(&cap, 0, sizeof(cap));
 		tls_capture = &cap;
 		ret = bpf_object__load(ld->obj);
@@ -1736,6 +1805,8 @@ static void attach_all(struct bb_loader *ld)
 			continue;
 		}
 		if (pr->post_attach) {
+			if (pr->post_attach_ran)
+				continue; /* a re-attach after a failed reload: it ran once */
 			pr->attach_err = attach_post_attach_mark(pr, p);
 			continue;
 		}
@@ -1964,7 +2035,14 @@ void bb_loader_close(struct bb_loader *ld)
 int bb_loader_open(const struct bb_config *cfg, const struct bb_options *opts,
 		   struct bb_loader **out, char *err, size_t errlen)
 {
+	return bb_loader_reopen(cfg, opts, NULL, out, err, errlen);
+}
+
+int bb_loader_reopen(const struct bb_config *cfg, const struct bb_options *opts,
+		     struct bb_loader *running, struct bb_loader **out, char *err, size_t errlen)
+{
 	struct bb_loader *ld;
+	bool detached = false;
 	int ret;
 
 	*out = NULL;
@@ -1976,6 +2054,7 @@ int bb_loader_open(const struct bb_config *cfg, const struct bb_options *opts,
 	}
 	ld->cfg = cfg;
 	ld->btf_fd = -1;
+	ld->reuse = running;
 	if (opts)
 		ld->opts = *opts;
 	tls_libbpf_debug = ld->opts.libbpf_debug;
@@ -2011,6 +2090,10 @@ int bb_loader_open(const struct bb_config *cfg, const struct bb_options *opts,
 		if (ret)
 			goto fail;
 	}
+	if (ld->n_reused) {
+		detach_links(running);
+		detached = true;
+	}
 	attach_all(ld);
 	run_post_attach_mark(ld);
 	ret = build_status(ld);
@@ -2023,13 +2106,21 @@ int bb_loader_open(const struct bb_config *cfg, const struct bb_options *opts,
 		goto fail;
 	tls_libbpf_debug = false;
 	opens_leave();
+	ld->reuse = NULL;
 	*out = ld;
 	return 0;
 fail:
 	tls_libbpf_debug = false;
 	opens_leave();
 	bb_loader_close(ld);
+	if (detached)
+		attach_all(running); /* the running config keeps counting */
 	return ret;
+}
+
+size_t bb_loader_n_reused_maps(const struct bb_loader *ld)
+{
+	return ld ? ld->n_reused : 0;
 }
 
 size_t bb_loader_n_programs(const struct bb_loader *ld)

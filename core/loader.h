@@ -24,6 +24,19 @@ struct bpf_map;
 int bb_loader_open(const struct bb_config *cfg, const struct bb_options *opts,
 		   struct bb_loader **out, char *err, size_t errlen);
 
+/*
+ * Same, as a reload of RUNNING (may be NULL): when the object is byte for byte
+ * the one RUNNING loaded, every map with the same definition is shared
+ * (bpf_map__reuse_fd), so counts carry on; RUNNING's programs are then
+ * detached just before the new ones attach (re-attached if the reload fails),
+ * so no event is counted twice. RUNNING must be closed after a success.
+ */
+int bb_loader_reopen(const struct bb_config *cfg, const struct bb_options *opts,
+		     struct bb_loader *running, struct bb_loader **out, char *err, size_t errlen);
+
+/* Maps the last bb_loader_reopen() shared with the running loader. */
+size_t bb_loader_n_reused_maps(const struct bb_loader *ld);
+
 /* Detach every link, close the object. Safe with NULL. */
 void bb_loader_close(struct bb_loader *ld);
 

@@ -51,6 +51,10 @@ void mock_reset(void)
 	free(mock_logs);
 	mock_logs = NULL;
 	mock_n_logs = 0;
+	/* collectd frees what is still registered (its read heap) */
+	for (size_t i = 0; i < mock_n_reads; i++)
+		if (mock_reads[i].user_data.free_func != NULL)
+			mock_reads[i].user_data.free_func(mock_reads[i].user_data.data);
 	free(mock_reads);
 	mock_reads = NULL;
 	mock_n_reads = 0;
@@ -166,6 +170,21 @@ int plugin_register_complex_read(const char *group, const char *name, plugin_rea
 	mock_reads[mock_n_reads].user_data = *user_data;
 	mock_n_reads++;
 	return 0;
+}
+
+int plugin_unregister_read(const char *name)
+{
+	for (size_t i = 0; i < mock_n_reads; i++) {
+		user_data_t ud = mock_reads[i].user_data;
+
+		if (strcmp(mock_reads[i].name, name) != 0)
+			continue;
+		mock_reads[i] = mock_reads[--mock_n_reads];
+		if (ud.free_func != NULL)
+			ud.free_func(ud.data);
+		return 0;
+	}
+	return -ENOENT;
 }
 
 int plugin_register_data_set(const data_set_t *ds)

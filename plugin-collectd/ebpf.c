@@ -48,15 +48,16 @@
 #include <strings.h>
 
 #include "bpfbridge.h"
+#include "confdir.h"
 
 #ifndef EBPF_DEFAULT_CONFIG_DIR
 #define EBPF_DEFAULT_CONFIG_DIR "/usr/share/bpfbridge/configs"
 #endif
 
 #define EBPF_PLUGIN "ebpf"
-#define EBPF_ALLOWED_KEYS                                                                \
-	"ConfigDir, Config, Strict, MaxSeriesPerMetric, BTFPath, Interval, Histograms, " \
-	"Percentiles, LabelsAsMetadata"
+#define EBPF_ALLOWED_KEYS                                                              \
+	"ConfigDir, Config, AutoLoad, Strict, MaxSeriesPerMetric, BTFPath, Interval, " \
+	"Histograms, Percentiles, LabelsAsMetadata"
 
 /* Appended to a family name for the types of a histogram. */
 #define EBPF_SUFFIX_BUCKET "_bucket"
@@ -118,7 +119,12 @@ struct ebpf_family_ref {
 
 struct ebpf_instance {
 	char *name; /* config name: the plugin_instance */
-	struct bb_engine *engine;
+	/* the config's slot in the watched directory: its engine may be replaced
+	 * or removed by the watch callback between two reads */
+	struct bb_confent *ent;
+	uint64_t ent_generation;  /* of the engine whose programs were last logged */
+	uint64_t read_generation; /* of the engine the identifier caches are keyed for */
+	unsigned refs;		  /* the instance list's and the read callback's */
 	struct ebpf_family_ref *families;
 	size_t n_families;
 	/* families that appeared in a read without registered types: warned once */
@@ -136,6 +142,7 @@ static struct {
 	char *config_dir;
 	char **configs;
 	size_t n_configs;
+	bool autoload; /* every NAME.yaml + NAME.bpf.o of ConfigDir, watched */
 	bool strict;
 	int max_series;
 	char *btf_path;
@@ -150,7 +157,13 @@ static struct {
 	size_t n_instances;
 	char **own_types; /* data sets we registered, unregistered at shutdown */
 	size_t n_own_types;
+	struct bb_confdir *confdir;
+	struct bb_options opts;
 } ebpf_ctx = { .lock = PTHREAD_MUTEX_INITIALIZER, .labels_meta = -1 };
+
+/* Data sets are also registered at run time, by read callbacks that meet a
+ * new metric name (own_types is then shared). */
+static pthread_mutex_t ebpf_types_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int ebpf_strv_push(char ***v, size_t *n, const char *s)
 {
@@ -337,6 +350,8 @@ static int ebpf_config(oconfig_item_t *ci)
 			status = cf_util_get_string(child, &ebpf_ctx.config_dir);
 		} else if (strcasecmp("Config", child->key) == 0) {
 			status = ebpf_config_strings(child, &ebpf_ctx.configs, &ebpf_ctx.n_configs);
+		} else if (strcasecmp("AutoLoad", child->key) == 0) {
+			status = cf_util_get_boolean(child, &ebpf_ctx.autoload);
 		} else if (strcasecmp("Strict", child->key) == 0) {
 			status = cf_util_get_boolean(child, &ebpf_ctx.strict);
 		} else if (strcasecmp("MaxSeriesPerMetric", child->key) == 0) {
@@ -577,6 +592,8 @@ static void ebpf_data_source(enum bb_metric_kind kind, const char *suffix, data_
 	ebpf_copy_field(src->name, sizeof(src->name), name);
 }
 
+static int ebpf_register_type_locked(const char *config, const char *family, data_set_t *ds);
+
 /* Make sure the collectd type FAMILY+SUFFIX exists with its one data source.
  * A type of that name with another shape (types.db's, say) is a conflict:
  * overwriting it would break the plugins that use it. */
@@ -585,7 +602,7 @@ static int ebpf_register_type(const char *config, const char *family, enum bb_me
 {
 	data_source_t src;
 	data_set_t ds = { .ds_num = 1, .ds = &src };
-	const data_set_t *have;
+	int rc;
 
 	ebpf_data_source(kind, suffix, &src);
 	if ((size_t)snprintf(ds.type, sizeof(ds.type), "%s%s", family, suffix) >= sizeof(ds.type)) {
@@ -595,6 +612,18 @@ static int ebpf_register_type(const char *config, const char *family, enum bb_me
 		      config, family, sizeof(ds.type) - 1 - strlen(suffix), suffix);
 		return -ENAMETOOLONG;
 	}
+
+	pthread_mutex_lock(&ebpf_types_lock);
+	rc = ebpf_register_type_locked(config, family, &ds);
+	pthread_mutex_unlock(&ebpf_types_lock);
+	return rc;
+}
+
+static int ebpf_register_type_locked(const char *config, const char *family, data_set_t *ds_in)
+{
+	data_set_t ds = *ds_in;
+	data_source_t src = ds_in->ds[0];
+	const data_set_t *have;
 
 	have = plugin_get_ds(ds.type);
 	if (have != NULL) {
@@ -711,6 +740,16 @@ static void ebpf_ident_clear(struct ebpf_ident *id)
 	memset(id, 0, sizeof(*id));
 }
 
+/* Drop every cached identifier of REF (keeps the table and the pairs). */
+static void ebpf_idents_forget(struct ebpf_family_ref *ref)
+{
+	for (size_t i = 0; i < ref->cap; i++)
+		if (ref->idents[i].labels != NULL)
+			ebpf_ident_clear(ref->idents + i);
+	ref->n = 0;
+	ref->n_seen = 0;
+}
+
 static void ebpf_family_ref_clear(struct ebpf_family_ref *ref)
 {
 	for (size_t i = 0; i < ref->cap; i++)
@@ -729,13 +768,21 @@ static void ebpf_instance_free(struct ebpf_instance *inst)
 {
 	if (inst == NULL)
 		return;
-	bb_engine_close(inst->engine);
+	bb_confent_unref(inst->ent);
 	for (size_t i = 0; i < inst->n_families; i++)
 		ebpf_family_ref_clear(inst->families + i);
 	free(inst->families);
 	ebpf_strv_free(&inst->unknown, &inst->n_unknown);
 	free(inst->name);
 	free(inst);
+}
+
+static void ebpf_instance_unref(void *data)
+{
+	struct ebpf_instance *inst = data;
+
+	if (inst != NULL && __atomic_sub_fetch(&inst->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		ebpf_instance_free(inst);
 }
 
 /* A new instance, with the <Plugin ebpf> block's dispatch settings. */
@@ -745,6 +792,7 @@ static struct ebpf_instance *ebpf_instance_new(const char *name)
 
 	if (inst == NULL)
 		return NULL;
+	inst->refs = 1;
 	inst->name = strdup(name);
 	if (inst->name == NULL) {
 		free(inst);
@@ -964,13 +1012,20 @@ nomem:
 
 /* ---- dispatch ---- */
 
-static void ebpf_warn_unknown_family(struct ebpf_instance *inst, const struct bb_family *fam)
+static bool ebpf_is_unknown(const struct ebpf_instance *inst, const char *name)
 {
 	for (size_t i = 0; i < inst->n_unknown; i++)
-		if (strcmp(inst->unknown[i], fam->name) == 0)
-			return;
-	WARNING(EBPF_PLUGIN " plugin: config %s: metric %s (%s) appeared after init and has no "
-			    "collectd type; its values are not dispatched",
+		if (strcmp(inst->unknown[i], name) == 0)
+			return true;
+	return false;
+}
+
+static void ebpf_warn_unknown_family(struct ebpf_instance *inst, const struct bb_family *fam)
+{
+	if (ebpf_is_unknown(inst, fam->name))
+		return;
+	WARNING(EBPF_PLUGIN " plugin: config %s: metric %s (%s) has no collectd type (see the "
+			    "error above); its values are not dispatched",
 		inst->name, fam->name, bb_metric_kind_name(fam->kind));
 	/* Out of memory here only means the warning may repeat. */
 	ebpf_strv_push(&inst->unknown, &inst->n_unknown, fam->name);
@@ -1129,6 +1184,12 @@ static size_t ebpf_dispatch_snapshot(struct ebpf_instance *inst, const struct bb
 		const struct bb_family *fam = snap->families + f;
 		struct ebpf_family_ref *ref = ebpf_find_family(inst, fam->name);
 
+		if (ref == NULL && !ebpf_is_unknown(inst, fam->name)) {
+			/* A metric name new since the instance started (the config was
+			 * reloaded with it): its data sets are registered now. */
+			if (ebpf_instance_add_family(inst, fam->name, fam->kind) == 0)
+				ref = ebpf_find_family(inst, fam->name);
+		}
 		if (ref == NULL || ref->kind != fam->kind) {
 			ebpf_warn_unknown_family(inst, fam);
 			continue;
@@ -1152,9 +1213,12 @@ static size_t ebpf_dispatch_snapshot(struct ebpf_instance *inst, const struct bb
 	return failed;
 }
 
+static void ebpf_log_programs(struct ebpf_instance *inst);
+
 static int ebpf_read(user_data_t *ud)
 {
 	struct ebpf_instance *inst = ud->data;
+	uint64_t generation = 0;
 	struct bb_snapshot *snap = bb_snapshot_new();
 	char ebuf[128];
 	size_t failed;
@@ -1164,8 +1228,17 @@ static int ebpf_read(user_data_t *ud)
 		ERROR(EBPF_PLUGIN " plugin: config %s: out of memory", inst->name);
 		return -1;
 	}
-	rc = bb_engine_read(inst->engine, snap);
+	if (bb_confent_generation(inst->ent) != inst->ent_generation)
+		ebpf_log_programs(inst);
+	rc = bb_confent_read(inst->ent, snap, &generation);
 	bb_snapshot_finish(snap);
+	if (generation != inst->read_generation) {
+		/* A reloaded config has a new series store, whose ids start again:
+		 * the identifiers cached by id are rebuilt (same labels, same text). */
+		for (size_t i = 0; i < inst->n_families; i++)
+			ebpf_idents_forget(inst->families + i);
+		inst->read_generation = generation;
+	}
 	if (rc != inst->last_read_error) {
 		if (rc < 0)
 			ERROR(EBPF_PLUGIN
@@ -1187,13 +1260,18 @@ static int ebpf_read(user_data_t *ud)
 
 /* ---- init and shutdown ---- */
 
-static void ebpf_log_programs(const struct ebpf_instance *inst)
+/* The programs of the instance's current engine (at start and after each reload). */
+static void ebpf_log_programs(struct ebpf_instance *inst)
 {
-	size_t n = bb_engine_n_programs(inst->engine), attached = 0, failed = 0;
+	struct bb_engine *eng;
+	size_t n, attached = 0, failed = 0;
 	char ebuf[128];
 
+	inst->ent_generation = bb_confent_generation(inst->ent);
+	eng = bb_confent_lock(inst->ent, NULL);
+	n = bb_engine_n_programs(eng);
 	for (size_t i = 0; i < n; i++) {
-		const struct bb_program_status *p = bb_engine_program(inst->engine, i);
+		const struct bb_program_status *p = bb_engine_program(eng, i);
 
 		if (p->state == BB_PROG_ATTACHED) {
 			attached++;
@@ -1206,6 +1284,9 @@ static void ebpf_log_programs(const struct ebpf_instance *inst)
 					  : ebpf_strerror(p->error, ebuf, sizeof(ebuf)));
 		}
 	}
+	bb_confent_unlock(inst->ent);
+	if (eng == NULL)
+		return;
 	INFO(EBPF_PLUGIN
 	     " plugin: config %s: %zu program(s) attached, %zu failed, %zu alternative(s) "
 	     "not used",
@@ -1217,81 +1298,49 @@ static void ebpf_log_programs(const struct ebpf_instance *inst)
 			inst->name);
 }
 
-static struct ebpf_instance *ebpf_find_instance(const char *name)
+/* An instance for ENT, its types registered: those of the config's metrics and
+ * of every family a first read shows (the self-metrics). NULL on failure. */
+static struct ebpf_instance *ebpf_instance_for(struct bb_confent *ent)
 {
-	for (size_t i = 0; i < ebpf_ctx.n_instances; i++)
-		if (strcmp(ebpf_ctx.instances[i]->name, name) == 0)
-			return ebpf_ctx.instances[i];
-	return NULL;
-}
-
-/* Open one config; on failure log why (the engine's message names the file,
- * line and column) and return NULL. */
-static struct ebpf_instance *ebpf_open_config(const char *config, const struct bb_options *opts)
-{
-	char err[BB_ERRMSG_MAX + 256] = "", ebuf[128];
-	struct bb_engine *eng = NULL;
+	const char *name = bb_confent_name(ent);
 	struct ebpf_instance *inst;
 	struct bb_snapshot *snap;
-	const struct bb_config *cfg;
-	char *path;
-	int rc;
+	struct bb_engine *eng;
+	char ebuf[128];
+	int rc = 0;
 
-	path = bb_config_path(ebpf_ctx.config_dir ? ebpf_ctx.config_dir : EBPF_DEFAULT_CONFIG_DIR,
-			      config);
-	if (path == NULL) {
-		ERROR(EBPF_PLUGIN " plugin: config %s: out of memory", config);
-		return NULL;
-	}
-	rc = bb_engine_open(path, opts, &eng, err, sizeof(err));
-	free(path);
-	if (rc < 0) {
-		ERROR(EBPF_PLUGIN " plugin: config %s: %s", config,
-		      err[0] ? err : ebpf_strerror(rc, ebuf, sizeof(ebuf)));
-		return NULL;
-	}
-
-	if (strlen(bb_engine_name(eng)) >= DATA_MAX_NAME_LEN) {
+	if (strlen(name) >= DATA_MAX_NAME_LEN) {
 		ERROR(EBPF_PLUGIN " plugin: config %s: name longer than %d bytes cannot be a "
 				  "plugin instance",
-		      config, DATA_MAX_NAME_LEN - 1);
-		bb_engine_close(eng);
+		      name, DATA_MAX_NAME_LEN - 1);
 		return NULL;
 	}
-	if (ebpf_find_instance(bb_engine_name(eng)) != NULL) {
-		ERROR(EBPF_PLUGIN " plugin: config %s: a config named %s is already loaded", config,
-		      bb_engine_name(eng));
-		bb_engine_close(eng);
-		return NULL;
-	}
-	inst = ebpf_instance_new(bb_engine_name(eng));
+	inst = ebpf_instance_new(name);
 	if (inst == NULL) {
-		ERROR(EBPF_PLUGIN " plugin: config %s: out of memory", config);
-		bb_engine_close(eng);
+		ERROR(EBPF_PLUGIN " plugin: config %s: out of memory", name);
 		return NULL;
 	}
-	inst->engine = eng;
+	bb_confent_ref(ent);
+	inst->ent = ent;
 
-	/* Types for the config's metrics, and for every family a first read
-	 * shows (the self-metrics): data sets cannot be added once read
-	 * threads run, since collectd reads its data set tree unlocked. */
-	cfg = bb_engine_config(eng);
-	rc = 0;
-	for (size_t i = 0; cfg != NULL && i < cfg->n_metrics && rc == 0; i++)
-		rc = ebpf_instance_add_family(inst, cfg->metrics[i].name, cfg->metrics[i].kind);
+	eng = bb_confent_lock(ent, NULL);
+	for (size_t i = 0; eng != NULL && i < bb_engine_config(eng)->n_metrics && rc == 0; i++)
+		rc = ebpf_instance_add_family(inst, bb_engine_config(eng)->metrics[i].name,
+					      bb_engine_config(eng)->metrics[i].kind);
+	bb_confent_unlock(ent);
 	if (rc == 0) {
 		snap = bb_snapshot_new();
 		if (snap == NULL) {
 			rc = -ENOMEM;
 		} else {
-			bb_engine_read(eng, snap);
+			bb_confent_read(ent, snap, &inst->read_generation);
 			bb_snapshot_finish(snap);
 			rc = ebpf_instance_add_snapshot_families(inst, snap);
 			bb_snapshot_unref(snap);
 		}
 	}
 	if (rc < 0) {
-		ERROR(EBPF_PLUGIN " plugin: config %s: not loaded: %s", config,
+		ERROR(EBPF_PLUGIN " plugin: config %s: not loaded: %s", name,
 		      ebpf_strerror(rc, ebuf, sizeof(ebuf)));
 		ebpf_instance_free(inst);
 		return NULL;
@@ -1300,17 +1349,100 @@ static struct ebpf_instance *ebpf_open_config(const char *config, const struct b
 	return inst;
 }
 
+static void ebpf_read_name(const struct ebpf_instance *inst, char *name, size_t len)
+{
+	snprintf(name, len, EBPF_PLUGIN "/%s", inst->name);
+}
+
+/*
+ * Bring the instances in line with the config directory: an instance and a
+ * read callback for each config tried (loaded, or failed with its reload
+ * self-metrics to show), none for a removed one. The instance list is ours
+ * (under ebpf_ctx.lock); collectd frees an unregistered callback's instance
+ * when no read thread uses it any more.
+ */
+static size_t ebpf_sync_instances(void)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < ebpf_ctx.n_instances; i++) {
+		struct ebpf_instance *inst = ebpf_ctx.instances[i];
+		char name[DATA_MAX_NAME_LEN + sizeof(EBPF_PLUGIN)];
+
+		if (!bb_confent_removed(inst->ent)) {
+			ebpf_ctx.instances[kept++] = inst;
+			continue;
+		}
+		ebpf_read_name(inst, name, sizeof(name));
+		plugin_unregister_read(name);
+		INFO(EBPF_PLUGIN " plugin: config %s: removed; its values stop", inst->name);
+		ebpf_instance_unref(inst);
+	}
+	ebpf_ctx.n_instances = kept;
+
+	for (size_t e = 0; e < bb_confdir_n_entries(ebpf_ctx.confdir); e++) {
+		struct bb_confent *ent = bb_confdir_entry(ebpf_ctx.confdir, e);
+		struct ebpf_instance *inst, **grown;
+		char name[DATA_MAX_NAME_LEN + sizeof(EBPF_PLUGIN)];
+		user_data_t ud = { .free_func = ebpf_instance_unref };
+		bool known = false;
+
+		for (size_t i = 0; i < ebpf_ctx.n_instances && !known; i++)
+			known = ebpf_ctx.instances[i]->ent == ent;
+		if (known || !bb_confent_tried(ent))
+			continue;
+		grown = realloc(ebpf_ctx.instances, (ebpf_ctx.n_instances + 1) * sizeof(*grown));
+		if (grown == NULL) {
+			ERROR(EBPF_PLUGIN " plugin: config %s: out of memory",
+			      bb_confent_name(ent));
+			continue;
+		}
+		ebpf_ctx.instances = grown;
+		inst = ebpf_instance_for(ent);
+		if (inst == NULL)
+			continue;
+		ebpf_read_name(inst, name, sizeof(name));
+		inst->refs = 2; /* the list's and the read callback's */
+		ud.data = inst;
+		if (plugin_register_complex_read(EBPF_PLUGIN, name, ebpf_read, ebpf_ctx.interval,
+						 &ud) != 0) {
+			ERROR(EBPF_PLUGIN
+			      " plugin: config %s: registering the read callback failed",
+			      inst->name);
+			ebpf_instance_free(inst);
+			continue;
+		}
+		ebpf_ctx.instances[ebpf_ctx.n_instances++] = inst;
+	}
+	return ebpf_ctx.n_instances;
+}
+
+/* The watch callback: apply what changed in ConfigDir since the last interval. */
+static int ebpf_watch(user_data_t *ud)
+{
+	(void)ud;
+	pthread_mutex_lock(&ebpf_ctx.lock);
+	if (ebpf_ctx.confdir != NULL && bb_confdir_poll(ebpf_ctx.confdir) > 0)
+		ebpf_sync_instances();
+	pthread_mutex_unlock(&ebpf_ctx.lock);
+	return 0;
+}
+
 static void ebpf_free_all(void)
 {
 	for (size_t i = 0; i < ebpf_ctx.n_instances; i++)
-		ebpf_instance_free(ebpf_ctx.instances[i]);
+		ebpf_instance_unref(ebpf_ctx.instances[i]);
 	free(ebpf_ctx.instances);
 	ebpf_ctx.instances = NULL;
 	ebpf_ctx.n_instances = 0;
 	for (size_t i = 0; i < ebpf_ctx.n_own_types; i++)
 		plugin_unregister_data_set(ebpf_ctx.own_types[i]);
 	ebpf_strv_free(&ebpf_ctx.own_types, &ebpf_ctx.n_own_types);
+	/* closes every engine: their programs detach */
+	bb_confdir_free(ebpf_ctx.confdir);
+	ebpf_ctx.confdir = NULL;
 	ebpf_strv_free(&ebpf_ctx.configs, &ebpf_ctx.n_configs);
+	ebpf_ctx.autoload = false;
 	free(ebpf_ctx.config_dir);
 	ebpf_ctx.config_dir = NULL;
 	free(ebpf_ctx.btf_path);
@@ -1341,8 +1473,10 @@ static void ebpf_options_quantiles(struct bb_options *opts)
 
 static int ebpf_init(void)
 {
-	struct bb_options opts;
-	size_t registered = 0;
+	struct bb_confdir_conf conf = { 0 };
+	char err[BB_ERRMSG_MAX];
+	user_data_t ud = { 0 };
+	size_t loaded;
 
 	pthread_mutex_lock(&ebpf_ctx.lock);
 	if (ebpf_ctx.initialized) {
@@ -1350,62 +1484,64 @@ static int ebpf_init(void)
 		return 0;
 	}
 	bb_log_set_sink(ebpf_log_sink, NULL);
-	if (ebpf_ctx.n_configs == 0) {
-		ERROR(EBPF_PLUGIN " plugin: no Config given in <Plugin " EBPF_PLUGIN ">; nothing "
-				  "to load");
+	if (ebpf_ctx.n_configs == 0 && !ebpf_ctx.autoload) {
+		ERROR(EBPF_PLUGIN " plugin: no Config given in <Plugin " EBPF_PLUGIN "> and "
+				  "AutoLoad is off; nothing to load");
 		goto fail;
 	}
 
-	bb_options_init(&opts);
-	opts.strict = ebpf_ctx.strict;
-	opts.max_series_per_metric = (uint32_t)ebpf_ctx.max_series;
-	opts.btf_path = ebpf_ctx.btf_path;
-	ebpf_options_quantiles(&opts);
+	bb_options_init(&ebpf_ctx.opts);
+	ebpf_ctx.opts.strict = ebpf_ctx.strict;
+	ebpf_ctx.opts.max_series_per_metric = (uint32_t)ebpf_ctx.max_series;
+	ebpf_ctx.opts.btf_path = ebpf_ctx.btf_path;
+	ebpf_options_quantiles(&ebpf_ctx.opts);
 
-	for (size_t i = 0; i < ebpf_ctx.n_configs; i++) {
-		struct ebpf_instance *inst = ebpf_open_config(ebpf_ctx.configs[i], &opts);
-		struct ebpf_instance **ni;
-
-		if (inst == NULL)
-			continue;
-		ni = realloc(ebpf_ctx.instances, (ebpf_ctx.n_instances + 1) * sizeof(*ni));
-		if (ni == NULL) {
-			ERROR(EBPF_PLUGIN " plugin: config %s: out of memory", inst->name);
-			ebpf_instance_free(inst);
-			continue;
-		}
-		ebpf_ctx.instances = ni;
-		ni[ebpf_ctx.n_instances++] = inst;
+	conf.dir = ebpf_ctx.config_dir ? ebpf_ctx.config_dir : EBPF_DEFAULT_CONFIG_DIR;
+	conf.autoload = ebpf_ctx.autoload;
+	conf.names = (const char *const *)ebpf_ctx.configs;
+	conf.n_names = ebpf_ctx.n_configs;
+	if (bb_confdir_new(&conf, &ebpf_ctx.opts, &ebpf_ctx.confdir, err, sizeof(err)) < 0) {
+		ERROR(EBPF_PLUGIN " plugin: %s: %s", conf.dir, err);
+		goto fail;
 	}
+	bb_confdir_poll(ebpf_ctx.confdir);
+	ebpf_sync_instances();
+	loaded = 0;
+	for (size_t e = 0; e < bb_confdir_n_entries(ebpf_ctx.confdir); e++) {
+		struct bb_engine *eng =
+			bb_confent_lock(bb_confdir_entry(ebpf_ctx.confdir, e), NULL);
 
-	for (size_t i = 0; i < ebpf_ctx.n_instances; i++) {
-		struct ebpf_instance *inst = ebpf_ctx.instances[i];
-		user_data_t ud = { .data = inst, .free_func = NULL };
-		char name[DATA_MAX_NAME_LEN + sizeof(EBPF_PLUGIN)];
-
-		snprintf(name, sizeof(name), EBPF_PLUGIN "/%s", inst->name);
-		if (plugin_register_complex_read(EBPF_PLUGIN, name, ebpf_read, ebpf_ctx.interval,
-						 &ud) != 0) {
-			ERROR(EBPF_PLUGIN
-			      " plugin: config %s: registering the read callback failed",
-			      inst->name);
-			ebpf_instance_free(inst);
-			continue;
-		}
-		ebpf_ctx.instances[registered++] = inst;
+		loaded += eng != NULL;
+		bb_confent_unlock(bb_confdir_entry(ebpf_ctx.confdir, e));
 	}
-	ebpf_ctx.n_instances = registered;
-	if (registered == 0) {
+	/* Without AutoLoad, a plugin that loads nothing is a configuration error. */
+	if (loaded == 0 && !ebpf_ctx.autoload) {
 		ERROR(EBPF_PLUGIN " plugin: none of the %zu configs could be loaded",
 		      ebpf_ctx.n_configs);
 		goto fail;
 	}
-	INFO(EBPF_PLUGIN " plugin: %zu of %zu configs loaded", registered, ebpf_ctx.n_configs);
+	if (plugin_register_complex_read(EBPF_PLUGIN, EBPF_PLUGIN "/watch", ebpf_watch,
+					 ebpf_ctx.interval, &ud) != 0) {
+		ERROR(EBPF_PLUGIN " plugin: registering the config directory watch failed");
+		goto fail;
+	}
+	if (ebpf_ctx.autoload)
+		INFO(EBPF_PLUGIN " plugin: %zu config(s) loaded; watching %s (AutoLoad)", loaded,
+		     conf.dir);
+	else
+		INFO(EBPF_PLUGIN " plugin: %zu of %zu configs loaded; watching their files", loaded,
+		     ebpf_ctx.n_configs);
 	ebpf_ctx.initialized = true;
 	pthread_mutex_unlock(&ebpf_ctx.lock);
 	return 0;
 
 fail:
+	for (size_t i = 0; i < ebpf_ctx.n_instances; i++) {
+		char name[DATA_MAX_NAME_LEN + sizeof(EBPF_PLUGIN)];
+
+		ebpf_read_name(ebpf_ctx.instances[i], name, sizeof(name));
+		plugin_unregister_read(name);
+	}
 	ebpf_free_all();
 	bb_log_set_sink(NULL, NULL);
 	pthread_mutex_unlock(&ebpf_ctx.lock);

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "bbsnmp.h"
+#include "confdir.h"
 
 #ifndef BBSNMP_DEFAULT_CONFIG_DIR
 #define BBSNMP_DEFAULT_CONFIG_DIR "/usr/share/bpfbridge/configs"
@@ -140,6 +141,17 @@ const char *bbsnmp_set_strict(struct bbsnmp_settings *s, const char *value)
 	return "expected yes or no";
 }
 
+const char *bbsnmp_set_autoload(struct bbsnmp_settings *s, const char *value)
+{
+	bool strict = s->strict;
+	const char *err = bbsnmp_set_strict(s, value);
+
+	if (!err)
+		s->autoload = s->strict;
+	s->strict = strict;
+	return err;
+}
+
 const char *bbsnmp_set_max_series(struct bbsnmp_settings *s, const char *value)
 {
 	char *end;
@@ -215,6 +227,7 @@ static const struct token {
 	{ "bpfbridgeInterval", bbsnmp_set_interval, "SECONDS" },
 	{ "bpfbridgeRootOID", bbsnmp_set_root_oid, "OID" },
 	{ "bpfbridgeStrict", bbsnmp_set_strict, "yes|no" },
+	{ "bpfbridgeAutoLoad", bbsnmp_set_autoload, "yes|no" },
 	{ "bpfbridgeMaxSeries", bbsnmp_set_max_series, "SERIES-PER-METRIC" },
 	{ "bpfbridgeBTF", bbsnmp_set_btf, "PATH" },
 };
@@ -343,18 +356,13 @@ void bbsnmp_log_restore(void)
 
 /* ---- engines ------------------------------------------------------------------------ */
 
-struct failed_config {
-	char *name;
-	char *error;
-};
-
 struct bbsnmp_agent {
-	struct bb_engine **engines;
-	size_t n_engines;
-	struct failed_config *failed;
-	size_t n_failed;
-	struct bbsnmp_program *programs; /* strings point into engines and failed */
-	size_t n_programs;
+	/* The configs, kept in step with the config directory by each refresh
+	 * (configs added, changed and removed at run time); polled only by the
+	 * thread that builds rows. */
+	struct bb_confdir *confdir;
+	struct bbsnmp_program *programs; /* strings point into the confdir's entries */
+	size_t n_programs, cap_programs;
 	struct bbsnmp_tables *tables;
 
 	/*
@@ -390,24 +398,39 @@ static enum bbsnmp_program_status program_status(enum bb_program_state state)
 	return BBSNMP_PROG_FAILED;
 }
 
-/* The programs table's rows; built once, since statuses are fixed at open. */
+/* The programs table's rows, rebuilt at each refresh (a reload changes them);
+ * a config whose last load or reload failed adds a row with the error. */
 static int build_programs(struct bbsnmp_agent *a)
 {
-	size_t n = a->n_failed;
+	size_t n = 0;
 
-	for (size_t e = 0; e < a->n_engines; e++)
-		n += bb_engine_n_programs(a->engines[e]);
-	a->programs = calloc(n ? n : 1, sizeof(*a->programs));
-	if (!a->programs)
-		return -ENOMEM;
-	for (size_t e = 0; e < a->n_engines; e++) {
-		const char *config = bb_engine_name(a->engines[e]);
+	for (size_t e = 0; e < bb_confdir_n_entries(a->confdir); e++) {
+		struct bb_confent *ent = bb_confdir_entry(a->confdir, e);
 
-		for (size_t i = 0; i < bb_engine_n_programs(a->engines[e]); i++) {
-			const struct bb_program_status *st = bb_engine_program(a->engines[e], i);
+		n += 1 + bb_engine_n_programs(bb_confent_lock(ent, NULL));
+		bb_confent_unlock(ent);
+	}
+	if (n > a->cap_programs) {
+		struct bbsnmp_program *grown = realloc(a->programs, n * sizeof(*grown));
+
+		if (!grown)
+			return -ENOMEM;
+		a->programs = grown;
+		a->cap_programs = n;
+	}
+	a->n_programs = 0;
+	for (size_t e = 0; e < bb_confdir_n_entries(a->confdir); e++) {
+		struct bb_confent *ent = bb_confdir_entry(a->confdir, e);
+		const char *last_error;
+		struct bb_engine *eng = bb_confent_lock(ent, &last_error);
+
+		/* unlocked below: only this thread swaps engines (in the poll) */
+		bb_confent_unlock(ent);
+		for (size_t i = 0; i < bb_engine_n_programs(eng); i++) {
+			const struct bb_program_status *st = bb_engine_program(eng, i);
 			struct bbsnmp_program *p = &a->programs[a->n_programs++];
 
-			p->config = config;
+			p->config = bb_confent_name(ent);
 			p->name = st->name;
 			p->section = st->section;
 			p->hook = st->hook;
@@ -416,20 +439,42 @@ static int build_programs(struct bbsnmp_agent *a)
 			p->error = st->state == BB_PROG_ATTACHED ? 0 : st->error;
 			p->reason = st->reason;
 		}
-	}
-	for (size_t f = 0; f < a->n_failed; f++) {
-		struct bbsnmp_program *p = &a->programs[a->n_programs++];
+		if (last_error[0] || (!eng && bb_confent_tried(ent))) {
+			struct bbsnmp_program *p = &a->programs[a->n_programs++];
 
-		p->config = a->failed[f].name;
-		p->name = "";
-		p->section = "";
-		p->hook = "";
-		p->alternative = -1;
-		p->status = BBSNMP_PROG_CONFIG_FAILED;
-		p->error = EINVAL;
-		p->reason = a->failed[f].error;
+			p->config = bb_confent_name(ent);
+			p->name = "";
+			p->section = "";
+			p->hook = "";
+			p->alternative = -1;
+			p->status = BBSNMP_PROG_CONFIG_FAILED;
+			p->error = EINVAL;
+			p->reason = last_error[0] ? last_error : "its files are incomplete";
+		}
 	}
 	return 0;
+}
+
+/* Apply the config directory's changes and read every config. */
+static struct bb_snapshot *refresh(struct bbsnmp_agent *a, int *err)
+{
+	struct bb_snapshot *snap;
+
+	*err = 0;
+	bb_confdir_poll(a->confdir);
+	if (build_programs(a) < 0)
+		a->n_programs = 0;
+	snap = bb_snapshot_new();
+	if (!snap) {
+		bb_err("snmp: cannot take a snapshot: out of memory");
+		*err = -ENOMEM;
+		return NULL;
+	}
+	for (size_t e = 0; e < bb_confdir_n_entries(a->confdir); e++)
+		/* failures are self-metrics */
+		(void)bb_confent_read(bb_confdir_entry(a->confdir, e), snap, NULL);
+	bb_snapshot_finish(snap);
+	return snap;
 }
 
 static double now_ms(void)
@@ -443,16 +488,12 @@ static double now_ms(void)
 /* Read every engine and build the rows of that snapshot. */
 static int build_view(struct bbsnmp_agent *a, struct bbsnmp_view **out)
 {
-	struct bb_snapshot *snap = NULL;
+	struct bb_snapshot *snap;
 	int err;
 
-	if (a->n_engines) {
-		snap = bb_engines_snapshot(a->engines, a->n_engines);
-		if (!snap) {
-			bb_err("snmp: cannot take a snapshot: out of memory");
-			return -ENOMEM;
-		}
-	}
+	snap = refresh(a, &err);
+	if (!snap)
+		return err;
 	err = bbsnmp_tables_build(a->tables, snap, a->programs, a->n_programs, out);
 	bb_snapshot_unref(snap);
 	return err;
@@ -612,98 +653,12 @@ static int agent_load(struct bbsnmp_tables *tables, void *ctx)
 	if (a->reader_started)
 		return install_pending(a);
 
-	if (a->n_engines) {
-		snap = bb_engines_snapshot(a->engines, a->n_engines);
-		if (!snap) {
-			bb_err("snmp: cannot take a snapshot: out of memory");
-			return -ENOMEM;
-		}
-	}
+	snap = refresh(a, &err);
+	if (!snap)
+		return err;
 	err = bbsnmp_tables_update(tables, snap, a->programs, a->n_programs);
 	bb_snapshot_unref(snap);
 	return err;
-}
-
-static bool already_opened(const struct bbsnmp_agent *a, const char *name)
-{
-	for (size_t e = 0; e < a->n_engines; e++)
-		if (strcmp(bb_engine_name(a->engines[e]), name) == 0)
-			return true;
-	for (size_t f = 0; f < a->n_failed; f++)
-		if (strcmp(a->failed[f].name, name) == 0)
-			return true;
-	return false;
-}
-
-/* NAME, NAME.yaml or a path -> the config's name, as the engine names it. */
-static char *config_name(const char *arg)
-{
-	const char *base = strrchr(arg, '/') ? strrchr(arg, '/') + 1 : arg;
-	size_t len = strlen(base);
-
-	if (len > 5 && strcmp(base + len - 5, ".yaml") == 0)
-		len -= 5;
-	return strndup(base, len);
-}
-
-static int open_config(struct bbsnmp_agent *a, const struct bbsnmp_settings *s,
-		       const struct bb_options *opts, const char *arg)
-{
-	const char *dir = s->config_dir ? s->config_dir : BBSNMP_DEFAULT_CONFIG_DIR;
-	char err[BB_ERRMSG_MAX] = "";
-	char *name = config_name(arg);
-	char *path = NULL;
-	struct bb_engine *eng = NULL;
-	int rc;
-
-	if (!name)
-		return -ENOMEM;
-	if (already_opened(a, name)) {
-		snmp_log(LOG_WARNING, "bpfbridge: config %s is listed twice; loading it once\n",
-			 name);
-		free(name);
-		return 0;
-	}
-	path = bb_config_path(dir, arg);
-	if (!path) {
-		free(name);
-		return -ENOMEM;
-	}
-	rc = bb_engine_open(path, opts, &eng, err, sizeof(err));
-	if (rc == 0) {
-		struct bb_engine **grown =
-			realloc(a->engines, (a->n_engines + 1) * sizeof(*a->engines));
-
-		if (!grown) {
-			bb_engine_close(eng);
-			rc = -ENOMEM;
-			goto out;
-		}
-		a->engines = grown;
-		a->engines[a->n_engines++] = eng;
-		snmp_log(LOG_INFO, "bpfbridge: loaded config %s (%s)\n", name, path);
-	} else {
-		struct failed_config *grown =
-			realloc(a->failed, (a->n_failed + 1) * sizeof(*a->failed));
-
-		/* A bad config is reported, never fatal to the agent or the others. */
-		snmp_log(LOG_ERR, "bpfbridge: config %s not loaded: %s\n", name,
-			 err[0] ? err : strerror(-rc));
-		if (!grown) {
-			rc = -ENOMEM;
-			goto out;
-		}
-		a->failed = grown;
-		a->failed[a->n_failed].name = name;
-		a->failed[a->n_failed].error = strdup(err[0] ? err : strerror(-rc));
-		a->n_failed++;
-		name = NULL;
-		rc = 0;
-	}
-out:
-	free(name);
-	free(path);
-	return rc;
 }
 
 static void stop_reader(struct bbsnmp_agent *a)
@@ -730,7 +685,10 @@ static void stop_reader(struct bbsnmp_agent *a)
 struct bbsnmp_agent *bbsnmp_agent_start(const struct bbsnmp_settings *s)
 {
 	struct bbsnmp_agent *a = calloc(1, sizeof(*a));
+	struct bb_confdir_conf conf = { 0 };
 	struct bb_options opts;
+	char err[BB_ERRMSG_MAX];
+	size_t loaded = 0, failed = 0;
 
 	if (!a)
 		goto oom;
@@ -738,14 +696,33 @@ struct bbsnmp_agent *bbsnmp_agent_start(const struct bbsnmp_settings *s)
 	opts.strict = s->strict;
 	opts.max_series_per_metric = s->max_series;
 	opts.btf_path = s->btf_path;
-	if (!s->n_configs)
-		snmp_log(LOG_WARNING, "bpfbridge: no config to load (bpfbridgeConfig NAME, or "
-				      "--config NAME for bpfbridge-snmp); the tables stay empty\n");
-	for (size_t i = 0; i < s->n_configs; i++)
-		if (open_config(a, s, &opts, s->configs[i]) < 0)
-			goto oom;
-	if (build_programs(a) < 0)
+	if (!s->n_configs && !s->autoload)
+		snmp_log(LOG_WARNING, "bpfbridge: no config to load (bpfbridgeConfig NAME or "
+				      "bpfbridgeAutoLoad yes, or --config NAME or --autoload for "
+				      "bpfbridge-snmp); the tables stay empty\n");
+	conf.dir = s->config_dir ? s->config_dir : BBSNMP_DEFAULT_CONFIG_DIR;
+	conf.autoload = s->autoload;
+	conf.names = (const char *const *)s->configs;
+	conf.n_names = s->n_configs;
+	if (bb_confdir_new(&conf, &opts, &a->confdir, err, sizeof(err)) < 0)
 		goto oom;
+	/* The first load happens here, so its errors reach the log at start. */
+	bb_confdir_poll(a->confdir);
+	for (size_t e = 0; e < bb_confdir_n_entries(a->confdir); e++) {
+		struct bb_confent *ent = bb_confdir_entry(a->confdir, e);
+		const char *last_error;
+		bool up = bb_confent_lock(ent, &last_error) != NULL;
+
+		if (up)
+			snmp_log(LOG_INFO, "bpfbridge: loaded config %s\n", bb_confent_name(ent));
+		else
+			snmp_log(LOG_ERR, "bpfbridge: config %s not loaded: %s\n",
+				 bb_confent_name(ent),
+				 last_error[0] ? last_error : "its .yaml or .bpf.o is missing");
+		bb_confent_unlock(ent);
+		loaded += up;
+		failed += !up;
+	}
 	a->tables = bbsnmp_tables_new();
 	if (!a->tables)
 		goto oom;
@@ -772,12 +749,12 @@ struct bbsnmp_agent *bbsnmp_agent_start(const struct bbsnmp_settings *s)
 			snmp_log(LOG_INFO,
 				 "bpfbridge: serving %zu config(s) (%zu failed) under %s, read "
 				 "every %d s off the agent's thread (first read %.1f ms)\n",
-				 a->n_engines, a->n_failed, root, a->interval, a->last_build_ms);
+				 loaded, failed, root, a->interval, a->last_build_ms);
 		else
 			snmp_log(LOG_INFO,
 				 "bpfbridge: serving %zu config(s) (%zu failed) under %s, cache %d "
 				 "s\n",
-				 a->n_engines, a->n_failed, root, s->cache_timeout);
+				 loaded, failed, root, s->cache_timeout);
 	}
 	return a;
 oom:
@@ -795,19 +772,20 @@ void bbsnmp_agent_stop(struct bbsnmp_agent *a)
 		bbsnmp_tables_unregister(a->tables);
 	stop_reader(a);
 	bbsnmp_tables_free(a->tables);
-	for (size_t e = 0; e < a->n_engines; e++)
-		bb_engine_close(a->engines[e]);
-	for (size_t f = 0; f < a->n_failed; f++) {
-		free(a->failed[f].name);
-		free(a->failed[f].error);
-	}
-	free(a->engines);
-	free(a->failed);
+	bb_confdir_free(a->confdir); /* every program detaches */
 	free(a->programs);
 	free(a);
 }
 
 size_t bbsnmp_agent_n_engines(const struct bbsnmp_agent *a)
 {
-	return a ? a->n_engines : 0;
+	size_t n = 0;
+
+	for (size_t e = 0; a && e < bb_confdir_n_entries(a->confdir); e++) {
+		struct bb_confent *ent = bb_confdir_entry(a->confdir, e);
+
+		n += bb_confent_lock(ent, NULL) != NULL;
+		bb_confent_unlock(ent);
+	}
+	return n;
 }

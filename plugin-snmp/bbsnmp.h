@@ -218,6 +218,7 @@ struct bbsnmp_settings {
 	bool strict;
 	uint32_t max_series; /* per metric when the config sets none; 0 = engine default */
 	char *btf_path;
+	bool autoload; /* every NAME.yaml + NAME.bpf.o of config_dir, watched */
 };
 
 void bbsnmp_settings_init(struct bbsnmp_settings *s);
@@ -230,6 +231,7 @@ const char *bbsnmp_set_cache_timeout(struct bbsnmp_settings *s, const char *valu
 const char *bbsnmp_set_interval(struct bbsnmp_settings *s, const char *value);
 const char *bbsnmp_set_root_oid(struct bbsnmp_settings *s, const char *value);
 const char *bbsnmp_set_strict(struct bbsnmp_settings *s, const char *value);
+const char *bbsnmp_set_autoload(struct bbsnmp_settings *s, const char *value);
 const char *bbsnmp_set_max_series(struct bbsnmp_settings *s, const char *value);
 const char *bbsnmp_set_btf(struct bbsnmp_settings *s, const char *path);
 

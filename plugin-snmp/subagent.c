@@ -43,6 +43,8 @@ static void usage(FILE *out)
 		"  -D TOKENS            net-snmp debug output for TOKENS (e.g. bpfbridge)\n"
 		"      --config-dir DIR directory holding NAME.yaml and NAME.bpf.o\n"
 		"      --config NAME    load config NAME (repeatable, or NAME,NAME)\n"
+		"      --autoload       load every NAME.yaml + NAME.bpf.o of the config dir, and\n"
+		"                       follow it: configs added, changed, removed at run time\n"
 		"      --cache-timeout S  seconds a snapshot serves requests (default %d; 0 = "
 		"every\n"
 		"                       request reads the maps)\n"
@@ -134,6 +136,7 @@ enum {
 	OPT_BTF,
 	OPT_PING_INTERVAL,
 	OPT_INTERVAL,
+	OPT_AUTOLOAD,
 };
 
 /* Options that override the config file are kept until it has been read. */
@@ -157,6 +160,8 @@ static const char *apply_override(struct bbsnmp_settings *s, const struct overri
 		return bbsnmp_set_root_oid(s, o->value);
 	case OPT_STRICT:
 		return bbsnmp_set_strict(s, "yes");
+	case OPT_AUTOLOAD:
+		return bbsnmp_set_autoload(s, "yes");
 	case OPT_MAX_SERIES:
 		return bbsnmp_set_max_series(s, o->value);
 	case OPT_BTF:
@@ -216,6 +221,7 @@ int main(int argc, char **argv)
 	static const struct option long_opts[] = {
 		{ "config-dir", required_argument, NULL, OPT_CONFIG_DIR },
 		{ "config", required_argument, NULL, OPT_CONFIG },
+		{ "autoload", no_argument, NULL, OPT_AUTOLOAD },
 		{ "cache-timeout", required_argument, NULL, OPT_CACHE_TIMEOUT },
 		{ "interval", required_argument, NULL, OPT_INTERVAL },
 		{ "root-oid", required_argument, NULL, OPT_ROOT_OID },

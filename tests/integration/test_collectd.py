@@ -408,7 +408,13 @@ def test_bad_and_good_configs(collectd, config_dir, tmp_path):
     run_marker(5)
     wait_for(lambda: c.csv_last("syscalls", "syscalls_total", MARKER_TI) == base + 5,
              timeout=15, what="the good config's values")
-    assert not os.path.exists(os.path.join(c.csv_dir, HOSTNAME, "ebpf-broken"))
+    # the broken config dispatches only its reload status (issue 13), no metric
+    broken = os.path.join(c.csv_dir, HOSTNAME, "ebpf-broken")
+    wait_for(lambda: c.csv_last("broken", "bpfbridge_config_reload_failures_total",
+                                "config=broken") == 1, timeout=15, what="broken's status")
+    assert c.csv_last("broken", "bpfbridge_config_last_reload_successful", "config=broken") == 0
+    assert {f.split("-")[0] for f in os.listdir(broken)} == {
+        "bpfbridge_config_reload_failures_total", "bpfbridge_config_last_reload_successful"}
     c.assert_running()
 
 
@@ -434,7 +440,7 @@ def test_unknown_key_refuses_config(tmp_path, plugin_so, config_dir):
     out = p.stdout + p.stderr + r.log()
     assert p.returncode != 0, out
     assert 'ebpf plugin: unknown option "ConfigDirectory"' in out, out
-    assert "ConfigDir, Config, Strict, MaxSeriesPerMetric, BTFPath, Interval" in out, out
+    assert "ConfigDir, Config, AutoLoad, Strict, MaxSeriesPerMetric, BTFPath, Interval" in out, out
 
 
 # Only bpfbridge_series reaches the csv writer (one row per read of a config):
