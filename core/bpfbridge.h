@@ -77,6 +77,15 @@ int bb_engine_open(const char *yaml_path, const struct bb_options *opts, struct 
 int bb_engine_reopen(const char *yaml_path, const struct bb_options *opts,
 		     struct bb_engine *running, struct bb_engine **out, char *err, size_t errlen);
 
+/*
+ * ENG replaces OLD: series whose labels did not change keep their series ids
+ * (so SNMP indexes and collectd identifiers survive a reload), and so do the
+ * engine's own self-metric series when the programs and metrics are the same.
+ * Call before ENG's first read, with OLD not being read meanwhile (the caller
+ * holds the lock its reads take). Returns 0 or -ENOMEM (new ids then).
+ */
+int bb_engine_inherit(struct bb_engine *eng, const struct bb_engine *old);
+
 /* How many maps the engine shares with the engine it replaced (0: a fresh start). */
 size_t bb_engine_maps_kept(const struct bb_engine *eng);
 

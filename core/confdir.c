@@ -438,6 +438,8 @@ static int ent_load(struct bb_confdir *cd, struct bb_confent *ent)
 
 		pthread_mutex_lock(&ent->lock);
 		old = ent->engine;
+		if (bb_engine_inherit(eng, old))
+			bb_warn("config %s: out of memory: its series get new ids", ent->name);
 		ent->engine = eng;
 		ent->last_ok = true;
 		ent->last_error[0] = '\0';

@@ -181,6 +181,27 @@ static int make_self_labels(struct bb_engine *eng)
 	return 0;
 }
 
+static bool same_labelset(const struct bb_labelset *a, const struct bb_labelset *b)
+{
+	return a && b && a->len == b->len && memcmp(a->joined, b->joined, a->len) == 0;
+}
+
+int bb_engine_inherit(struct bb_engine *eng, const struct bb_engine *old)
+{
+	size_t np = bb_engine_n_programs(eng), nm = eng->cfg->n_metrics;
+	bool same = old && np == bb_engine_n_programs(old) && nm == old->cfg->n_metrics;
+
+	if (!old)
+		return 0;
+	for (size_t i = 0; same && i < np; i++)
+		same = same_labelset(eng->prog_labels[i], old->prog_labels[i]);
+	for (size_t i = 0; same && i < nm; i++)
+		same = same_labelset(eng->metric_labels[i], old->metric_labels[i]);
+	if (same)
+		eng->self_id0 = old->self_id0;
+	return bb_reader_inherit(eng->rd, old->rd);
+}
+
 void bb_engine_close(struct bb_engine *eng)
 {
 	if (!eng)
