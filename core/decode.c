@@ -515,7 +515,7 @@ static bool ksyms_ready(struct bb_decode_ctx *ctx, char *err, size_t errlen)
 	f = fopen(ctx->kallsyms_path, "re");
 	if (!f) {
 		snprintf(ctx->ksyms_error, sizeof(ctx->ksyms_error), "ksym: cannot open %s: %s",
-			 ctx->kallsyms_path, strerror(errno));
+			 ctx->kallsyms_path, bb_strerror(errno));
 		ok = false;
 	} else {
 		ok = ksyms_parse(ctx, f);
@@ -578,7 +578,7 @@ static void parts_load(struct bb_decode_ctx *ctx)
 	ctx->parts_loaded_at = now_ms();
 	f = fopen(ctx->partitions_path, "re");
 	if (!f) {
-		bb_warn("majorminor: cannot open %s: %s", ctx->partitions_path, strerror(errno));
+		bb_warn("majorminor: cannot open %s: %s", ctx->partitions_path, bb_strerror(errno));
 		return;
 	}
 	while (getline(&line, &linecap, f) > 0) {
@@ -727,7 +727,7 @@ static void cgroups_load(struct bb_decode_ctx *ctx)
 		snprintf(root, sizeof(root), "%s", ctx->cgroup_root);
 	fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) < 0) {
-		bb_warn("cgroup: cannot open %s: %s", root, strerror(errno));
+		bb_warn("cgroup: cannot open %s: %s", root, bb_strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return;
@@ -943,7 +943,7 @@ static bool pci_ready(struct bb_decode_ctx *ctx, const char *decoder, char *err,
 			ctx->pci_text = read_file(paths[i], &errnum);
 			if (!ctx->pci_text && errnum != ENOENT) {
 				snprintf(ctx->pci_error, sizeof(ctx->pci_error),
-					 "cannot read %s: %s", paths[i], strerror(errnum));
+					 "cannot read %s: %s", paths[i], bb_strerror(errnum));
 				break;
 			}
 		}
@@ -1253,7 +1253,7 @@ static enum bb_decode_status dec_inet_ip(struct step *s)
 	if (s->inlen != 4 && s->inlen != 16)
 		return fail(s, "inet_ip: size %zu is neither 4 (IPv4) nor 16 (IPv6)", s->inlen);
 	if (!inet_ntop(s->inlen == 4 ? AF_INET : AF_INET6, s->in, buf, sizeof(buf)))
-		return fail(s, "inet_ip: %s", strerror(errno));
+		return fail(s, "inet_ip: %s", bb_strerror(errno));
 	return out_text(s, buf);
 }
 

@@ -107,7 +107,7 @@ static const char *errno_text(int err)
 		err = -err;
 	if (err == 524)
 		return "Operation not supported by this kernel";
-	return strerror(err);
+	return bb_strerror(err);
 }
 
 /* ---- libbpf messages -> bb_log ---------------------------------------------- */
@@ -196,6 +196,8 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 }
 
 static pthread_once_t libbpf_once = PTHREAD_ONCE_INIT;
+static libbpf_print_fn_t prev_libbpf_print;
+static bool libbpf_once_done;
 static int perf_event_handler = -1;
 static int xdp_handler = -1;
 
@@ -204,7 +206,8 @@ static void libbpf_setup(void)
 	LIBBPF_OPTS(libbpf_prog_handler_opts, hopts);
 	int ret;
 
-	libbpf_set_print(libbpf_print);
+	prev_libbpf_print = libbpf_set_print(libbpf_print);
+	libbpf_once_done = true;
 	/* ebpf_exporter's SEC("perf_event/type=..,config=..,frequency=..");
 	 * attached by hand on every online CPU, see attach_perf_event(). */
 	ret = libbpf_register_prog_handler("perf_event/", BPF_PROG_TYPE_PERF_EVENT, 0, &hopts);
@@ -361,7 +364,7 @@ static const char *tracefs(void)
 			tracefs_dir = TRACEFS;
 		} else {
 			bb_warn("tracefs is not mounted and mounting it at " TRACEFS " failed: %s",
-				strerror(errno));
+				bb_strerror(errno));
 			tracefs_dir = "";
 		}
 	}
@@ -452,6 +455,14 @@ static void __attribute__((destructor)) probe_cache_free(void)
 	if (perf_event_handler >= 0)
 		libbpf_unregister_prog_handler(perf_event_handler);
 	perf_event_handler = -1;
+	/* libbpf outlives a dlclose()d module: give it back the printer it had,
+	 * unless someone else has replaced ours since */
+	if (libbpf_once_done) {
+		libbpf_print_fn_t cur = libbpf_set_print(prev_libbpf_print);
+
+		if (cur != libbpf_print)
+			libbpf_set_print(cur);
+	}
 }
 
 static void probe_remember(const char *key, int err, const char *reason)
@@ -1233,7 +1244,7 @@ static int fill_kaddrs(struct bb_loader *ld, char *err, size_t errlen)
 	if (!f) {
 		ret = -errno;
 		snprintf(err, errlen, "%s: kaddrs: cannot read /proc/kallsyms: %s", cfg->yaml_path,
-			 strerror(-ret));
+			 bb_strerror(-ret));
 		goto out;
 	}
 	while (found < cfg->n_kaddrs && fgets(line, sizeof(line), f)) {
@@ -1306,10 +1317,14 @@ static int fill_kaddrs(struct bb_loader *ld, char *err, size_t errlen)
 
 			if (!vname || strcmp(vname, want))
 				continue;
-			if (vs->size != sizeof(uint64_t) || vs->offset > size - sizeof(uint64_t)) {
+			/* size < 8: a crafted object's .rodata; size - 8 would wrap */
+			if (vs->size != sizeof(uint64_t) || size < sizeof(uint64_t) ||
+			    vs->offset > size - sizeof(uint64_t)) {
 				snprintf(err, errlen,
-					 "%s: kaddrs: %s in %s is %u bytes, expected a u64",
-					 cfg->yaml_path, want, cfg->object_path, vs->size);
+					 "%s: kaddrs: %s in %s is %u bytes at offset %u of a "
+					 "%zu-byte .rodata, expected a u64 inside it",
+					 cfg->yaml_path, want, cfg->object_path, vs->size,
+					 vs->offset, size);
 				ret = -EINVAL;
 				goto out;
 			}
@@ -1508,15 +1523,17 @@ static int load(struct bb_loader *ld, char *err, size_t errlen)
 	}
 }
 
-static int online_cpus(bool **mask, int *n)
+int bb_loader_online_cpus(bool **mask, int *n)
 {
 	char buf[4096];
-	FILE *f = fopen("/sys/devices/system/cpu/online", "re");
 	int ncpu = libbpf_num_possible_cpus();
+	FILE *f;
 	char *p;
 
 	if (ncpu <= 0)
 		return ncpu ? ncpu : -EINVAL;
+	/* opened only now: no FILE to leak above, and fopen's errno is the one returned */
+	f = fopen("/sys/devices/system/cpu/online", "re");
 	if (!f)
 		return -errno;
 	if (!fgets(buf, sizeof(buf), f)) {
@@ -1556,7 +1573,7 @@ static int attach_perf_event(struct prog *pr, struct bpf_program *p)
 		set_reason(pr->attach_reason, sizeof(pr->attach_reason), &pr->si, ret, why);
 		return ret;
 	}
-	ret = online_cpus(&online, &ncpu);
+	ret = bb_loader_online_cpus(&online, &ncpu);
 	if (ret) {
 		set_reason(pr->attach_reason, sizeof(pr->attach_reason), &pr->si, ret,
 			   "cannot read the online CPUs");

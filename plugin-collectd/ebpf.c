@@ -178,13 +178,11 @@ static void ebpf_strv_free(char ***v, size_t *n)
 	*n = 0;
 }
 
-/* strerror() for read threads: strerror() itself is not thread-safe. */
+/* Error text for read threads (plain strerror is not thread-safe). */
 static const char *ebpf_strerror(int err, char *buf, size_t len)
 {
-	if (err < 0)
-		err = -err;
-	if (strerror_r(err, buf, len) != 0)
-		snprintf(buf, len, "error %d", err);
+	/* bb_strerror: a GNU strerror_r may leave BUF untouched and return its own text */
+	snprintf(buf, len, "%s", bb_strerror(err));
 	return buf;
 }
 

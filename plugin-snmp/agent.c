@@ -172,10 +172,10 @@ const char *bbsnmp_set_root_oid(struct bbsnmp_settings *s, const char *value)
 
 			errno = 0;
 			v = strtoul(p, &end, 10);
-			if (end == p || errno || v > 0xffffffffUL || n == MAX_OID_LEN - 2 ||
+			if (end == p || errno || v > 0xffffffffUL || n == BBSNMP_ROOT_MAX ||
 			    (*end && *end != '.'))
-				return "expected a numeric OID (.1.3.6...) of at most 126 "
-				       "sub-identifiers";
+				return "expected a numeric OID (.1.3.6...) of at most 121 "
+				       "sub-identifiers (rows add 7 to the root, up to 128)";
 			parsed[n++] = v;
 			p = *end ? end + 1 : end;
 		}
@@ -186,8 +186,9 @@ const char *bbsnmp_set_root_oid(struct bbsnmp_settings *s, const char *value)
 			return "expected an OID (a name needs its MIB loaded; a numeric OID always "
 			       "works)";
 		n = len;
-		if (n > MAX_OID_LEN - 2)
-			return "expected an OID of at most 126 sub-identifiers";
+		if (n > BBSNMP_ROOT_MAX)
+			return "expected an OID of at most 121 sub-identifiers (rows add 7 to "
+			       "the root, up to 128)";
 	}
 	if (n < 2)
 		return "expected an OID of at least two sub-identifiers";
@@ -604,7 +605,7 @@ static int agent_load(struct bbsnmp_tables *tables, void *ctx)
 		if (rc < 0) {
 			/* Reads then happen here, on each cache load. */
 			snmp_log(LOG_ERR, "bpfbridge: cannot start the reader thread: %s\n",
-				 strerror(-rc));
+				 bb_strerror(-rc));
 			a->reader_failed = true;
 		}
 	}
@@ -687,14 +688,14 @@ static int open_config(struct bbsnmp_agent *a, const struct bbsnmp_settings *s,
 
 		/* A bad config is reported, never fatal to the agent or the others. */
 		snmp_log(LOG_ERR, "bpfbridge: config %s not loaded: %s\n", name,
-			 err[0] ? err : strerror(-rc));
+			 err[0] ? err : bb_strerror(-rc));
 		if (!grown) {
 			rc = -ENOMEM;
 			goto out;
 		}
 		a->failed = grown;
 		a->failed[a->n_failed].name = name;
-		a->failed[a->n_failed].error = strdup(err[0] ? err : strerror(-rc));
+		a->failed[a->n_failed].error = strdup(err[0] ? err : bb_strerror(-rc));
 		a->n_failed++;
 		name = NULL;
 		rc = 0;
