@@ -165,6 +165,15 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000 + 1;
 }
 
+/* Errors are one line: a quoted value (kstack's frames, a string key) may hold
+ * control characters, shown as '?' (found by tests/fuzz/fuzz_decode). */
+static void one_line(char *err)
+{
+	for (; *err; err++)
+		if ((unsigned char)*err < 0x20 || *err == 0x7f)
+			*err = '?';
+}
+
 __attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errlen, const char *fmt,
 							  ...)
 {
@@ -175,6 +184,7 @@ __attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errl
 	va_start(ap, fmt);
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
+	one_line(err);
 }
 
 __attribute__((format(printf, 2, 3))) static enum bb_decode_status fail(struct step *s,
@@ -187,6 +197,7 @@ __attribute__((format(printf, 2, 3))) static enum bb_decode_status fail(struct s
 		va_start(ap, fmt);
 		vsnprintf(s->err, s->errlen, fmt, ap);
 		va_end(ap);
+		one_line(s->err);
 	}
 	return BB_DECODE_ERROR;
 }

@@ -389,6 +389,8 @@ static const struct btf *kernel_btf(int *err)
 	return btf;
 }
 
+static void drop_failed_probes_locked(void);
+
 /* The kernel's BTF is several MB: keep it only while loaders need it. */
 static void opens_enter(void)
 {
@@ -404,11 +406,15 @@ static void opens_leave(void)
 		btf__free(vmlinux_btf);
 		vmlinux_btf = NULL;
 		vmlinux_btf_err = 0;
+		drop_failed_probes_locked();
 	}
 	pthread_mutex_unlock(&probe_lock);
 }
 
-/* Probe results, cached by "kind target" for the life of the process. */
+/* Probe results, cached by "kind target". A success is kept for the life of the
+ * process; a failure only while opens run at the same time (the configs of one
+ * start share it): the next open probes again, since a module may have been
+ * loaded, tracefs mounted or a binary installed meanwhile. */
 struct probe_entry {
 	char *key;
 	int err;
@@ -417,6 +423,21 @@ struct probe_entry {
 };
 
 static struct probe_entry *probe_cache;
+
+static void drop_failed_probes_locked(void)
+{
+	for (struct probe_entry **pp = &probe_cache; *pp;) {
+		struct probe_entry *e = *pp;
+
+		if (!e->err) {
+			pp = &e->next;
+			continue;
+		}
+		*pp = e->next;
+		free(e->key);
+		free(e);
+	}
+}
 
 static bool probe_cached(const char *key, int *err, char *reason, size_t len)
 {
