@@ -1530,6 +1530,38 @@ static int prepare_static_map(struct bb_decoder_conf *dec, struct prepared *p, c
 	return 0;
 }
 
+/* Offset of a repetition operator right after another ("b++", "a*{2}"), or -1;
+ * one '?' after an operator is RE2's lazy marker and passes. RE2 (ebpf_exporter)
+ * refuses the rest; glibc's regcomp copies the subtree for each and took minutes
+ * and GBs on 30 of them (found by tests/fuzz/fuzz_config). */
+static long nested_repetition(const char *re)
+{
+	int after = 0; /* 1: after a repetition operator, 2: after its lazy '?' */
+	bool in_bracket = false;
+
+	for (const char *c = re; *c; c++) {
+		if (in_bracket) {
+			in_bracket = *c != ']' || c[-1] == '[' || (c[-1] == '^' && c[-2] == '[');
+			continue;
+		}
+		if (*c == '*' || *c == '+' || *c == '?' || *c == '{') {
+			if (after == 2 || (after == 1 && *c != '?'))
+				return c - re;
+			after = after == 1 ? 2 : 1;
+			if (*c == '{')
+				while (c[1] && *c != '}')
+					c++;
+			continue;
+		}
+		after = 0;
+		if (*c == '\\' && c[1])
+			c++;
+		else if (*c == '[')
+			in_bracket = true;
+	}
+	return -1;
+}
+
 static int prepare_regexps(struct bb_decoder_conf *dec, struct prepared *p, char *err,
 			   size_t errlen)
 {
@@ -1550,6 +1582,13 @@ static int prepare_regexps(struct bb_decoder_conf *dec, struct prepared *p, char
 
 		if (!dec->regexps[i]) {
 			set_err(err, errlen, "regexps[%zu]: expected a regular expression", i);
+			return -EINVAL;
+		}
+		if (nested_repetition(dec->regexps[i]) >= 0) {
+			set_err(err, errlen,
+				"regexps[%zu]: expected no repetition operator right after another "
+				"(at offset %ld), got \"%.64s\"",
+				i, nested_repetition(dec->regexps[i]), dec->regexps[i]);
 			return -EINVAL;
 		}
 		rc = regcomp(&p->regexps[i], dec->regexps[i], REG_EXTENDED);

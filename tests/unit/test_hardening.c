@@ -203,6 +203,70 @@ static void test_strerror_threads(void **state)
 	assert_string_equal(bb_strerror(40003), "Unknown error 40003");
 }
 
+/* ---- fuzz findings ------------------------------------------------------------------------- */
+
+static int parse_regexp(const char *re, char *err, size_t errlen)
+{
+	char yaml[512];
+	struct bb_config *cfg = NULL;
+	int rc;
+
+	snprintf(yaml, sizeof(yaml),
+		 "metrics:\n  counters:\n    - name: c_total\n      help: h\n      labels:\n"
+		 "        - name: l\n          size: 8\n          decoders:\n"
+		 "            - name: string\n            - name: regexp\n"
+		 "              regexps: ['%s']\n",
+		 re);
+	err[0] = '\0';
+	rc = bb_config_parse("re.yaml", yaml, strlen(yaml), &cfg, err, errlen);
+	bb_config_free(cfg);
+	return rc;
+}
+
+/* fuzz_config: "b++++..." made glibc's regcomp take minutes and GBs */
+static void test_nested_repetition_refused(void **state)
+{
+	char err[BB_ERRMSG_MAX];
+
+	(void)state;
+	assert_int_not_equal(parse_regexp("|b++++++++++++++++++++++++++++++++++)", err,
+					  sizeof(err)),
+			     0);
+	if (!strstr(err, "re.yaml:10:15: "))
+		fail_msg("%s", err);
+	assert_non_null(strstr(err, "expected no repetition operator right after another "
+				    "(at offset 3)"));
+	assert_int_not_equal(parse_regexp("^a*{2}$", err, sizeof(err)), 0);
+	assert_int_not_equal(parse_regexp("x+??", err, sizeof(err)), 0);
+	/* a lazy marker, operators inside brackets, escaped ones: accepted */
+	assert_int_equal(parse_regexp("^sd.*?$", err, sizeof(err)), 0);
+	assert_int_equal(parse_regexp("^[+*?]+[]*]{1,3}\\++$", err, sizeof(err)), 0);
+}
+
+/* fuzz_decode: a decode error quoting kstack's frames held newlines */
+static void test_decode_error_one_line(void **state)
+{
+	static const char yaml[] = "metrics:\n  counters:\n    - name: c_total\n      help: h\n"
+				   "      labels:\n        - name: l\n          size: 16\n"
+				   "          decoders: [{name: kstack}, {name: uint}]\n";
+	const struct bb_decode_paths paths = { .kallsyms = BB_TEST_DATA_DIR "/decode/kallsyms" };
+	struct bb_decode_ctx *ctx = bb_decode_ctx_new(&paths);
+	uint64_t key[2] = { 0xffffffff81000000ull, 0xffffffff81000010ull };
+	char err[BB_ERRMSG_MAX] = "", out[BB_LABEL_MAX];
+	struct bb_config *cfg = NULL;
+
+	(void)state;
+	assert_non_null(ctx);
+	assert_int_equal(bb_config_parse("k.yaml", yaml, strlen(yaml), &cfg, err, sizeof(err)), 0);
+	assert_int_equal(bb_decode_label(ctx, &cfg->metrics[0].labels[0], (const uint8_t *)key,
+					 out, sizeof(out), err, sizeof(err)),
+			 BB_DECODE_ERROR);
+	assert_non_null(strstr(err, "uint: expected a decimal number"));
+	assert_null(strchr(err, '\n'));
+	bb_config_free(cfg);
+	bb_decode_ctx_free(ctx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -211,6 +275,8 @@ int main(void)
 		cmocka_unit_test_setup(test_online_cpus_errno, reset_hooks),
 		cmocka_unit_test(test_fixed_hist_limit),
 		cmocka_unit_test(test_strerror_threads),
+		cmocka_unit_test(test_nested_repetition_refused),
+		cmocka_unit_test(test_decode_error_one_line),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
