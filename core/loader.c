@@ -407,6 +407,8 @@ static void opens_leave(void)
 		vmlinux_btf = NULL;
 		vmlinux_btf_err = 0;
 		drop_failed_probes_locked();
+		if (tracefs_dir && !*tracefs_dir)
+			tracefs_dir = NULL; /* not found: look again next time */
 	}
 	pthread_mutex_unlock(&probe_lock);
 }
