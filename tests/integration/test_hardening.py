@@ -6,7 +6,7 @@ import re
 import struct
 import subprocess
 
-from engine_helpers import TEST_BPF_DIR, find_clang, make_config, run_cli
+from engine_helpers import TEST_BPF_DIR, build_test_objects, find_clang, make_config, run_cli
 from conftest import BUILD_DIR, require
 
 BTF_KIND_DATASEC = 15
@@ -93,3 +93,38 @@ def test_rodata_shorter_than_a_u64_is_refused(cli, tmp_path):
     assert re.search(r"kaddrs: kaddr_schedule in \S+short\.bpf\.o is 8 bytes at offset 0 of a "
                      r"4-byte \.rodata, expected a u64 inside it", r.stderr), r.stderr
     assert "AddressSanitizer" not in r.stderr
+
+
+UPROBE = """
+metrics:
+  counters:
+    - name: getpid_calls_total
+      help: getpid() calls in any process
+      labels:
+        - name: zero
+          size: 4
+          decoders:
+            - name: uint
+hooks:
+  - name: getpid
+    alternatives:
+      - uprobe_missing_binary
+      - uprobe_getpid
+"""
+
+
+def test_failed_probe_is_probed_again_by_the_next_open(cli, tmp_path):
+    """A failed probe is not cached past the opens running with it (a binary may
+    be installed, a module loaded meanwhile); a successful one is. Two configs
+    opened one after the other by one process: the missing binary is probed
+    twice, libc's getpid once."""
+    objs = build_test_objects(str(tmp_path / "obj"))
+    a = make_config(str(tmp_path / "a"), "bbua", UPROBE, objs["bbuprobe"])
+    b = make_config(str(tmp_path / "b"), "bbub", UPROBE, objs["bbuprobe"])
+    r = run_cli(cli, "-v", "check", a, b)
+    assert r.returncode == 0, r.stderr
+    missing = [l for l in r.stderr.splitlines()
+               if "probe uprobe /nonexistent/bbtest-binary:main: " in l]
+    found = [l for l in r.stderr.splitlines() if "probe uprobe libc.so.6:getpid: ok" in l]
+    assert len(missing) == 2, r.stderr
+    assert len(found) == 1, r.stderr
