@@ -95,6 +95,7 @@ def test_bpf_read_fails_mid_read(cli, config_dir, fi_so, err, after):
 
 def test_tracefs_neither_mounted_nor_mountable(cli, fi_so, tmp_path):
     objs_dir = tmp_path / "obj"
+    objs_dir.mkdir()
     objs = build_test_objects(str(objs_dir))
     metrics = """
 metrics:

@@ -118,6 +118,7 @@ def test_failed_probe_is_probed_again_by_the_next_open(cli, tmp_path):
     be installed, a module loaded meanwhile); a successful one is. Two configs
     opened one after the other by one process: the missing binary is probed
     twice, libc's getpid once."""
+    (tmp_path / "obj").mkdir()
     objs = build_test_objects(str(tmp_path / "obj"))
     a = make_config(str(tmp_path / "a"), "bbua", UPROBE, objs["bbuprobe"])
     b = make_config(str(tmp_path / "b"), "bbub", UPROBE, objs["bbuprobe"])
