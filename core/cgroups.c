@@ -139,7 +139,8 @@ static void map_set(struct bb_cgroups *cg, int fd, uint64_t id, const char *rel,
 	if (ret && !(ret == -ENOENT && !in)) {
 		if (!cg->warned_full || ret != -E2BIG)
 			bb_warn("cgroup_id_map %s: cannot %s %s (id %llu): %s", cg->map_name,
-				in ? "add" : "remove", rel, (unsigned long long)id, bb_strerror(-ret));
+				in ? "add" : "remove", rel, (unsigned long long)id,
+				bb_strerror(-ret));
 		if (ret == -E2BIG)
 			cg->warned_full = true;
 		return;

@@ -389,9 +389,8 @@ static void test_longest_root(void **state)
 	for (size_t i = 0; i < MAX_OID_LEN; i++)
 		long_root[i] = i < 2 ? (oid)(i + 1) : 7;
 	bbsnmp_tables_unregister(t);
-	assert_int_not_equal(bbsnmp_tables_register(t, long_root, BBSNMP_ROOT_MAX + 1, 0,
-						    test_load, NULL),
-			     0);
+	assert_int_not_equal(
+		bbsnmp_tables_register(t, long_root, BBSNMP_ROOT_MAX + 1, 0, test_load, NULL), 0);
 	assert_int_equal(bbsnmp_tables_register(t, long_root, BBSNMP_ROOT_MAX, 0, test_load, NULL),
 			 0);
 	memcpy(name, long_root, BBSNMP_ROOT_MAX * sizeof(oid));

@@ -21,9 +21,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const char *const decoders[] = {
-	"uint",	  "string",	"hex",	      "static_map", "regexp",	    "ksym",
-	"kstack", "syscall",	"errno",      "majorminor", "inet_ip",	    "ifname",
-	"cgroup", "dname",	"pci_vendor", "pci_device", "pci_class", "pci_subclass",
+	"uint",	  "string",  "hex",	   "static_map", "regexp",    "ksym",
+	"kstack", "syscall", "errno",	   "majorminor", "inet_ip",   "ifname",
+	"cgroup", "dname",   "pci_vendor", "pci_device", "pci_class", "pci_subclass",
 };
 #define N_DECODERS (sizeof(decoders) / sizeof(decoders[0]))
 static const unsigned sizes[] = { 1, 2, 4, 6, 8, 16, 20, 32, 64, 128, 255, 256, 1024 };
@@ -83,11 +83,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		len += (size_t)snprintf(yaml + len, sizeof(yaml) - len, "            - name: %s\n",
 					d);
 		if (!strcmp(d, "static_map"))
-			len += (size_t)snprintf(
-				yaml + len, sizeof(yaml) - len,
-				"              static_map: {0: zero, 1: one, 7: \"a b\", 255: \"\"}\n"
-				"              allow_unknown: %s\n",
-				data[i] >= N_DECODERS ? "true" : "false");
+			len += (size_t)snprintf(yaml + len, sizeof(yaml) - len,
+						"              static_map: {0: zero, 1: one, 7: "
+						"\"a b\", 255: \"\"}\n"
+						"              allow_unknown: %s\n",
+						data[i] >= N_DECODERS ? "true" : "false");
 		else if (!strcmp(d, "regexp"))
 			len += (size_t)snprintf(yaml + len, sizeof(yaml) - len,
 						"              regexps: [\"^sd[a-z]+$\", \"^nv\", "

@@ -21,10 +21,10 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define MAX_LABELS 8
-#define FAIL()                                                       \
-	do {                                                         \
+#define FAIL()                                                                \
+	do {                                                                  \
 		fprintf(stderr, "fuzz_writer: check at line %d\n", __LINE__); \
-		abort();                                             \
+		abort();                                                      \
 	} while (0)
 
 static int unhex(char c)
@@ -146,7 +146,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* not inside a %XX escape, nor inside a UTF-8 sequence */
 		if ((keep >= 1 && out[keep - 1] == '%') || (keep >= 2 && out[keep - 2] == '%') ||
 		    (keep > 0 && ((unsigned char)full[keep] & 0xc0) == 0x80)) {
-			fprintf(stderr, "keep %zu len %zu out %s\nfull %.140s\n", keep, len, out, full);
+			fprintf(stderr, "keep %zu len %zu out %s\nfull %.140s\n", keep, len, out,
+				full);
 			FAIL();
 		}
 	}

@@ -25,9 +25,9 @@
 
 /* ---- hooks ------------------------------------------------------------------------------ */
 
-static int possible_cpus_result;  /* 0: the real one */
-static int possible_cpus_errno;   /* set as a side effect, as libbpf may */
-static int online_fopen_errno;    /* non-zero: fopen of the online list fails so */
+static int possible_cpus_result; /* 0: the real one */
+static int possible_cpus_errno;	 /* set as a side effect, as libbpf may */
+static int online_fopen_errno;	 /* non-zero: fopen of the online list fails so */
 
 int __real_libbpf_num_possible_cpus(void);
 int __wrap_libbpf_num_possible_cpus(void);
@@ -229,9 +229,8 @@ static void test_nested_repetition_refused(void **state)
 	char err[BB_ERRMSG_MAX];
 
 	(void)state;
-	assert_int_not_equal(parse_regexp("|b++++++++++++++++++++++++++++++++++)", err,
-					  sizeof(err)),
-			     0);
+	assert_int_not_equal(
+		parse_regexp("|b++++++++++++++++++++++++++++++++++)", err, sizeof(err)), 0);
 	if (!strstr(err, "re.yaml:10:15: "))
 		fail_msg("%s", err);
 	assert_non_null(strstr(err, "expected no repetition operator right after another "
@@ -258,8 +257,8 @@ static void test_decode_error_one_line(void **state)
 	(void)state;
 	assert_non_null(ctx);
 	assert_int_equal(bb_config_parse("k.yaml", yaml, strlen(yaml), &cfg, err, sizeof(err)), 0);
-	assert_int_equal(bb_decode_label(ctx, &cfg->metrics[0].labels[0], (const uint8_t *)key,
-					 out, sizeof(out), err, sizeof(err)),
+	assert_int_equal(bb_decode_label(ctx, &cfg->metrics[0].labels[0], (const uint8_t *)key, out,
+					 sizeof(out), err, sizeof(err)),
 			 BB_DECODE_ERROR);
 	assert_non_null(strstr(err, "uint: expected a decimal number"));
 	assert_null(strchr(err, '\n'));
