@@ -1140,10 +1140,10 @@ static int index_programs(struct bb_loader *ld, char *err, size_t errlen)
 		pr->autoload_default = bpf_program__autoload(p);
 	}
 
-	ld->n_hooks = cfg->n_hooks;
 	ld->hooks = calloc(cfg->n_hooks ? cfg->n_hooks : 1, sizeof(*ld->hooks));
 	if (!ld->hooks)
 		goto nomem;
+	ld->n_hooks = cfg->n_hooks; /* only now: close walks them (fault injection) */
 	for (size_t h = 0; h < cfg->n_hooks; h++) {
 		const struct bb_hook_conf *hc = &cfg->hooks[h];
 
