@@ -6,7 +6,7 @@ import re
 import struct
 import subprocess
 
-from engine_helpers import TEST_BPF_DIR, build_test_objects, find_clang, make_config, run_cli
+from engine_helpers import TEST_BPF_DIR, find_clang, make_config, run_cli
 from conftest import BUILD_DIR, require
 
 BTF_KIND_DATASEC = 15
@@ -118,11 +118,19 @@ def test_failed_probe_is_probed_again_by_the_next_open(cli, tmp_path):
     be installed, a module loaded meanwhile); a successful one is. Two configs
     opened one after the other by one process: the missing binary is probed
     twice, libc's getpid once."""
-    (tmp_path / "obj").mkdir()
-    objs = build_test_objects(str(tmp_path / "obj"))
-    a = make_config(str(tmp_path / "a"), "bbua", UPROBE, objs["bbuprobe"])
-    b = make_config(str(tmp_path / "b"), "bbub", UPROBE, objs["bbuprobe"])
-    r = run_cli(cli, "-v", "check", a, b)
+    clang = find_clang()
+    require(clang is not None, "clang is needed to build the test BPF objects")
+    src = os.path.join(TEST_BPF_DIR, "bbuprobe.bpf.c")
+    paths = []
+    for name, metric in (("bbua", "getpid_calls_total"), ("bbub", "getpid_b_calls_total")):
+        obj = str(tmp_path / (name + ".bpf.o"))
+        # metric names are unique across configs: the second object's map is renamed
+        subprocess.run([clang, "-g", "-O2", "-target", "bpf", "-D__TARGET_ARCH_x86", "-Wall",
+                        "-Dgetpid_calls_total=" + metric, "-I", os.path.join(BUILD_DIR, "bpf"),
+                        "-c", src, "-o", obj], check=True)
+        paths.append(make_config(str(tmp_path / name), name,
+                                 UPROBE.replace("getpid_calls_total", metric), obj))
+    r = run_cli(cli, "-v", "check", *paths)
     assert r.returncode == 0, r.stderr
     missing = [l for l in r.stderr.splitlines()
                if "probe uprobe /nonexistent/bbtest-binary:main: " in l]
