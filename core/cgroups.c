@@ -139,7 +139,8 @@ static void map_set(struct bb_cgroups *cg, int fd, uint64_t id, const char *rel,
 	if (ret && !(ret == -ENOENT && !in)) {
 		if (!cg->warned_full || ret != -E2BIG)
 			bb_warn("cgroup_id_map %s: cannot %s %s (id %llu): %s", cg->map_name,
-				in ? "add" : "remove", rel, (unsigned long long)id, strerror(-ret));
+				in ? "add" : "remove", rel, (unsigned long long)id,
+				bb_strerror(-ret));
 		if (ret == -E2BIG)
 			cg->warned_full = true;
 		return;
@@ -211,7 +212,7 @@ static void visit(struct bb_cgroups *cg, const char *rel, int depth)
 		if (!cg->degraded)
 			bb_warn("cgroup_id_map %s: cannot watch %s (%s): walking the cgroup tree "
 				"every %d ms instead",
-				cg->map_name, path, strerror(errno), BB_CGROUPS_RESCAN_MS);
+				cg->map_name, path, bb_strerror(errno), BB_CGROUPS_RESCAN_MS);
 		cg->degraded = true;
 	} else if (find_wd(cg, wd)) {
 		close(fd); /* seen already: its creation event raced with the walk */
@@ -452,20 +453,20 @@ int bb_cgroups_open(const struct bb_config *cfg, struct bpf_map *map, struct bb_
 	if (cg->stop_fd < 0) {
 		ret = -errno;
 		snprintf(err, errlen, "%s: cgroup_id_map: eventfd: %s", cfg->yaml_path,
-			 strerror(errno));
+			 bb_strerror(errno));
 		goto fail;
 	}
 	if (cg->ino_fd < 0) {
 		bb_warn("cgroup_id_map %s: inotify: %s: walking the cgroup tree every %d ms "
 			"instead",
-			c->name, strerror(errno), BB_CGROUPS_RESCAN_MS);
+			c->name, bb_strerror(errno), BB_CGROUPS_RESCAN_MS);
 		cg->degraded = true;
 	}
 	visit(cg, "/", 0);
 	ret = pthread_create(&cg->thread, NULL, watch_thread, cg);
 	if (ret) {
 		snprintf(err, errlen, "%s: cgroup_id_map: cannot start its thread: %s",
-			 cfg->yaml_path, strerror(ret));
+			 cfg->yaml_path, bb_strerror(ret));
 		ret = -ret;
 		goto fail;
 	}

@@ -34,6 +34,7 @@
 
 #include "config.h"
 #include "decode.h"
+#include "hist.h"
 #include "log.h"
 
 #define CONFIG_MAX_BYTES (1024 * 1024)
@@ -798,6 +799,10 @@ static const char *set_bucket_keys(struct pctx *c, const yaml_node_t *val, void 
 
 	if (!n)
 		return frag(c, "expected a list of at least one bucket key, got an empty list");
+	/* the one check of the fixed-bucket limit (hist.c trusts it) */
+	if (n > BB_HIST_MAX_BUCKETS)
+		return frag(c, "expected at most %d bucket keys, got a list of %zu",
+			    BB_HIST_MAX_BUCKETS, n);
 	if (!spend(c, val, n))
 		return reported;
 	m->bucket_keys = zalloc(c, n, sizeof(double));
@@ -1933,12 +1938,12 @@ int bb_config_load(const char *path, struct bb_config **out, char *err, size_t e
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0) {
 		rc = -errno;
-		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(-rc));
+		snprintf(err, errlen, "%s: cannot open: %s", path, bb_strerror(-rc));
 		return rc;
 	}
 	if (fstat(fd, &st)) {
 		rc = -errno;
-		snprintf(err, errlen, "%s: cannot stat: %s", path, strerror(-rc));
+		snprintf(err, errlen, "%s: cannot stat: %s", path, bb_strerror(-rc));
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
@@ -1977,7 +1982,7 @@ int bb_config_load(const char *path, struct bb_config **out, char *err, size_t e
 			continue;
 		if (n < 0) {
 			rc = -errno;
-			snprintf(err, errlen, "%s: cannot read: %s", path, strerror(-rc));
+			snprintf(err, errlen, "%s: cannot read: %s", path, bb_strerror(-rc));
 			goto out;
 		}
 		if (!n)

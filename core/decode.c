@@ -165,6 +165,15 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000 + 1;
 }
 
+/* Errors are one line: a quoted value (kstack's frames, a string key) may hold
+ * control characters, shown as '?' (found by tests/fuzz/fuzz_decode). */
+static void one_line(char *err)
+{
+	for (; *err; err++)
+		if ((unsigned char)*err < 0x20 || *err == 0x7f)
+			*err = '?';
+}
+
 __attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errlen, const char *fmt,
 							  ...)
 {
@@ -175,6 +184,7 @@ __attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errl
 	va_start(ap, fmt);
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
+	one_line(err);
 }
 
 __attribute__((format(printf, 2, 3))) static enum bb_decode_status fail(struct step *s,
@@ -187,6 +197,7 @@ __attribute__((format(printf, 2, 3))) static enum bb_decode_status fail(struct s
 		va_start(ap, fmt);
 		vsnprintf(s->err, s->errlen, fmt, ap);
 		va_end(ap);
+		one_line(s->err);
 	}
 	return BB_DECODE_ERROR;
 }
@@ -515,7 +526,7 @@ static bool ksyms_ready(struct bb_decode_ctx *ctx, char *err, size_t errlen)
 	f = fopen(ctx->kallsyms_path, "re");
 	if (!f) {
 		snprintf(ctx->ksyms_error, sizeof(ctx->ksyms_error), "ksym: cannot open %s: %s",
-			 ctx->kallsyms_path, strerror(errno));
+			 ctx->kallsyms_path, bb_strerror(errno));
 		ok = false;
 	} else {
 		ok = ksyms_parse(ctx, f);
@@ -578,7 +589,7 @@ static void parts_load(struct bb_decode_ctx *ctx)
 	ctx->parts_loaded_at = now_ms();
 	f = fopen(ctx->partitions_path, "re");
 	if (!f) {
-		bb_warn("majorminor: cannot open %s: %s", ctx->partitions_path, strerror(errno));
+		bb_warn("majorminor: cannot open %s: %s", ctx->partitions_path, bb_strerror(errno));
 		return;
 	}
 	while (getline(&line, &linecap, f) > 0) {
@@ -727,7 +738,7 @@ static void cgroups_load(struct bb_decode_ctx *ctx)
 		snprintf(root, sizeof(root), "%s", ctx->cgroup_root);
 	fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) < 0) {
-		bb_warn("cgroup: cannot open %s: %s", root, strerror(errno));
+		bb_warn("cgroup: cannot open %s: %s", root, bb_strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return;
@@ -943,7 +954,7 @@ static bool pci_ready(struct bb_decode_ctx *ctx, const char *decoder, char *err,
 			ctx->pci_text = read_file(paths[i], &errnum);
 			if (!ctx->pci_text && errnum != ENOENT) {
 				snprintf(ctx->pci_error, sizeof(ctx->pci_error),
-					 "cannot read %s: %s", paths[i], strerror(errnum));
+					 "cannot read %s: %s", paths[i], bb_strerror(errnum));
 				break;
 			}
 		}
@@ -1253,7 +1264,7 @@ static enum bb_decode_status dec_inet_ip(struct step *s)
 	if (s->inlen != 4 && s->inlen != 16)
 		return fail(s, "inet_ip: size %zu is neither 4 (IPv4) nor 16 (IPv6)", s->inlen);
 	if (!inet_ntop(s->inlen == 4 ? AF_INET : AF_INET6, s->in, buf, sizeof(buf)))
-		return fail(s, "inet_ip: %s", strerror(errno));
+		return fail(s, "inet_ip: %s", bb_strerror(errno));
 	return out_text(s, buf);
 }
 
@@ -1519,6 +1530,38 @@ static int prepare_static_map(struct bb_decoder_conf *dec, struct prepared *p, c
 	return 0;
 }
 
+/* Offset of a repetition operator right after another ("b++", "a*{2}"), or -1;
+ * one '?' after an operator is RE2's lazy marker and passes. RE2 (ebpf_exporter)
+ * refuses the rest; glibc's regcomp copies the subtree for each and took minutes
+ * and GBs on 30 of them (found by tests/fuzz/fuzz_config). */
+static long nested_repetition(const char *re)
+{
+	int after = 0; /* 1: after a repetition operator, 2: after its lazy '?' */
+	bool in_bracket = false;
+
+	for (const char *c = re; *c; c++) {
+		if (in_bracket) {
+			in_bracket = *c != ']' || c[-1] == '[' || (c[-1] == '^' && c[-2] == '[');
+			continue;
+		}
+		if (*c == '*' || *c == '+' || *c == '?' || *c == '{') {
+			if (after == 2 || (after == 1 && *c != '?'))
+				return c - re;
+			after = after == 1 ? 2 : 1;
+			if (*c == '{')
+				while (c[1] && *c != '}')
+					c++;
+			continue;
+		}
+		after = 0;
+		if (*c == '\\' && c[1])
+			c++;
+		else if (*c == '[')
+			in_bracket = true;
+	}
+	return -1;
+}
+
 static int prepare_regexps(struct bb_decoder_conf *dec, struct prepared *p, char *err,
 			   size_t errlen)
 {
@@ -1539,6 +1582,13 @@ static int prepare_regexps(struct bb_decoder_conf *dec, struct prepared *p, char
 
 		if (!dec->regexps[i]) {
 			set_err(err, errlen, "regexps[%zu]: expected a regular expression", i);
+			return -EINVAL;
+		}
+		if (nested_repetition(dec->regexps[i]) >= 0) {
+			set_err(err, errlen,
+				"regexps[%zu]: expected no repetition operator right after another "
+				"(at offset %ld), got \"%.64s\"",
+				i, nested_repetition(dec->regexps[i]), dec->regexps[i]);
 			return -EINVAL;
 		}
 		rc = regcomp(&p->regexps[i], dec->regexps[i], REG_EXTENDED);

@@ -295,7 +295,7 @@ int bb_engine_reopen(const char *yaml_path, const struct bb_options *opts,
 	return 0;
 fail:
 	if (errlen && !err[0])
-		snprintf(err, errlen, "%s: %s", yaml_path, strerror(ret < 0 ? -ret : ret));
+		snprintf(err, errlen, "%s: %s", yaml_path, bb_strerror(ret < 0 ? -ret : ret));
 	bb_engine_close(eng);
 	return ret < 0 ? ret : -EINVAL;
 }
@@ -335,7 +335,7 @@ static struct bb_family *self_family(struct bb_snapshot *snap, const char *name,
 
 	if (!fam)
 		bb_err("cannot add self-metric family %s: %s", name,
-		       strerror(errno ? errno : ENOMEM));
+		       bb_strerror(errno ? errno : ENOMEM));
 	return fam;
 }
 

@@ -77,11 +77,7 @@ static int64_t hist_bucket_count(const struct bb_metric_conf *m)
 			       m->name);
 			return -EINVAL;
 		}
-		if (m->n_bucket_keys > BB_HIST_MAX_BUCKETS) {
-			bb_err("histogram %s: %zu bucket_keys, at most %d are supported", m->name,
-			       m->n_bucket_keys, BB_HIST_MAX_BUCKETS);
-			return -E2BIG;
-		}
+		/* at most BB_HIST_MAX_BUCKETS keys: config.c's check, the only one */
 		return (int64_t)m->n_bucket_keys;
 	}
 	if (m->bucket_type != BB_BUCKET_EXP2 && m->bucket_type != BB_BUCKET_EXP2ZERO &&

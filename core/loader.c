@@ -107,7 +107,7 @@ static const char *errno_text(int err)
 		err = -err;
 	if (err == 524)
 		return "Operation not supported by this kernel";
-	return strerror(err);
+	return bb_strerror(err);
 }
 
 /* ---- libbpf messages -> bb_log ---------------------------------------------- */
@@ -196,6 +196,8 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 }
 
 static pthread_once_t libbpf_once = PTHREAD_ONCE_INIT;
+static libbpf_print_fn_t prev_libbpf_print;
+static bool libbpf_once_done;
 static int perf_event_handler = -1;
 static int xdp_handler = -1;
 
@@ -204,7 +206,8 @@ static void libbpf_setup(void)
 	LIBBPF_OPTS(libbpf_prog_handler_opts, hopts);
 	int ret;
 
-	libbpf_set_print(libbpf_print);
+	prev_libbpf_print = libbpf_set_print(libbpf_print);
+	libbpf_once_done = true;
 	/* ebpf_exporter's SEC("perf_event/type=..,config=..,frequency=..");
 	 * attached by hand on every online CPU, see attach_perf_event(). */
 	ret = libbpf_register_prog_handler("perf_event/", BPF_PROG_TYPE_PERF_EVENT, 0, &hopts);
@@ -361,7 +364,7 @@ static const char *tracefs(void)
 			tracefs_dir = TRACEFS;
 		} else {
 			bb_warn("tracefs is not mounted and mounting it at " TRACEFS " failed: %s",
-				strerror(errno));
+				bb_strerror(errno));
 			tracefs_dir = "";
 		}
 	}
@@ -386,6 +389,8 @@ static const struct btf *kernel_btf(int *err)
 	return btf;
 }
 
+static void drop_failed_probes_locked(void);
+
 /* The kernel's BTF is several MB: keep it only while loaders need it. */
 static void opens_enter(void)
 {
@@ -401,11 +406,17 @@ static void opens_leave(void)
 		btf__free(vmlinux_btf);
 		vmlinux_btf = NULL;
 		vmlinux_btf_err = 0;
+		drop_failed_probes_locked();
+		if (tracefs_dir && !*tracefs_dir)
+			tracefs_dir = NULL; /* not found: look again next time */
 	}
 	pthread_mutex_unlock(&probe_lock);
 }
 
-/* Probe results, cached by "kind target" for the life of the process. */
+/* Probe results, cached by "kind target". A success is kept for the life of the
+ * process; a failure only while opens run at the same time (the configs of one
+ * start share it): the next open probes again, since a module may have been
+ * loaded, tracefs mounted or a binary installed meanwhile. */
 struct probe_entry {
 	char *key;
 	int err;
@@ -414,6 +425,21 @@ struct probe_entry {
 };
 
 static struct probe_entry *probe_cache;
+
+static void drop_failed_probes_locked(void)
+{
+	for (struct probe_entry **pp = &probe_cache; *pp;) {
+		struct probe_entry *e = *pp;
+
+		if (!e->err) {
+			pp = &e->next;
+			continue;
+		}
+		*pp = e->next;
+		free(e->key);
+		free(e);
+	}
+}
 
 static bool probe_cached(const char *key, int *err, char *reason, size_t len)
 {
@@ -452,6 +478,14 @@ static void __attribute__((destructor)) probe_cache_free(void)
 	if (perf_event_handler >= 0)
 		libbpf_unregister_prog_handler(perf_event_handler);
 	perf_event_handler = -1;
+	/* libbpf outlives a dlclose()d module: give it back the printer it had,
+	 * unless someone else has replaced ours since */
+	if (libbpf_once_done) {
+		libbpf_print_fn_t cur = libbpf_set_print(prev_libbpf_print);
+
+		if (cur != libbpf_print)
+			libbpf_set_print(cur);
+	}
 }
 
 static void probe_remember(const char *key, int err, const char *reason)
@@ -1110,10 +1144,10 @@ static int index_programs(struct bb_loader *ld, char *err, size_t errlen)
 		pr->autoload_default = bpf_program__autoload(p);
 	}
 
-	ld->n_hooks = cfg->n_hooks;
 	ld->hooks = calloc(cfg->n_hooks ? cfg->n_hooks : 1, sizeof(*ld->hooks));
 	if (!ld->hooks)
 		goto nomem;
+	ld->n_hooks = cfg->n_hooks; /* only now: close walks them (fault injection) */
 	for (size_t h = 0; h < cfg->n_hooks; h++) {
 		const struct bb_hook_conf *hc = &cfg->hooks[h];
 
@@ -1237,7 +1271,7 @@ static int fill_kaddrs(struct bb_loader *ld, char *err, size_t errlen)
 	if (!f) {
 		ret = -errno;
 		snprintf(err, errlen, "%s: kaddrs: cannot read /proc/kallsyms: %s", cfg->yaml_path,
-			 strerror(-ret));
+			 bb_strerror(-ret));
 		goto out;
 	}
 	while (found < cfg->n_kaddrs && fgets(line, sizeof(line), f)) {
@@ -1310,10 +1344,14 @@ static int fill_kaddrs(struct bb_loader *ld, char *err, size_t errlen)
 
 			if (!vname || strcmp(vname, want))
 				continue;
-			if (vs->size != sizeof(uint64_t) || vs->offset > size - sizeof(uint64_t)) {
+			/* size < 8: a crafted object's .rodata; size - 8 would wrap */
+			if (vs->size != sizeof(uint64_t) || size < sizeof(uint64_t) ||
+			    vs->offset > size - sizeof(uint64_t)) {
 				snprintf(err, errlen,
-					 "%s: kaddrs: %s in %s is %u bytes, expected a u64",
-					 cfg->yaml_path, want, cfg->object_path, vs->size);
+					 "%s: kaddrs: %s in %s is %u bytes at offset %u of a "
+					 "%zu-byte .rodata, expected a u64 inside it",
+					 cfg->yaml_path, want, cfg->object_path, vs->size,
+					 vs->offset, size);
 				ret = -EINVAL;
 				goto out;
 			}
@@ -1577,15 +1615,17 @@ static int load(struct bb_loader *ld, char *err, size_t errlen)
 	}
 }
 
-static int online_cpus(bool **mask, int *n)
+int bb_loader_online_cpus(bool **mask, int *n)
 {
 	char buf[4096];
-	FILE *f = fopen("/sys/devices/system/cpu/online", "re");
 	int ncpu = libbpf_num_possible_cpus();
+	FILE *f;
 	char *p;
 
 	if (ncpu <= 0)
 		return ncpu ? ncpu : -EINVAL;
+	/* opened only now: no FILE to leak above, and fopen's errno is the one returned */
+	f = fopen("/sys/devices/system/cpu/online", "re");
 	if (!f)
 		return -errno;
 	if (!fgets(buf, sizeof(buf), f)) {
@@ -1625,7 +1665,7 @@ static int attach_perf_event(struct prog *pr, struct bpf_program *p)
 		set_reason(pr->attach_reason, sizeof(pr->attach_reason), &pr->si, ret, why);
 		return ret;
 	}
-	ret = online_cpus(&online, &ncpu);
+	ret = bb_loader_online_cpus(&online, &ncpu);
 	if (ret) {
 		set_reason(pr->attach_reason, sizeof(pr->attach_reason), &pr->si, ret,
 			   "cannot read the online CPUs");

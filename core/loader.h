@@ -61,6 +61,10 @@ int bb_loader_metric_fd(const struct bb_loader *ld, size_t i);
  */
 void post_attach_mark(void);
 
+/* The online CPUs: *MASK gets libbpf_num_possible_cpus() entries (*N), true where
+ * /sys/devices/system/cpu/online lists the CPU. Negative errno on failure. */
+int bb_loader_online_cpus(bool **mask, int *n);
+
 /* Route libbpf's messages to bb_log (idempotent, thread-safe). */
 void bb_loader_init_libbpf(void);
 

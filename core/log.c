@@ -1,5 +1,9 @@
 /* SPDX-License-Identifier: MIT */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* the GNU strerror_r, which returns the text */
+#endif
 #include <stdio.h>
+#include <string.h>
 
 #include "log.h"
 
@@ -45,4 +49,15 @@ void bb_log(enum bb_log_level level, const char *fmt, ...)
 	va_start(ap, fmt);
 	bb_vlog(level, fmt, ap);
 	va_end(ap);
+}
+
+const char *bb_strerror(int err)
+{
+	static __thread char buf[64];
+
+	if (err < 0)
+		err = -err;
+	/* GNU strerror_r returns libc's constant text, or BUF filled for an unknown
+	 * number: both stay valid for this thread, unlike the buffer that plain strerror shares. */
+	return strerror_r(err, buf, sizeof(buf));
 }

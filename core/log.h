@@ -17,6 +17,10 @@ enum bb_log_level bb_log_get_level(void);
 void bb_log(enum bb_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void bb_vlog(enum bb_log_level level, const char *fmt, va_list ap);
 
+/* strerror() for any thread (collectd's read threads, snmpd's agent): the text
+ * lives in a per-thread buffer or is libc's constant; ERR may be negative. */
+const char *bb_strerror(int err);
+
 #define bb_err(...) bb_log(BB_LOG_ERR, __VA_ARGS__)
 #define bb_warn(...) bb_log(BB_LOG_WARN, __VA_ARGS__)
 #define bb_info(...) bb_log(BB_LOG_INFO, __VA_ARGS__)

@@ -79,7 +79,7 @@ static void count_event(struct bb_perfsink *s)
 	if (may_log(s))
 		bb_warn("%s: metric %s: cannot count a perf event: %s (%" PRIu64
 			" events not counted so far)",
-			s->config, s->m->name, strerror(errno), s->full_drops);
+			s->config, s->m->name, bb_strerror(errno), s->full_drops);
 }
 
 static void on_sample(void *ctx, int cpu, void *data, uint32_t size)
@@ -142,7 +142,7 @@ static void *sink_thread(void *arg)
 		if (ret < 0 && ret != -EINTR) {
 			if (may_log(s))
 				bb_err("%s: metric %s: polling the perf buffer failed: %s",
-				       s->config, s->m->name, strerror(-ret));
+				       s->config, s->m->name, bb_strerror(-ret));
 			usleep(POLL_MS * 1000);
 		}
 		if (mono_ns() >= s->next_flush) {
@@ -192,21 +192,21 @@ int bb_perfsink_start(const char *config, const struct bb_metric_conf *m, int pe
 		snprintf(err, errlen,
 			 "%s: metric %s: cannot create the map that counts its perf "
 			 "events: %s",
-			 config, m->name, strerror(-ret));
+			 config, m->name, bb_strerror(-ret));
 		goto fail;
 	}
 	s->pb = perf_buffer__new(perf_map_fd, PERF_PAGES, on_sample, on_lost, s, NULL);
 	if (!s->pb) {
 		ret = -errno;
 		snprintf(err, errlen, "%s: metric %s: cannot open its perf event array: %s", config,
-			 m->name, strerror(-ret));
+			 m->name, bb_strerror(-ret));
 		goto fail;
 	}
 	ret = pthread_create(&s->thread, NULL, sink_thread, s);
 	if (ret) {
 		ret = -ret;
 		snprintf(err, errlen, "%s: metric %s: cannot start the perf event thread: %s",
-			 config, m->name, strerror(-ret));
+			 config, m->name, bb_strerror(-ret));
 		goto fail;
 	}
 	s->thread_started = true;

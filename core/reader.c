@@ -320,7 +320,7 @@ struct bb_reader *bb_reader_new(const struct bb_config *cfg, const struct bb_opt
 	rd->dctx = dctx;
 	rd->ncpus = libbpf_num_possible_cpus();
 	if (rd->ncpus <= 0) {
-		bb_err("cannot count possible CPUs: %s", strerror(-rd->ncpus));
+		bb_err("cannot count possible CPUs: %s", bb_strerror(-rd->ncpus));
 		free(rd);
 		return NULL;
 	}
@@ -399,7 +399,7 @@ int bb_reader_bind(struct bb_reader *rd, size_t i, int map_fd, char *err, size_t
 	if (bpf_obj_get_info_by_fd(map_fd, &info, &len)) {
 		ret = -errno;
 		snprintf(err, errlen, "metric %s: cannot inspect its map: %s", mr->m->name,
-			 strerror(-ret));
+			 bb_strerror(-ret));
 		return ret;
 	}
 	desc.name = mr->m->name;
@@ -759,7 +759,7 @@ static int read_metric(struct bb_reader *rd, struct mreader *mr, struct bb_snaps
 	fam = make_family(mr, snap);
 	if (!fam) {
 		metric_log(rd, mr, BB_LOG_ERR, "cannot add its family to the snapshot: %s",
-			   strerror(errno ? errno : ENOMEM));
+			   bb_strerror(errno ? errno : ENOMEM));
 		return -(errno ? errno : ENOMEM);
 	}
 	if (mr->fd < 0 || !mr->store)
@@ -768,7 +768,7 @@ static int read_metric(struct bb_reader *rd, struct mreader *mr, struct bb_snaps
 	ret = collect(rd, mr, &n);
 	if (ret) {
 		metric_log(rd, mr, BB_LOG_ERR, "reading map %s failed: %s", mr->map.name,
-			   strerror(-ret));
+			   bb_strerror(-ret));
 		return ret;
 	}
 	bb_debug("%s: map %s: %zu entries", rd->cfg->name, mr->map.name, n);

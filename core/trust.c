@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "trust.h"
 
 #define MAX_FILE_BYTES (256u << 20)
@@ -32,9 +33,9 @@ struct walk {
 static int io_error(struct walk *w, int e)
 {
 	if (w->what)
-		snprintf(w->err, w->errlen, "%s: %s: %s", w->path, w->what, strerror(e));
+		snprintf(w->err, w->errlen, "%s: %s: %s", w->path, w->what, bb_strerror(e));
 	else
-		snprintf(w->err, w->errlen, "%s: %s", w->path, strerror(e));
+		snprintf(w->err, w->errlen, "%s: %s", w->path, bb_strerror(e));
 	return -e;
 }
 
@@ -301,7 +302,7 @@ int bb_trust_read_file(const char *path, bool skip_check, char **buf, size_t *le
 		return fd;
 	if (fstat(fd, &st)) {
 		ret = -errno;
-		snprintf(err, errlen, "%s: %s", path, strerror(-ret));
+		snprintf(err, errlen, "%s: %s", path, bb_strerror(-ret));
 		goto out;
 	}
 	if ((uint64_t)st.st_size > MAX_FILE_BYTES) {
@@ -323,7 +324,7 @@ int bb_trust_read_file(const char *path, bool skip_check, char **buf, size_t *le
 			continue;
 		if (r < 0) {
 			ret = -errno;
-			snprintf(err, errlen, "%s: %s", path, strerror(-ret));
+			snprintf(err, errlen, "%s: %s", path, bb_strerror(-ret));
 			goto out;
 		}
 		if (r == 0)

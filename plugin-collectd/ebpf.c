@@ -191,13 +191,11 @@ static void ebpf_strv_free(char ***v, size_t *n)
 	*n = 0;
 }
 
-/* strerror() for read threads: strerror() itself is not thread-safe. */
+/* Error text for read threads (plain strerror is not thread-safe). */
 static const char *ebpf_strerror(int err, char *buf, size_t len)
 {
-	if (err < 0)
-		err = -err;
-	if (strerror_r(err, buf, len) != 0)
-		snprintf(buf, len, "error %d", err);
+	/* bb_strerror: a GNU strerror_r may leave BUF untouched and return its own text */
+	snprintf(buf, len, "%s", bb_strerror(err));
 	return buf;
 }
 
@@ -456,12 +454,14 @@ static bool ebpf_ti_finish(struct ebpf_ti_writer *w)
 		return false;
 	}
 	keep = size - 1 - EBPF_HASH_SUFFIX_LEN;
+	/* UTF-8 first: a stray continuation byte after "%06" would otherwise move the
+	 * cut back into the escape (found by tests/fuzz/fuzz_writer) */
+	while (keep > 0 && ((unsigned char)out[keep] & 0xc0) == 0x80)
+		keep--;
 	if (keep >= 1 && out[keep - 1] == '%')
 		keep -= 1;
 	else if (keep >= 2 && out[keep - 2] == '%')
 		keep -= 2;
-	while (keep > 0 && ((unsigned char)out[keep] & 0xc0) == 0x80)
-		keep--;
 	snprintf(out + keep, size - keep, "~%016" PRIx64, w->hash);
 	return true;
 }

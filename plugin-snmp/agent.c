@@ -184,10 +184,10 @@ const char *bbsnmp_set_root_oid(struct bbsnmp_settings *s, const char *value)
 
 			errno = 0;
 			v = strtoul(p, &end, 10);
-			if (end == p || errno || v > 0xffffffffUL || n == MAX_OID_LEN - 2 ||
+			if (end == p || errno || v > 0xffffffffUL || n == BBSNMP_ROOT_MAX ||
 			    (*end && *end != '.'))
-				return "expected a numeric OID (.1.3.6...) of at most 126 "
-				       "sub-identifiers";
+				return "expected a numeric OID (.1.3.6...) of at most 121 "
+				       "sub-identifiers (rows add 7 to the root, up to 128)";
 			parsed[n++] = v;
 			p = *end ? end + 1 : end;
 		}
@@ -198,8 +198,9 @@ const char *bbsnmp_set_root_oid(struct bbsnmp_settings *s, const char *value)
 			return "expected an OID (a name needs its MIB loaded; a numeric OID always "
 			       "works)";
 		n = len;
-		if (n > MAX_OID_LEN - 2)
-			return "expected an OID of at most 126 sub-identifiers";
+		if (n > BBSNMP_ROOT_MAX)
+			return "expected an OID of at most 121 sub-identifiers (rows add 7 to "
+			       "the root, up to 128)";
 	}
 	if (n < 2)
 		return "expected an OID of at least two sub-identifiers";
@@ -646,7 +647,7 @@ static int agent_load(struct bbsnmp_tables *tables, void *ctx)
 		if (rc < 0) {
 			/* Reads then happen here, on each cache load. */
 			snmp_log(LOG_ERR, "bpfbridge: cannot start the reader thread: %s\n",
-				 strerror(-rc));
+				 bb_strerror(-rc));
 			a->reader_failed = true;
 		}
 	}

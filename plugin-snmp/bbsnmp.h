@@ -197,6 +197,10 @@ uint32_t bbsnmp_tables_series_index(const struct bbsnmp_tables *tables, const ch
  * LOAD(tables, CTX). Returns 0, or a negative errno after logging why (nothing
  * stays registered then).
  */
+/* The longest usable root OID: a bucket row's instance is root.1.TABLE.1.COLUMN.METRIC.SERIES.BUCKET,
+ * root + 7 sub-identifiers, and net-snmp's OIDs hold MAX_OID_LEN (128). */
+#define BBSNMP_ROOT_MAX (MAX_OID_LEN - 7)
+
 int bbsnmp_tables_register(struct bbsnmp_tables *tables, const oid *root, size_t root_len,
 			   int cache_timeout, bbsnmp_load_fn load, void *ctx);
 /* Before registering: the cache never clears the rows (a load that installs

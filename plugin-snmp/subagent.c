@@ -209,7 +209,7 @@ static int write_pidfile(const char *path)
 	FILE *f = fopen(path, "w");
 
 	if (!f) {
-		snmp_log(LOG_ERR, APP_NAME ": cannot write %s: %s\n", path, strerror(errno));
+		snmp_log(LOG_ERR, APP_NAME ": cannot write %s: %s\n", path, bb_strerror(errno));
 		return -1;
 	}
 	fprintf(f, "%ld\n", (long)getpid());
@@ -340,7 +340,7 @@ int main(int argc, char **argv)
 		struct stat st;
 
 		if (stat(config_file, &st) < 0) {
-			fprintf(stderr, APP_NAME ": -c %s: %s\n", config_file, strerror(errno));
+			fprintf(stderr, APP_NAME ": -c %s: %s\n", config_file, bb_strerror(errno));
 			goto out;
 		}
 		netsnmp_ds_set_string(NETSNMP_DS_LIBRARY_ID, NETSNMP_DS_LIB_OPTIONALCONFIG,
@@ -402,7 +402,7 @@ int main(int argc, char **argv)
 	while (!stop_requested) {
 		/* Blocks until a packet, a timer (pings, cache release) or a signal. */
 		if (agent_check_and_process(1) < 0 && errno != EINTR)
-			snmp_log(LOG_WARNING, APP_NAME ": select: %s\n", strerror(errno));
+			snmp_log(LOG_WARNING, APP_NAME ": select: %s\n", bb_strerror(errno));
 	}
 	snmp_log(LOG_INFO, APP_NAME ": stopping\n");
 	status = EXIT_SUCCESS;

@@ -539,7 +539,7 @@ int bbsnmp_tables_build(struct bbsnmp_tables *t, struct bb_snapshot *snap,
 	}
 out:
 	if (err) {
-		bb_err("snmp: cannot build the tables: %s", strerror(-err));
+		bb_err("snmp: cannot build the tables: %s", bb_strerror(-err));
 		bbsnmp_view_free(v);
 		return err;
 	}
@@ -1157,7 +1157,7 @@ int bbsnmp_tables_register(struct bbsnmp_tables *t, const oid *root, size_t root
 		snmp_log(LOG_ERR, "bpfbridge: tables are already registered\n");
 		return -EALREADY;
 	}
-	if (root_len == 0 || root_len + 2 > MAX_OID_LEN) {
+	if (root_len == 0 || root_len > BBSNMP_ROOT_MAX) {
 		snmp_log(LOG_ERR, "bpfbridge: root OID of %zu sub-identifiers is not usable\n",
 			 root_len);
 		return -EINVAL;

@@ -422,6 +422,67 @@ static void walk_free(struct walk *w)
 	memset(w, 0, sizeof(*w));
 }
 
+/* Issue 17: a bucket row's instance is root + 7 sub-identifiers. The longest
+ * accepted root (121) walks to 128-long OIDs; one more is refused, where 126 used
+ * to be accepted and wrote past answer()'s OID buffer. */
+static void test_longest_root(void **state)
+{
+	struct bbsnmp_tables *t = *state;
+	oid long_root[MAX_OID_LEN], name[MAX_OID_LEN];
+	size_t len, longest = 0, n = 0;
+
+	for (size_t i = 0; i < MAX_OID_LEN; i++)
+		long_root[i] = i < 2 ? (oid)(i + 1) : 7;
+	bbsnmp_tables_unregister(t);
+	assert_int_not_equal(
+		bbsnmp_tables_register(t, long_root, BBSNMP_ROOT_MAX + 1, 0, test_load, NULL), 0);
+	assert_int_equal(bbsnmp_tables_register(t, long_root, BBSNMP_ROOT_MAX, 0, test_load, NULL),
+			 0);
+	memcpy(name, long_root, BBSNMP_ROOT_MAX * sizeof(oid));
+	len = BBSNMP_ROOT_MAX;
+	for (;;) {
+		netsnmp_pdu *resp = send_pdu(SNMP_MSG_GETNEXT, name, len, 0);
+		netsnmp_variable_list *vb = resp->variables;
+		bool inside = vb->type != SNMP_ENDOFMIBVIEW && vb->name_length > BBSNMP_ROOT_MAX &&
+			      snmp_oid_compare(vb->name, BBSNMP_ROOT_MAX, long_root,
+					       BBSNMP_ROOT_MAX) == 0;
+
+		assert_int_equal(resp->errstat, SNMP_ERR_NOERROR);
+		if (inside) {
+			memcpy(name, vb->name, vb->name_length * sizeof(oid));
+			len = vb->name_length;
+			longest = len > longest ? len : longest;
+			n++;
+		}
+		snmp_free_pdu(resp);
+		if (!inside)
+			break;
+		assert_true(n < 100000);
+	}
+	assert_true(n > 0);
+	assert_int_equal(longest, MAX_OID_LEN); /* the buckets table's rows */
+	bbsnmp_tables_unregister(t);
+	assert_int_equal(bbsnmp_tables_register(t, root, ROOT_LEN, 0, test_load, NULL), 0);
+}
+
+static void test_root_oid_length(void **state)
+{
+	struct bbsnmp_settings s;
+	char text[MAX_OID_LEN * 2 + 4] = "";
+
+	(void)state;
+	bbsnmp_settings_init(&s);
+	for (int i = 0; i < BBSNMP_ROOT_MAX; i++)
+		strcat(text, ".1");
+	assert_null(bbsnmp_set_root_oid(&s, text));
+	assert_int_equal(s.root_len, 121);
+	strcat(text, ".1");
+	assert_non_null(bbsnmp_set_root_oid(&s, text)); /* 122: rows would need 129 */
+	for (int i = 0; i < 4; i++)
+		strcat(text, ".1");
+	assert_non_null(bbsnmp_set_root_oid(&s, text)); /* 126, accepted before issue 17 */
+}
+
 static bool in_root(const oid *name, size_t len)
 {
 	return len > ROOT_LEN && snmp_oid_compare(name, ROOT_LEN, root, ROOT_LEN) == 0;
@@ -1714,6 +1775,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_duplicate_registration_refused, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_configured_root, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_longest_root, setup, teardown),
+		cmocka_unit_test(test_root_oid_length),
 		cmocka_unit_test_setup_teardown(test_set_refused, setup, teardown),
 	};
 

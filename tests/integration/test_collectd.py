@@ -165,8 +165,12 @@ class CollectdRunner:
                    "--errors-for-leak-kinds=definite,indirect,possible", "--track-origins=yes",
                    "--num-callers=40", "--xml=yes", "--xml-file=" + self.valgrind_xml] + cmd
         self.out = open(self.out_path, "w")
+        env = None
+        if os.environ.get("BB_COLLECTD_PRELOAD"):  # tools/sanitize: an ASan ebpf.so
+            env = dict(os.environ, LD_PRELOAD=os.environ["BB_COLLECTD_PRELOAD"],
+                       ASAN_OPTIONS=os.environ.get("BB_COLLECTD_ASAN_OPTIONS", ""))
         self.proc = subprocess.Popen(cmd, stdout=self.out, stderr=subprocess.STDOUT,
-                                     cwd=self.dir)
+                                     cwd=self.dir, env=env)
         wait_for(lambda: self.proc.poll() is not None or INIT_DONE in self.log(),
                  timeout=timeout, what="collectd init")
         if self.proc.poll() is not None:
