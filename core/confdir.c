@@ -349,7 +349,7 @@ static void scan_dir(struct bb_confdir *cd)
 
 		if (errno != last_errno)
 			bb_warn("%s: cannot read the config directory: %s", cd->dir,
-				strerror(errno));
+				bb_strerror(errno));
 		last_errno = errno;
 		return;
 	}
@@ -621,13 +621,13 @@ int bb_confdir_new(const struct bb_confdir_conf *conf, const struct bb_options *
 			bb_log(cd->autoload ? BB_LOG_WARN : BB_LOG_DEBUG,
 			       "%s: cannot watch the config directory with inotify (%s); "
 			       "checking it once per interval instead",
-			       cd->dir, strerror(errno));
+			       cd->dir, bb_strerror(errno));
 			close(cd->ifd);
 			cd->ifd = -1;
 		} else if (cd->ifd < 0) {
 			bb_warn("%s: no inotify (%s); checking the config directory once per "
 				"interval instead",
-				cd->dir, strerror(errno));
+				cd->dir, bb_strerror(errno));
 		}
 	}
 	*out = cd;
