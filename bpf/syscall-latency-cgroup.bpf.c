@@ -64,8 +64,8 @@ static __always_inline __u64 syscall_latency_cgroup_matched(void)
 	return bpf_map_lookup_elem(&cgroup_id_map, &cgroup) ? cgroup : 0;
 }
 
-static __always_inline void syscall_latency_cgroup_observe(const struct syscall_latency_cgroup_start *s,
-							    __u64 now)
+static __always_inline void
+syscall_latency_cgroup_observe(const struct syscall_latency_cgroup_start *s, __u64 now)
 {
 	struct syscall_latency_cgroup_key key = {};
 	__u64 delta_us = now > s->ts ? (now - s->ts) / 1000 : 0;

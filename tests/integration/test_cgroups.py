@@ -438,3 +438,39 @@ def test_shipped_biolatency_cgroup_counts_the_submitters_requests(cli, config_di
               if s["labels"]["cgroup"] == pod.rel and s["labels"]["operation"] == "write"]
     assert sum(s["count"] for s in writes) == N_MATCH, fam["series"][:5]
     assert tree.rel(other) not in series_cgroups(snap, "bio_latency_by_cgroup_seconds")
+
+
+POD_UID_ = "6f1d2c3b_4a59_4867_8f9e_0d1c2b3a4958"  # the systemd driver's spelling
+CONTAINER_ID = "e0d1c2b3a4958677685940312a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b"
+DOCKER_ID = "3f4e1c2d5b6a79808f9e0d1c2b3a49586776859403a2b1c0d9e8f7a6b5c4d3e2"
+
+
+def test_shipped_syscalls_container_labels_pod_and_container(cli, config_dir, tree, tmp_path):
+    """bpf/syscalls-container.yaml on the real kernel: cgroups named like a containerd
+    container of a Kubernetes pod (systemd driver) and a Docker container; the regexps'
+    capture groups make pod_uid and container_id of their paths, exactly counted, and a
+    service's cgroup is not counted. (tests/unit/test_containers.c feeds every runtime's
+    paths through the same decoders.)"""
+    pod_slice = "kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod%s.slice" % (
+        POD_UID_)
+    for rel in ("kubepods.slice", "kubepods.slice/kubepods-besteffort.slice", pod_slice,
+                "system.slice"):
+        tree.mkdir(rel)
+    containerd = tree.mkdir(pod_slice + "/cri-containerd-%s.scope" % CONTAINER_ID)
+    docker = tree.mkdir("system.slice/docker-%s.scope" % DOCKER_ID)
+    service = tree.mkdir("system.slice/bbtest.service")
+    d = Dump(cli, [os.path.join(config_dir, "syscalls-container.yaml")], tmp_path,
+             interval=2).wait_ready()
+    markers_in(containerd, N_MATCH)
+    markers_in(docker, N_OTHER)
+    markers_in(service, 5)
+    snap = d.snapshot()
+    fam = family(snap, "syscalls_by_container_total")
+    assert value(snap, "syscalls_by_container_total", pod_uid=POD_UID_,
+                 container_id=CONTAINER_ID, syscall="ioprio_get") == N_MATCH, fam["series"][:5]
+    assert value(snap, "syscalls_by_container_total", pod_uid="", container_id=DOCKER_ID,
+                 syscall="ioprio_get") == N_OTHER, fam["series"][:5]
+    # every series of the marker is one of the two containers: the service's calls are not
+    marker = [s for s in fam["series"] if s["labels"]["syscall"] == "ioprio_get"]
+    assert sorted(s["labels"]["container_id"] for s in marker) == sorted([CONTAINER_ID,
+                                                                         DOCKER_ID])

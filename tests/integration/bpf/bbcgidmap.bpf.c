@@ -51,7 +51,6 @@ struct {
 	__type(value, u64);
 } marker_storage_matched_total SEC(".maps");
 
-
 SEC("tp_btf/sys_enter")
 int BPF_PROG(marker_by_cgroup, struct pt_regs *regs, long nr)
 {

@@ -25,7 +25,6 @@ struct {
 	__type(value, u64);
 } cgroup_limited_total SEC(".maps");
 
-
 SEC("raw_tp/sys_enter")
 int raw_tp_cgroup_marker(struct bpf_raw_tracepoint_args *ctx)
 {

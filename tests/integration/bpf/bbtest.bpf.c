@@ -57,7 +57,6 @@ struct {
 	__type(value, u64);
 } many_series_total SEC(".maps");
 
-
 /* The verifier rejects this (a map value used without a NULL check), so the
  * loader has to fall back to raw_tp_marker after a failed load. */
 SEC("tp_btf/sys_enter")
