@@ -228,7 +228,8 @@ check() { # LABEL YAML [OPTION]
 # (bbvm-helper as-nobody), with the process's uid and capabilities first.
 privs() {
 	f=$WORK/$1.privs.$3
-	"$HELPER" as-nobody "$3" /bin/busybox grep -E '^(Uid|CapEff)' /proc/self/status >"$f" 2>&1
+	echo "perf_event_paranoid $(cat /proc/sys/kernel/perf_event_paranoid)" >"$f"
+	"$HELPER" as-nobody "$3" /bin/busybox grep -E '^(Uid|CapEff)' /proc/self/status >>"$f" 2>&1
 	"$HELPER" as-nobody "$3" "$BB" check "$2" >>"$f" 2>&1
 	emit "$1" "privs-$3" $? "$f"
 }
