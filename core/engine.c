@@ -22,6 +22,9 @@ struct bb_engine {
 	struct bb_labelset **prog_labels; /* one per program */
 	struct bb_labelset *cfg_labels;
 	struct bb_labelset **metric_labels; /* one per metric */
+	/* ids of the self-metric series: one per (family, label set), reserved
+	 * at open (bb_series_ids) and handed out in the same order every read */
+	uint64_t self_id0, self_next;
 	struct bb_options opts;
 	struct bb_loader *ld;
 	struct bb_decode_ctx *dctx;
@@ -173,6 +176,8 @@ static int make_self_labels(struct bb_engine *eng)
 		if (!eng->metric_labels[i])
 			return -ENOMEM;
 	}
+	/* add_self_metrics() adds np + 4 * nm + 3 series */
+	eng->self_id0 = bb_series_ids(np + 4 * nm + 3);
 	return 0;
 }
 
@@ -306,8 +311,10 @@ static struct bb_family *self_family(struct bb_snapshot *snap, const char *name,
 	return fam;
 }
 
-static int add_value(struct bb_family *fam, struct bb_labelset *labels, uint64_t value)
+static int add_value(struct bb_engine *eng, struct bb_family *fam, struct bb_labelset *labels,
+		     uint64_t value)
 {
+	uint64_t id = eng->self_next++;
 	struct bb_series *s;
 
 	if (!fam)
@@ -315,6 +322,7 @@ static int add_value(struct bb_family *fam, struct bb_labelset *labels, uint64_t
 	s = bb_family_add_shared(fam, labels);
 	if (!s)
 		return -ENOMEM;
+	s->id = id;
 	s->value = value;
 	return 0;
 }
@@ -348,11 +356,12 @@ static int add_self_metrics(struct bb_engine *eng, struct bb_snapshot *snap)
 	struct bb_family *fam;
 	int ret = 0;
 
+	eng->self_next = eng->self_id0;
 	fam = self_family(snap, "bpfbridge_program_attached",
 			  "Whether a BPF program of the config is attached (1) or not (0).",
 			  BB_METRIC_GAUGE, prog_labels, 4);
 	for (size_t i = 0; i < bb_engine_n_programs(eng); i++)
-		ret |= add_value(fam, eng->prog_labels[i],
+		ret |= add_value(eng, fam, eng->prog_labels[i],
 				 bb_engine_program(eng, i)->state == BB_PROG_ATTACHED);
 	/* Kept in microseconds, exported in seconds (Prometheus' base unit). */
 	fam = self_family(snap, "bpfbridge_read_duration_seconds",
@@ -360,10 +369,10 @@ static int add_self_metrics(struct bb_engine *eng, struct bb_snapshot *snap)
 			  cfg_labels, 1);
 	if (fam)
 		fam->multiplier = 1e-6;
-	ret |= add_value(fam, eng->cfg_labels, eng->last_duration_us);
+	ret |= add_value(eng, fam, eng->cfg_labels, eng->last_duration_us);
 	fam = self_family(snap, "bpfbridge_series", "Series the last read of the config produced.",
 			  BB_METRIC_GAUGE, cfg_labels, 1);
-	ret |= add_value(fam, eng->cfg_labels, eng->last_series);
+	ret |= add_value(eng, fam, eng->cfg_labels, eng->last_series);
 	for (size_t k = 0; k < sizeof(per_metric) / sizeof(per_metric[0]); k++) {
 		fam = self_family(snap, per_metric[k].name, per_metric[k].help, BB_METRIC_COUNTER,
 				  metric_labels, 2);
@@ -372,13 +381,13 @@ static int add_self_metrics(struct bb_engine *eng, struct bb_snapshot *snap)
 			uint64_t v;
 
 			memcpy(&v, st + per_metric[k].offset, sizeof(v));
-			ret |= add_value(fam, eng->metric_labels[i], v);
+			ret |= add_value(eng, fam, eng->metric_labels[i], v);
 		}
 	}
 	fam = self_family(snap, "bpfbridge_read_errors_total",
 			  "Reads of the config's maps that failed.", BB_METRIC_COUNTER, cfg_labels,
 			  1);
-	ret |= add_value(fam, eng->cfg_labels, eng->read_errors);
+	ret |= add_value(eng, fam, eng->cfg_labels, eng->read_errors);
 	return ret ? -ENOMEM : 0;
 }
 

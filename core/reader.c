@@ -473,6 +473,36 @@ void bb_reader_disable_batch(struct bb_reader *rd)
 		rd->metrics[i].batch = -1;
 }
 
+static bool same_series_shape(const struct bb_metric_conf *a, const struct bb_metric_conf *b)
+{
+	if (a->kind != b->kind || strcmp(a->name, b->name) != 0 || a->n_labels != b->n_labels)
+		return false;
+	for (size_t l = 0; l < a->n_labels; l++)
+		if (strcmp(a->labels[l].name, b->labels[l].name) != 0)
+			return false;
+	return true;
+}
+
+int bb_reader_inherit(struct bb_reader *rd, const struct bb_reader *old)
+{
+	int ret = 0;
+
+	for (size_t i = 0; old && i < rd->n_metrics; i++) {
+		struct mreader *mr = &rd->metrics[i];
+
+		for (size_t j = 0; mr->store && j < old->n_metrics; j++) {
+			const struct mreader *om = &old->metrics[j];
+
+			if (!om->store || !same_series_shape(mr->m, om->m))
+				continue;
+			if (bb_store_inherit(mr->store, om->store))
+				ret = -ENOMEM;
+			break;
+		}
+	}
+	return ret;
+}
+
 size_t bb_reader_n_metrics(const struct bb_reader *rd)
 {
 	return rd ? rd->n_metrics : 0;

@@ -74,6 +74,14 @@ void bb_reader_disable_batch(struct bb_reader *rd);
 /* One pass over every metric; appends one family per metric to SNAP. */
 int bb_reader_read(struct bb_reader *rd, struct bb_snapshot *snap, struct bb_read_result *res);
 
+/*
+ * RD replaces OLD (a config reloaded): each metric of RD that OLD has too,
+ * with the same name, kind and label names, keeps the series ids of its
+ * unchanged label sets (bb_store_inherit). Call before RD's first read, on
+ * the thread that reads OLD. Returns 0 or -ENOMEM (new ids then).
+ */
+int bb_reader_inherit(struct bb_reader *rd, const struct bb_reader *old);
+
 size_t bb_reader_n_metrics(const struct bb_reader *rd);
 const struct bb_metric_stats *bb_reader_stats(const struct bb_reader *rd, size_t i);
 

@@ -100,6 +100,13 @@ static uint64_t hash_joined(const char *p, size_t len)
 	return h;
 }
 
+uint64_t bb_series_ids(uint64_t n)
+{
+	static uint64_t last_id;
+
+	return __atomic_add_fetch(&last_id, n, __ATOMIC_RELAXED) - n + 1;
+}
+
 struct bb_labelset *bb_labelset_new(const char *const *values, size_t n)
 {
 	struct bb_labelset *ls;

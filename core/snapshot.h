@@ -49,10 +49,22 @@ struct bb_interval {
 	double *quantiles; /* fam->n_quantiles values, scaled; see bb_hist_quantile() */
 };
 
+/*
+ * Reserve N series ids; returns the first (the others follow it). Ids are
+ * unique in the process, never handed out twice: the series store takes one
+ * per series it admits (so its ids ascend in its order of admission), the
+ * engine a block for its self-metric series. A front-end may key on the id
+ * alone (the SNMP tables use it as the series index within a metric).
+ */
+uint64_t bb_series_ids(uint64_t n);
+
 struct bb_series {
 	const char *const *label_values; /* family->n_labels strings, shared */
 	struct bb_labelset *labels;	 /* the reference this snapshot holds */
-	uint64_t id; /* stable for the series' life in its store; never given to another label set */
+	/* bb_series_ids(): stable for the series' life in its store, never given
+	 * to another series (of any store) in the process; ascending in a store's
+	 * families */
+	uint64_t id;
 	uint64_t value; /* counters and gauges */
 	/* histograms: cumulative counts per finite bound, family->n_buckets of them;
 	 * the +Inf bucket is `count` and is not stored here */

@@ -1,4 +1,7 @@
 /* SPDX-License-Identifier: MIT */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* qsort_r */
+#endif
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -265,6 +268,11 @@ struct row {
 	uint8_t odd; /* a key that matches no bucket: counted as a decode error */
 };
 
+struct heir {
+	struct bb_labelset *ls; /* NULL once claimed */
+	uint64_t id;
+};
+
 struct sseries {
 	struct bb_labelset *ls; /* NULL: a free slot */
 	uint64_t id;
@@ -303,7 +311,6 @@ struct bb_store {
 	int32_t *free_slots;
 	size_t n_free_slots, cap_free_slots;
 	size_t live;
-	uint64_t next_id;
 	uint64_t *hcur, *hprev; /* histograms: (nb + 2) per slot */
 
 	/* label set -> series slot */
@@ -316,6 +323,13 @@ struct bb_store {
 
 	uint32_t *prov; /* provisional series keys */
 	size_t n_prov, cap_prov;
+
+	/* ids of a predecessor (bb_store_inherit): label set -> id */
+	struct heir *heirs;
+	uint32_t *heir_idx; /* heir + 1, open addressing on the label set's hash */
+	size_t n_heirs, cap_heir_idx;
+	uint32_t heir_reads; /* reads left before unclaimed ids are dropped */
+	bool order_unsorted; /* an inherited id was admitted after a higher one */
 
 	uint32_t gen;
 	size_t rows_seen, skeys_seen, series_seen;
@@ -398,7 +412,8 @@ static void intern_place(struct bb_store *st, uint32_t slot)
 	st->intern[i] = slot + 1;
 }
 
-static int intern_add(struct bb_store *st, uint32_t slot)
+/* Room in the intern index for one more series. */
+static int intern_add_room(struct bb_store *st)
 {
 	if ((st->live + 1) * 2 > st->cap_intern) {
 		size_t ncap = st->cap_intern ? st->cap_intern * 2 : 64, ocap = st->cap_intern;
@@ -413,7 +428,6 @@ static int intern_add(struct bb_store *st, uint32_t slot)
 				intern_place(st, old[i] - 1);
 		free(old);
 	}
-	intern_place(st, slot);
 	return 0;
 }
 
@@ -455,6 +469,81 @@ static int grow_array(void **arr, size_t *cap, size_t need, size_t size)
 	return 0;
 }
 
+/* ---- ids inherited from a predecessor ------------------------------------- */
+
+static void heirs_free(struct bb_store *st)
+{
+	for (size_t i = 0; i < st->n_heirs; i++)
+		bb_labelset_unref(st->heirs[i].ls);
+	free(st->heirs);
+	free(st->heir_idx);
+	st->heirs = NULL;
+	st->heir_idx = NULL;
+	st->n_heirs = st->cap_heir_idx = 0;
+	st->heir_reads = 0;
+}
+
+/* The predecessor's id for LS if it had one (claimed: given once), else 0. */
+static uint64_t heir_claim(struct bb_store *st, const struct bb_labelset *ls)
+{
+	size_t mask = st->cap_heir_idx - 1;
+
+	if (!st->n_heirs)
+		return 0;
+	for (size_t i = ls->hash & mask; st->heir_idx[i]; i = (i + 1) & mask) {
+		struct heir *h = &st->heirs[st->heir_idx[i] - 1];
+
+		if (h->ls && h->ls->hash == ls->hash && h->ls->len == ls->len &&
+		    memcmp(h->ls->joined, ls->joined, ls->len) == 0) {
+			bb_labelset_unref(h->ls);
+			h->ls = NULL;
+			return h->id;
+		}
+	}
+	return 0;
+}
+
+static int cmp_slot_id(const void *a, const void *b, void *arg)
+{
+	const struct sseries *series = arg;
+	uint64_t x = series[*(const int32_t *)a].id, y = series[*(const int32_t *)b].id;
+
+	return x < y ? -1 : x > y;
+}
+
+int bb_store_inherit(struct bb_store *st, const struct bb_store *old)
+{
+	size_t n = 0, cap = 16;
+
+	heirs_free(st);
+	if (!old || !old->live)
+		return 0;
+	while (cap < old->live * 2)
+		cap *= 2;
+	st->heirs = calloc(old->live, sizeof(*st->heirs));
+	st->heir_idx = calloc(cap, sizeof(*st->heir_idx));
+	if (!st->heirs || !st->heir_idx) {
+		heirs_free(st);
+		return -ENOMEM;
+	}
+	st->cap_heir_idx = cap;
+	for (size_t i = 0; i < old->n_slots; i++) {
+		const struct sseries *s = &old->series[i];
+		size_t j;
+
+		if (!s->ls)
+			continue;
+		st->heirs[n] = (struct heir){ .ls = bb_labelset_ref(s->ls), .id = s->id };
+		for (j = s->ls->hash & (cap - 1); st->heir_idx[j]; j = (j + 1) & (cap - 1))
+			;
+		st->heir_idx[j] = (uint32_t)++n;
+	}
+	st->n_heirs = n;
+	/* a series gone for retire_after reads would lose its id anyway */
+	st->heir_reads = old->retire_after ? old->retire_after : 5;
+	return 0;
+}
+
 /* A new series for LS (the store takes the reference); its slot or -1. */
 static int32_t series_new(struct bb_store *st, struct bb_labelset *ls)
 {
@@ -486,12 +575,12 @@ static int32_t series_new(struct bb_store *st, struct bb_labelset *ls)
 		}
 		slot = (int32_t)st->n_slots;
 	}
-	st->series[slot] = (struct sseries){ .ls = ls, .id = ++st->next_id };
-	if (intern_add(st, (uint32_t)slot)) {
-		st->series[slot].ls = NULL;
-		st->next_id--;
+	if (intern_add_room(st))
 		return -1;
-	}
+	st->series[slot] = (struct sseries){ .ls = ls, .id = heir_claim(st, ls) };
+	if (!st->series[slot].id)
+		st->series[slot].id = bb_series_ids(1);
+	intern_place(st, (uint32_t)slot);
 	if (st->n_free_slots && st->free_slots[st->n_free_slots - 1] == slot)
 		st->n_free_slots--;
 	else
@@ -500,7 +589,10 @@ static int32_t series_new(struct bb_store *st, struct bb_labelset *ls)
 		memset(st->hcur + (size_t)slot * hs, 0, hs * sizeof(uint64_t));
 		memset(st->hprev + (size_t)slot * hs, 0, hs * sizeof(uint64_t));
 	}
-	st->order[st->n_order++] = slot; /* ids grow: appending keeps id order */
+	/* fresh ids grow, so appending keeps id order; an inherited one may not */
+	if (st->n_order && st->series[st->order[st->n_order - 1]].id > st->series[slot].id)
+		st->order_unsorted = true;
+	st->order[st->n_order++] = slot;
 	st->live++;
 	return slot;
 }
@@ -1194,6 +1286,12 @@ long bb_store_end(struct bb_store *st, struct bb_family *fam)
 
 	if (st->retire_after)
 		retire_sweep(st);
+	if (st->order_unsorted) {
+		qsort_r(st->order, st->n_order, sizeof(*st->order), cmp_slot_id, st->series);
+		st->order_unsorted = false;
+	}
+	if (st->n_heirs && --st->heir_reads == 0)
+		heirs_free(st);
 	st->stats.series_live = st->live;
 	st->stats.keys_live = st->skeys.used + st->rows.used;
 	if (st->hist && (bb_family_share_bounds(fam, st->bounds) ||
@@ -1266,6 +1364,7 @@ void bb_store_free(struct bb_store *st)
 	if (!st)
 		return;
 	store_forget(st);
+	heirs_free(st);
 	free(st->offsets);
 	free(st->row_mask);
 	free(st->skey_mask);

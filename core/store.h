@@ -99,6 +99,15 @@ int bb_store_add_many(struct bb_store *st, const uint8_t *keys, const uint64_t *
  */
 long bb_store_end(struct bb_store *st, struct bb_family *fam);
 
+/*
+ * ST replaces OLD (the same metric, reopened: a config reloaded). Each label
+ * set OLD holds keeps its series id in ST if ST sees it within OLD's
+ * retire_after reads; a label set that changed gets a new id, as does one
+ * that comes back later. Call before ST's first read; OLD may be freed right
+ * after. Returns 0 or -ENOMEM (ST then gives new ids, as without a call).
+ */
+int bb_store_inherit(struct bb_store *st, const struct bb_store *old);
+
 const struct bb_metric_stats *bb_store_stats(const struct bb_store *st);
 
 /* Approximate heap bytes the store holds (tables, values, label sets). */

@@ -497,23 +497,24 @@ static void *reader_main(void *arg)
 			break;
 		/* The next read is due one interval after this one started. */
 		clock_gettime(CLOCK_REALTIME, &until);
+		/* Rows built but never installed (no request came) are replaced by
+		 * the ones about to be built: free them first, so that at most two
+		 * snapshots live at once (the one served and the one being read),
+		 * which the store's two reusable blocks then hold. */
+		while (free_retired(a))
+			;
+		old = a->pending;
+		a->pending = NULL;
 		pthread_mutex_unlock(&a->lock);
+		bbsnmp_view_free(old);
 		t0 = now_ms();
 		if (build_view(a, &view) < 0)
 			view = NULL; /* logged; the rows installed before stay */
 		pthread_mutex_lock(&a->lock);
 		a->builds++;
 		a->last_build_ms = now_ms() - t0;
-		if (view) {
-			old = a->pending;
+		if (view)
 			a->pending = view;
-			if (old) {
-				/* Never installed (no request came): dropped. */
-				pthread_mutex_unlock(&a->lock);
-				bbsnmp_view_free(old);
-				pthread_mutex_lock(&a->lock);
-			}
-		}
 	}
 	pthread_mutex_unlock(&a->lock);
 	return NULL;

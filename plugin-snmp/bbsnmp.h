@@ -3,7 +3,7 @@
  * The net-snmp front-end, shared by the dlmod (dlmod.c) and the AgentX
  * subagent (subagent.c):
  *
- *   index.c   label text -> index maps that never reuse an index
+ *   index.c   name -> index maps (metrics, programs) that never reuse an index
  *   tables.c  BPFBRIDGE-MIB's four tables behind one cache: programs and
  *             metrics through net-snmp's table_container helper, series and
  *             buckets answered by index arithmetic over the series rows
@@ -32,10 +32,9 @@
 #define BBSNMP_DEFAULT_CACHE_TIMEOUT 5
 /* BpfbridgeText's SIZE limit in BPFBRIDGE-MIB. */
 #define BBSNMP_TEXT_MAX 1024
-/* A series unseen for this many cache loads in a row loses its index entry
- * (a label set that comes back later gets a new index). The index maps hold
- * the live series plus those unseen for fewer loads: that is their allowance. */
-#define BBSNMP_RETIRE_LOADS 5
+/* A series' index in bpfbridgeSeriesTable and bpfbridgeBucketTable is its
+ * series store id (struct bb_series.id): unique in the process, never given
+ * to another label set, so no map from labels to indexes is kept. */
 
 /* Column numbers, as in BPFBRIDGE-MIB.txt. */
 enum {
@@ -159,8 +158,9 @@ void bbsnmp_tables_free(struct bbsnmp_tables *tables);
 
 /*
  * Replace the rows with those of SNAP (a reference is taken and held until
- * the rows are cleared) and PROGRAMS (copied). Series indexes come from the
- * tables' index maps, so they survive across updates. Returns 0 or -ENOMEM
+ * the rows are cleared) and PROGRAMS (copied). Series indexes are the series'
+ * ids, metric indexes come from the tables' index map: both survive across
+ * updates. Returns 0 or -ENOMEM
  * (the tables are then empty).
  */
 int bbsnmp_tables_update(struct bbsnmp_tables *tables, struct bb_snapshot *snap,
@@ -183,10 +183,11 @@ void bbsnmp_view_free(struct bbsnmp_view *view);
 size_t bbsnmp_tables_rows(const struct bbsnmp_tables *tables, enum bbsnmp_table which);
 /* Updates done so far (each cache load is one). */
 uint64_t bbsnmp_tables_generation(const struct bbsnmp_tables *tables);
-/* Entries in the index maps (metrics and series), for tests and benchmarks. */
+/* Entries in the index maps (metrics and programs; series need none), for
+ * tests and benchmarks. */
 size_t bbsnmp_tables_index_entries(const struct bbsnmp_tables *tables);
 /* The index LABELS (as bpfbridgeSeriesLabels shows them) has in metric
- * METRIC, or 0 when it has none (tests). */
+ * METRIC in the installed rows, or 0 when it has none (tests; a linear scan). */
 uint32_t bbsnmp_tables_series_index(const struct bbsnmp_tables *tables, const char *metric,
 				    const char *labels);
 

@@ -77,6 +77,7 @@ static struct bb_snapshot *make_snapshot(size_t n_series, size_t n_buckets)
 		s = bb_family_add_series(fam, values);
 		if (!s)
 			return NULL;
+		s->id = i + 1; /* as a store gives them: ascending */
 		for (size_t b = 0; b < n_buckets; b++)
 			s->buckets[b] = i + b;
 		s->count = i + n_buckets;

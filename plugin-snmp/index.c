@@ -1,12 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Key -> index maps for the SNMP tables. An index is handed out once and
- * never reused, so an NMS that stored "series 7 of metric 3" keeps reading
- * the same label set for as long as it is seen. Entries of series unseen for
- * BBSNMP_RETIRE_LOADS loads are removed (bbsnmp_index_retire); the counter is
- * not, so a label set that comes back gets a new index and no index ever
- * names two label sets. Memory: one entry per live series plus the retiring
- * ones, and a slot array sized for the peak.
+ * Key -> index maps for the SNMP tables' metrics and programs. An index is
+ * handed out once and never reused, so an NMS that stored "metric 3" keeps
+ * reading the same metric. (Series need no map: their index is the store's
+ * series id.) bbsnmp_index_retire removes entries; the counter is not reset,
+ * so a key that comes back gets a new index.
  */
 #include <errno.h>
 #include <stdlib.h>

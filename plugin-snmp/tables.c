@@ -5,7 +5,10 @@
  * the table_container helper searches; the series table is one row per series
  * kept in index order, and the bucket table has no rows at all: both are
  * answered by index arithmetic over the series rows (see "virtual tables").
- * Rows point into the snapshot, which the tables hold until they are cleared.
+ * Series rows are the snapshot's own series (its family arrays, in the
+ * store's id order): a series' index is its store id, so nothing is copied
+ * per series and no index map is kept for them. The tables hold the snapshot
+ * until they are cleared.
  */
 #include <errno.h>
 #include <math.h>
@@ -37,29 +40,22 @@ struct metric_row {
 	const struct bb_family *fam;
 	char *label_names;
 	const char *unit;
-	uint32_t n_series; /* rows, after merging duplicate label sets */
+	uint32_t n_series; /* rows served */
 	uint32_t index;
-	struct series_row *rows; /* n_series of them, ascending index */
-	bool raw_any;		 /* some finite bound has a bpfbridgeBucketUpperBoundRaw */
-	double *le_raw;		 /* histograms: the raw bounds as doubles, for percentiles */
+	/* The rows, ascending by id (= series index): the family's own array
+	 * when the snapshot has them in that order (the store writes them so),
+	 * else `sorted`, pointers into it (owned). */
+	const struct bb_series *rows;
+	const struct bb_series **sorted;
+	bool raw_any;	/* some finite bound has a bpfbridgeBucketUpperBoundRaw */
+	double *le_raw; /* histograms: the raw bounds as doubles, for percentiles */
 };
 
-/*
- * A series row. Rows of one metric are contiguous in `series` and kept in
- * index order; the bucket table has no rows of its own (see "virtual tables").
- */
-struct series_row {
-	uint32_t index;
-	const struct bb_series *s; /* labels and, unless merged, the buckets */
-	uint64_t value, count, sum_raw;
-	double sum;
-	uint64_t *merged; /* owned: cumulative buckets of duplicates added up */
-	/* histograms: the last interval (the series' iv, duplicates added up) */
-	bool iv_valid;
-	uint64_t iv_count;
-	const uint64_t *iv_buckets; /* cumulative increases; NULL without buckets */
-	uint64_t *merged_iv;	    /* owned, as `merged` */
-};
+/* Row R of a metric; its series index is its id. */
+static inline const struct bb_series *row_at(const struct metric_row *mrow, size_t r)
+{
+	return mrow->sorted ? mrow->sorted[r] : &mrow->rows[r];
+}
 
 #define N_TABLES 4
 
@@ -72,7 +68,6 @@ struct bbsnmp_view {
 	size_t n_programs;
 	struct metric_row *metrics;
 	size_t n_metrics;
-	struct series_row *series;
 	size_t n_series;
 	size_t n_buckets; /* virtual rows of the bucket table */
 	struct bb_snapshot *snap;
@@ -84,7 +79,7 @@ struct bbsnmp_tables {
 	struct bbsnmp_view *view;		 /* installed; NULL = empty tables */
 	bool keep_rows; /* the cache never clears the rows: each load replaces them */
 	uint64_t generation;
-	struct bbsnmp_index_map metric_ids;  /* name -> index; child: series label map */
+	struct bbsnmp_index_map metric_ids;  /* name -> index */
 	struct bbsnmp_index_map program_ids; /* "config\0program" -> index */
 
 	struct vtable {
@@ -104,12 +99,6 @@ struct bbsnmp_tables {
  * bucket tables are served by index arithmetic over `series` instead. */
 #define N_CONTAINERS 2
 
-static void series_map_free(void *child)
-{
-	bbsnmp_index_map_destroy(child);
-	free(child);
-}
-
 struct bbsnmp_tables *bbsnmp_tables_new(void)
 {
 	struct bbsnmp_tables *t = calloc(1, sizeof(*t));
@@ -128,7 +117,7 @@ struct bbsnmp_tables *bbsnmp_tables_new(void)
 		 * binary array a sort per insert: it sorts once, on the first lookup. */
 		t->containers[i]->flags |= CONTAINER_KEY_ALLOW_DUPLICATES;
 	}
-	bbsnmp_index_map_init(&t->metric_ids, series_map_free);
+	bbsnmp_index_map_init(&t->metric_ids, NULL);
 	bbsnmp_index_map_init(&t->program_ids, NULL);
 	return t;
 }
@@ -149,14 +138,10 @@ void bbsnmp_view_free(struct bbsnmp_view *v)
 	for (size_t i = 0; i < v->n_metrics; i++) {
 		free(v->metrics[i].label_names);
 		free(v->metrics[i].le_raw);
-	}
-	for (size_t i = 0; i < v->n_series; i++) {
-		free(v->series[i].merged);
-		free(v->series[i].merged_iv);
+		free(v->metrics[i].sorted);
 	}
 	free(v->programs);
 	free(v->metrics);
-	free(v->series);
 	free(v->scratch.buf);
 	bb_snapshot_unref(v->snap);
 	free(v);
@@ -235,24 +220,31 @@ uint64_t bbsnmp_tables_generation(const struct bbsnmp_tables *t)
 
 size_t bbsnmp_tables_index_entries(const struct bbsnmp_tables *t)
 {
-	size_t n = t->metric_ids.n_entries;
-
-	for (size_t i = 0; i < t->metric_ids.n_slots; i++)
-		for (const struct bbsnmp_index_entry *e = t->metric_ids.slots[i]; e; e = e->next)
-			if (e->child)
-				n += ((const struct bbsnmp_index_map *)e->child)->n_entries;
-	return n;
+	return t->metric_ids.n_entries + t->program_ids.n_entries;
 }
+
+static int format_labels(struct text *out, const struct bb_family *fam,
+			 const struct bb_series *series);
 
 uint32_t bbsnmp_tables_series_index(const struct bbsnmp_tables *t, const char *metric,
 				    const char *labels)
 {
-	const struct bbsnmp_index_entry *me =
-		bbsnmp_index_find(&t->metric_ids, metric, strlen(metric));
-	const struct bbsnmp_index_entry *se =
-		me && me->child ? bbsnmp_index_find(me->child, labels, strlen(labels)) : NULL;
+	const struct bbsnmp_view *v = t->view;
+	struct text text = { 0 };
+	uint32_t found = 0;
 
-	return se ? se->index : 0;
+	for (size_t m = 0; v && m < v->n_metrics && !found; m++) {
+		const struct metric_row *mrow = &v->metrics[m];
+
+		if (strcmp(mrow->fam->name, metric) != 0)
+			continue;
+		for (size_t r = 0; r < mrow->n_series && !found; r++)
+			if (format_labels(&text, mrow->fam, row_at(mrow, r)) == 0 &&
+			    strcmp(text.buf, labels) == 0)
+				found = (uint32_t)row_at(mrow, r)->id;
+	}
+	free(text.buf);
+	return found;
 }
 
 static int text_put(struct text *t, const char *s, size_t n)
@@ -402,48 +394,14 @@ static int add_programs(struct bbsnmp_tables *t, struct bbsnmp_view *v,
 	return 0;
 }
 
-/* Two raw keys decoded to the same labels (e.g. a static_map folding values):
- * one series, values added. */
-static int merge_series(struct series_row *into, const struct bb_family *fam,
-			const struct bb_series *s)
+static int compare_ids(const void *a, const void *b)
 {
-	into->value += s->value;
-	into->count += s->count;
-	into->sum_raw += s->sum_raw;
-	into->sum += s->sum;
-	into->iv_valid = into->iv_valid && s->iv.valid;
-	into->iv_count += s->iv.count;
-	if (fam->kind != BB_METRIC_HISTOGRAM || !fam->n_buckets)
-		return 0;
-	if (!into->merged_iv) {
-		into->merged_iv = calloc(fam->n_buckets, sizeof(*into->merged_iv));
-		if (!into->merged_iv)
-			return -ENOMEM;
-		if (into->iv_buckets)
-			memcpy(into->merged_iv, into->iv_buckets,
-			       fam->n_buckets * sizeof(*into->merged_iv));
-		into->iv_buckets = into->merged_iv;
-	}
-	for (size_t b = 0; b < fam->n_buckets && s->iv.buckets; b++)
-		into->merged_iv[b] += s->iv.buckets[b];
-	if (!into->merged) {
-		into->merged = calloc(fam->n_buckets, sizeof(*into->merged));
-		if (!into->merged)
-			return -ENOMEM;
-		if (into->s->buckets)
-			memcpy(into->merged, into->s->buckets,
-			       fam->n_buckets * sizeof(*into->merged));
-	}
-	for (size_t b = 0; b < fam->n_buckets && s->buckets; b++)
-		into->merged[b] += s->buckets[b];
-	return 0;
-}
+	const struct bb_series *x = *(const struct bb_series *const *)a;
+	const struct bb_series *y = *(const struct bb_series *const *)b;
 
-static int compare_rows(const void *a, const void *b)
-{
-	const struct series_row *x = a, *y = b;
-
-	return x->index < y->index ? -1 : x->index > y->index;
+	if (x->id != y->id)
+		return x->id < y->id ? -1 : 1;
+	return x < y ? -1 : x > y; /* snapshot order: the first of equal ids stays first */
 }
 
 static int compare_metrics(const void *a, const void *b)
@@ -459,24 +417,23 @@ static bool raw_bound_fits(const struct bb_family *fam, size_t b)
 	       fam->le_raw[b] <= INT32_MAX;
 }
 
-static int add_family(struct bbsnmp_tables *t, struct bbsnmp_view *v, const struct bb_family *fam,
-		      struct text *labels)
+/* Can S be a row: an id that fits an Unsigned32 index (ids above 2^32-1, after
+ * four billion series in one process, are not served and are counted). */
+static bool servable(const struct bb_series *s)
+{
+	return s->id >= 1 && s->id <= UINT32_MAX;
+}
+
+static int add_family(struct bbsnmp_tables *t, struct bbsnmp_view *v, const struct bb_family *fam)
 {
 	struct bbsnmp_index_entry *me =
 		bbsnmp_index_get(&t->metric_ids, fam->name, strlen(fam->name));
-	struct bbsnmp_index_map *series_ids;
 	struct metric_row *mrow;
-	bool sorted = true;
+	bool ascending = true;
+	size_t n = 0, dups = 0, unservable = 0;
 
 	if (!me)
 		return -errno;
-	if (!me->child) {
-		me->child = calloc(1, sizeof(struct bbsnmp_index_map));
-		if (!me->child)
-			return -ENOMEM;
-		bbsnmp_index_map_init(me->child, NULL);
-	}
-	series_ids = me->child;
 	if (me->generation == t->generation) {
 		/* bb_snapshot_family() keeps names unique; guard anyway. */
 		bb_warn("snmp: metric %s appears twice in one snapshot; showing the first",
@@ -493,7 +450,7 @@ static int add_family(struct bbsnmp_tables *t, struct bbsnmp_view *v, const stru
 	mrow->fam = fam;
 	mrow->unit = unit_of(fam->name);
 	mrow->index = me->index;
-	mrow->rows = &v->series[v->n_series];
+	mrow->rows = fam->series;
 	for (size_t b = 0; b < fam->n_buckets && fam->kind == BB_METRIC_HISTOGRAM; b++)
 		mrow->raw_any |= raw_bound_fits(fam, b);
 	if (fam->kind == BB_METRIC_HISTOGRAM && fam->n_buckets) {
@@ -506,57 +463,45 @@ static int add_family(struct bbsnmp_tables *t, struct bbsnmp_view *v, const stru
 			mrow->le_raw[b] = fam->le_raw ? (double)fam->le_raw[b] : fam->le[b] / mult;
 	}
 
-	for (size_t i = 0; i < fam->n_series; i++) {
-		const struct bb_series *s = &fam->series[i];
-		struct bbsnmp_index_entry *se;
-		struct series_row *srow;
-
-		if (format_labels(labels, fam, s) < 0)
+	/* The store writes its series in ascending id order: then the family's
+	 * array is the rows as it is (one pass to check). */
+	for (size_t i = 0; i < fam->n_series && ascending; i++)
+		ascending = servable(&fam->series[i]) &&
+			    (i == 0 || fam->series[i - 1].id < fam->series[i].id);
+	if (ascending) {
+		n = fam->n_series;
+	} else {
+		mrow->sorted = malloc((fam->n_series ? fam->n_series : 1) * sizeof(*mrow->sorted));
+		if (!mrow->sorted)
 			return -ENOMEM;
-		se = bbsnmp_index_get(series_ids, labels->buf, labels->len);
-		if (!se)
-			return -errno;
-		if (se->generation == t->generation) {
-			if (merge_series(se->row, fam, s) < 0)
-				return -ENOMEM;
-			continue;
+		for (size_t i = 0; i < fam->n_series; i++) {
+			if (servable(&fam->series[i]))
+				mrow->sorted[n++] = &fam->series[i];
+			else
+				unservable++;
 		}
-		se->generation = t->generation;
-		srow = &v->series[v->n_series++];
-		se->row = srow;
-		srow->index = se->index;
-		srow->s = s;
-		srow->value = s->value;
-		srow->count = s->count;
-		srow->sum_raw = s->sum_raw;
-		srow->sum = s->sum;
-		srow->iv_valid = s->iv.valid;
-		srow->iv_count = s->iv.count;
-		srow->iv_buckets = s->iv.buckets;
-		if (mrow->n_series && srow[-1].index > srow->index)
-			sorted = false;
-		mrow->n_series++;
+		qsort(mrow->sorted, n, sizeof(*mrow->sorted), compare_ids);
+		/* An id twice (not from one store): the first is shown. */
+		for (size_t r = 0, w = 0; r < n; r++) {
+			if (w && mrow->sorted[w - 1]->id == mrow->sorted[r]->id) {
+				dups++;
+				continue;
+			}
+			mrow->sorted[w++] = mrow->sorted[r];
+		}
+		n -= dups;
+		if (dups || unservable)
+			bb_warn("snmp: metric %s: %zu series with an id already shown and %zu with "
+				"an id outside 1..4294967295 are not served",
+				fam->name, dups, unservable);
 	}
-	/* Indexes are handed out in the order series are first seen, so a
-	 * snapshot that keeps its series in that order needs no sort. */
-	if (!sorted)
-		qsort(mrow->rows, mrow->n_series, sizeof(*mrow->rows), compare_rows);
+	if (n > UINT32_MAX)
+		n = UINT32_MAX;
+	mrow->n_series = (uint32_t)n;
+	v->n_series += n;
 	if (fam->kind == BB_METRIC_HISTOGRAM)
-		v->n_buckets += (size_t)mrow->n_series * (fam->n_buckets + 1);
+		v->n_buckets += n * (fam->n_buckets + 1);
 	return 0;
-}
-
-/* Forget series unseen for BBSNMP_RETIRE_LOADS loads: their indexes are
- * never handed out again, and the map holds live series plus that allowance. */
-static void retire_series(struct bbsnmp_tables *t)
-{
-	if (t->generation <= BBSNMP_RETIRE_LOADS)
-		return;
-	for (size_t i = 0; i < t->metric_ids.n_slots; i++)
-		for (struct bbsnmp_index_entry *e = t->metric_ids.slots[i]; e; e = e->next)
-			if (e->child)
-				bbsnmp_index_retire(e->child,
-						    t->generation - BBSNMP_RETIRE_LOADS + 1);
 }
 
 int bbsnmp_tables_build(struct bbsnmp_tables *t, struct bb_snapshot *snap,
@@ -564,7 +509,6 @@ int bbsnmp_tables_build(struct bbsnmp_tables *t, struct bb_snapshot *snap,
 			struct bbsnmp_view **out)
 {
 	struct bbsnmp_view *v = calloc(1, sizeof(*v));
-	size_t n_series = 0;
 	int err = 0;
 
 	*out = NULL;
@@ -575,16 +519,13 @@ int bbsnmp_tables_build(struct bbsnmp_tables *t, struct bb_snapshot *snap,
 	if (err || !snap)
 		goto out;
 	v->snap = bb_snapshot_ref(snap);
-	for (size_t f = 0; f < snap->n_families; f++)
-		n_series += snap->families[f].n_series;
 	v->metrics = calloc(snap->n_families ? snap->n_families : 1, sizeof(*v->metrics));
-	v->series = calloc(n_series ? n_series : 1, sizeof(*v->series));
-	if (!v->metrics || !v->series) {
+	if (!v->metrics) {
 		err = -ENOMEM;
 		goto out;
 	}
 	for (size_t f = 0; f < snap->n_families && !err; f++)
-		err = add_family(t, v, &snap->families[f], &v->scratch);
+		err = add_family(t, v, &snap->families[f]);
 	if (err)
 		goto out;
 	/* Metrics are few: sorted by index for the binary searches. */
@@ -597,7 +538,6 @@ int bbsnmp_tables_build(struct bbsnmp_tables *t, struct bb_snapshot *snap,
 		mrow->idx.len = 1;
 	}
 out:
-	retire_series(t);
 	if (err) {
 		bb_err("snmp: cannot build the tables: %s", strerror(-err));
 		bbsnmp_view_free(v);
@@ -844,29 +784,28 @@ static double column_quantile(unsigned col, bool *raw)
 
 /* Prometheus' histogram_quantile over the row's last interval: NaN when the
  * interval is not known or saw nothing. */
-static double row_quantile(const struct metric_row *mrow, const struct series_row *row,
-			   unsigned col)
+static double row_quantile(const struct metric_row *mrow, const struct bb_series *row, unsigned col)
 {
 	const struct bb_family *fam = mrow->fam;
 	bool raw;
 	double q = column_quantile(col, &raw);
 
-	if (!row->iv_valid || !row->iv_count || !fam->n_buckets || !row->iv_buckets)
+	if (!row->iv.valid || !row->iv.count || !fam->n_buckets || !row->iv.buckets)
 		return NAN;
-	return bb_hist_quantile(q, raw ? mrow->le_raw : fam->le, row->iv_buckets, fam->n_buckets,
-				row->iv_count);
+	return bb_hist_quantile(q, raw ? mrow->le_raw : fam->le, row->iv.buckets, fam->n_buckets,
+				row->iv.count);
 }
 
 /* Given metric_has(): does this row have column COL (the interval columns
  * are absent until known, the percentiles while the interval is empty)? */
-static bool row_has(unsigned col, const struct metric_row *mrow, const struct series_row *row)
+static bool row_has(unsigned col, const struct metric_row *mrow, const struct bb_series *row)
 {
 	if (col < BBSNMP_COL_SERIES_INTERVAL_COUNT)
 		return true;
 	if (col == BBSNMP_COL_SERIES_INTERVAL_COUNT)
-		return row->iv_valid;
+		return row->iv.valid;
 	/* What row_quantile() needs not to be NaN, without computing it. */
-	return row->iv_valid && row->iv_count && mrow->fam->n_buckets && row->iv_buckets;
+	return row->iv.valid && row->iv.count && mrow->fam->n_buckets && row->iv.buckets;
 }
 
 /* Given metric_has(): does bucket B (1-based) of a series have column COL? */
@@ -889,7 +828,7 @@ static bool next_present(const struct bbsnmp_view *t, enum bbsnmp_table which, u
 			continue;
 		if (which != BBSNMP_TABLE_BUCKETS) {
 			for (; p->r < mrow->n_series; p->r++)
-				if (row_has(col, mrow, &mrow->rows[p->r]))
+				if (row_has(col, mrow, row_at(mrow, p->r)))
 					return true;
 			continue;
 		}
@@ -924,7 +863,7 @@ static size_t row_lower_bound(const struct metric_row *mrow, oid idx)
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (mrow->rows[mid].index < idx)
+		if (row_at(mrow, mid)->id < idx)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -950,11 +889,11 @@ static struct vpos locate(const struct bbsnmp_view *t, enum bbsnmp_table which, 
 		return p; /* every instance of that metric is after (idx[0]) */
 	mrow = &t->metrics[p.m];
 	p.r = row_lower_bound(mrow, idx[1]);
-	if (p.r >= mrow->n_series || mrow->rows[p.r].index != idx[1] || n == 2) {
+	if (p.r >= mrow->n_series || row_at(mrow, p.r)->id != idx[1] || n == 2) {
 		/* (m, s) is after IDX, or IDX is its prefix: in the series table
 		 * (m, s) == IDX is the instance itself, taken when inclusive. */
 		if (parts == 2 && n == 2 && p.r < mrow->n_series &&
-		    mrow->rows[p.r].index == idx[1] && !inclusive)
+		    row_at(mrow, p.r)->id == idx[1] && !inclusive)
 			p.r++;
 		goto fix;
 	}
@@ -986,11 +925,11 @@ fix:
 }
 
 static void series_value(struct bbsnmp_view *t, const struct metric_row *mrow,
-			 const struct series_row *row, unsigned col, netsnmp_request_info *request)
+			 const struct bb_series *row, unsigned col, netsnmp_request_info *request)
 {
 	switch (col) {
 	case BBSNMP_COL_SERIES_LABELS:
-		if (format_labels(&t->scratch, mrow->fam, row->s) < 0)
+		if (format_labels(&t->scratch, mrow->fam, row) < 0)
 			return set_text(request, "");
 		return set_text(request, t->scratch.buf);
 	case BBSNMP_COL_SERIES_VALUE:
@@ -1004,7 +943,7 @@ static void series_value(struct bbsnmp_view *t, const struct metric_row *mrow,
 	case BBSNMP_COL_SERIES_SUM_SCALED:
 		return set_double(request, row->sum);
 	case BBSNMP_COL_SERIES_INTERVAL_COUNT:
-		return set_gauge(request, row->iv_count);
+		return set_gauge(request, row->iv.count);
 	case BBSNMP_COL_SERIES_P50:
 	case BBSNMP_COL_SERIES_P90:
 	case BBSNMP_COL_SERIES_P99: {
@@ -1019,11 +958,11 @@ static void series_value(struct bbsnmp_view *t, const struct metric_row *mrow,
 	}
 }
 
-static void bucket_value(const struct metric_row *mrow, const struct series_row *row, uint32_t b,
+static void bucket_value(const struct metric_row *mrow, const struct bb_series *row, uint32_t b,
 			 unsigned col, netsnmp_request_info *request)
 {
 	const struct bb_family *fam = mrow->fam;
-	const uint64_t *cum = row->merged ? row->merged : row->s->buckets;
+	const uint64_t *cum = row->buckets;
 
 	switch (col) {
 	case BBSNMP_COL_BUCKET_UPPER_BOUND:
@@ -1044,7 +983,7 @@ static void answer(struct bbsnmp_view *t, enum bbsnmp_table which,
 		   netsnmp_request_info *request, bool set_name)
 {
 	const struct metric_row *mrow = &t->metrics[p->m];
-	const struct series_row *row = &mrow->rows[p->r];
+	const struct bb_series *row = row_at(mrow, p->r);
 
 	if (set_name) {
 		oid name[MAX_OID_LEN];
@@ -1054,7 +993,7 @@ static void answer(struct bbsnmp_view *t, enum bbsnmp_table which,
 		name[len++] = 1;
 		name[len++] = col;
 		name[len++] = mrow->index;
-		name[len++] = row->index;
+		name[len++] = (oid)row->id;
 		if (which == BBSNMP_TABLE_BUCKETS)
 			name[len++] = p->b;
 		snmp_set_var_objid(request->requestvb, name, len);
@@ -1086,10 +1025,11 @@ static void virtual_get(struct bbsnmp_view *t, enum bbsnmp_table which,
 		goto none;
 	p = locate(t, which, idx, parts, true);
 	if (p.m >= t->n_metrics || t->metrics[p.m].index != idx[0] ||
-	    t->metrics[p.m].rows[p.r].index != idx[1] || !metric_has(which, col, &t->metrics[p.m]))
+	    p.r >= t->metrics[p.m].n_series || row_at(&t->metrics[p.m], p.r)->id != idx[1] ||
+	    !metric_has(which, col, &t->metrics[p.m]))
 		goto none;
 	if (which == BBSNMP_TABLE_SERIES &&
-	    !row_has(col, &t->metrics[p.m], &t->metrics[p.m].rows[p.r]))
+	    !row_has(col, &t->metrics[p.m], row_at(&t->metrics[p.m], p.r)))
 		goto none;
 	if (which == BBSNMP_TABLE_BUCKETS &&
 	    (p.b != idx[2] || !bucket_has(col, &t->metrics[p.m], p.b)))

@@ -49,11 +49,55 @@ static const char *const name_syscall_errno[] = { "syscall", "errno" };
 static const char *const name_dev_op[] = { "device", "operation" };
 static const char *const name_config[] = { "config" };
 
+/*
+ * Series ids as the series store gives them: one per (metric, label set) for
+ * as long as the store keeps the series, never given out again once it is
+ * forgotten (test_forget_id: the store retired it).
+ */
+static struct test_id {
+	char key[256];
+	uint64_t id;
+} test_ids[64];
+static size_t n_test_ids;
+static uint64_t last_test_id;
+
+static void id_key(char *key, size_t len, const struct bb_family *fam, const char *const *values)
+{
+	snprintf(key, len, "%s", fam->name);
+	for (size_t l = 0; l < fam->n_labels; l++)
+		snprintf(key + strlen(key), len - strlen(key), "|%s", values[l]);
+}
+
+static uint64_t test_id(const struct bb_family *fam, const char *const *values)
+{
+	char key[256];
+
+	id_key(key, sizeof(key), fam, values);
+	for (size_t i = 0; i < n_test_ids; i++)
+		if (strcmp(test_ids[i].key, key) == 0)
+			return test_ids[i].id;
+	assert_true(n_test_ids < sizeof(test_ids) / sizeof(test_ids[0]));
+	snprintf(test_ids[n_test_ids].key, sizeof(test_ids[n_test_ids].key), "%s", key);
+	test_ids[n_test_ids].id = ++last_test_id;
+	return test_ids[n_test_ids++].id;
+}
+
+static void test_forget_id(const char *metric, const char *value)
+{
+	char key[256];
+
+	snprintf(key, sizeof(key), "%s|%s", metric, value);
+	for (size_t i = 0; i < n_test_ids; i++)
+		if (strcmp(test_ids[i].key, key) == 0)
+			test_ids[i] = test_ids[--n_test_ids];
+}
+
 static void add_counter(struct bb_family *fam, const char *const *values, uint64_t v)
 {
 	struct bb_series *s = bb_family_add_series(fam, values);
 
 	assert_non_null(s);
+	s->id = test_id(fam, values);
 	s->value = v;
 }
 
@@ -63,6 +107,7 @@ static void add_hist(struct bb_family *fam, const char *const *values, const uin
 	struct bb_series *s = bb_family_add_series(fam, values);
 
 	assert_non_null(s);
+	s->id = test_id(fam, values);
 	for (size_t i = 0; i < fam->n_buckets; i++)
 		s->buckets[i] = cum[i];
 	s->count = count;
@@ -552,7 +597,8 @@ static void test_get_values(void **state)
 	assert_get_text(name, len, "Syscalls by name.");
 
 	/* A gauge above 2^32 is held at the Gauge32 maximum. */
-	len = column_oid(name, BBSNMP_TABLE_SERIES, BBSNMP_COL_SERIES_GAUGE, 2, gauge, 1);
+	len = column_oid(name, BBSNMP_TABLE_SERIES, BBSNMP_COL_SERIES_GAUGE, 2, gauge,
+			 series_index(gauge, "config=\"syscalls\""));
 	assert_get_int(name, len, ASN_GAUGE, 4294967295L);
 }
 
@@ -563,19 +609,27 @@ static void test_get_absent(void **state)
 	size_t len;
 	unsigned sys = metric_index("syscalls_total");
 	unsigned bio = metric_index("bio_latency_seconds");
+	unsigned rd = series_index(sys, "syscall=\"read\"");
+	unsigned sda = series_index(bio, "device=\"sda\",operation=\"read\"");
 
-	len = column_oid(name, BBSNMP_TABLE_SERIES, BBSNMP_COL_SERIES_COUNT, 2, sys, 1);
+	assert_true(rd && sda);
+	len = column_oid(name, BBSNMP_TABLE_SERIES, BBSNMP_COL_SERIES_COUNT, 2, sys, rd);
 	assert_get_exception(name, len, SNMP_NOSUCHINSTANCE);
-	len = column_oid(name, BBSNMP_TABLE_SERIES, BBSNMP_COL_SERIES_VALUE, 2, bio, 1);
+	len = column_oid(name, BBSNMP_TABLE_SERIES, BBSNMP_COL_SERIES_VALUE, 2, bio, sda);
 	assert_get_exception(name, len, SNMP_NOSUCHINSTANCE);
-	len = column_oid(name, BBSNMP_TABLE_SERIES, BBSNMP_COL_SERIES_GAUGE, 2, sys, 1);
+	len = column_oid(name, BBSNMP_TABLE_SERIES, BBSNMP_COL_SERIES_GAUGE, 2, sys, rd);
 	assert_get_exception(name, len, SNMP_NOSUCHINSTANCE);
-	len = column_oid(name, BBSNMP_TABLE_SERIES, BBSNMP_COL_SERIES_VALUE, 2, sys, 999);
+	/* An index no series has (ids are unique in the process: read's is not
+	 * syscall_errors_total's). */
+	len = column_oid(name, BBSNMP_TABLE_SERIES, BBSNMP_COL_SERIES_VALUE, 2, sys, 999999);
 	assert_get_exception(name, len, SNMP_NOSUCHINSTANCE);
-	len = column_oid(name, BBSNMP_TABLE_SERIES, 99, 2, sys, 1);
+	len = column_oid(name, BBSNMP_TABLE_SERIES, BBSNMP_COL_SERIES_VALUE, 2,
+			 metric_index("syscall_errors_total"), rd);
+	assert_get_exception(name, len, SNMP_NOSUCHINSTANCE);
+	len = column_oid(name, BBSNMP_TABLE_SERIES, 99, 2, sys, rd);
 	assert_get_exception(name, len, SNMP_NOSUCHOBJECT);
 	/* The index column is not-accessible. */
-	len = column_oid(name, BBSNMP_TABLE_SERIES, 1, 2, sys, 1);
+	len = column_oid(name, BBSNMP_TABLE_SERIES, 1, 2, sys, rd);
 	assert_get_exception(name, len, SNMP_NOSUCHOBJECT);
 }
 
@@ -674,7 +728,9 @@ static void test_getnext_entry_points(void **state)
 	/* The series table's first column from its entry OID. */
 	len = column_oid(name, BBSNMP_TABLE_SERIES, 0, 0) - 1; /* ROOT.1.3.1 */
 	resp = send_pdu(SNMP_MSG_GETNEXT, name, len, 0);
-	want_len = column_oid(want, BBSNMP_TABLE_SERIES, BBSNMP_COL_SERIES_LABELS, 2, sys, 1);
+	/* read has the lowest id of the metric: the store admitted it first. */
+	want_len = column_oid(want, BBSNMP_TABLE_SERIES, BBSNMP_COL_SERIES_LABELS, 2, sys,
+			      series_index(sys, "syscall=\"read\""));
 	assert_int_equal(snmp_oid_compare(resp->variables->name, resp->variables->name_length, want,
 					  want_len),
 			 0);
@@ -682,10 +738,13 @@ static void test_getnext_entry_points(void **state)
 
 	/* Sparse column: the value column skips histogram and gauge series. */
 	len = column_oid(name, BBSNMP_TABLE_SERIES, BBSNMP_COL_SERIES_VALUE, 2,
-			 metric_index("syscall_errors_total"), 1);
+			 metric_index("syscall_errors_total"),
+			 series_index(metric_index("syscall_errors_total"),
+				      "syscall=\"ioprio_get\",errno=\"EINVAL\""));
 	resp = send_pdu(SNMP_MSG_GETNEXT, name, len, 0);
 	want_len = column_oid(want, BBSNMP_TABLE_SERIES, BBSNMP_COL_SERIES_VALUE, 2,
-			      metric_index("events_total"), 1);
+			      metric_index("events_total"),
+			      series_index(metric_index("events_total"), ""));
 	assert_int_equal(snmp_oid_compare(resp->variables->name, resp->variables->name_length, want,
 					  want_len),
 			 0);
@@ -707,7 +766,9 @@ static void test_index_stability(void **state)
 	unsigned open_idx;
 
 	assert_true(read_idx && write_idx && ioprio_idx);
-	/* Snapshot B: write is gone, open is new, the order is reversed. */
+	/* Snapshot B: write is gone (the store retires it), open is new, the
+	 * order is reversed (the tables sort it by id). */
+	test_forget_id("syscalls_total", "write");
 	fam = bb_snapshot_family(b, "syscalls_total", "Syscalls by name.", BB_METRIC_COUNTER, names,
 				 1);
 	add_counter(fam, (const char *const[]){ "open" }, 1);
@@ -726,8 +787,9 @@ static void test_index_stability(void **state)
 	/* The histogram is gone from B: its rows too. */
 	assert_int_equal(metric_index("bio_latency_seconds"), 0);
 
-	/* Back to A (many loads later: every PDU loads with a timeout of 0):
-	 * write was retired, so it comes back under a new index. */
+	/* Back to A: write was retired by the store, so it comes back under a
+	 * new id, hence a new index; open is retired now. */
+	test_forget_id("syscalls_total", "open");
 	bb_snapshot_unref(cur_snap);
 	cur_snap = snapshot_a();
 	assert_true(series_index(sys, "syscall=\"write\"") > open_idx);
@@ -736,8 +798,10 @@ static void test_index_stability(void **state)
 	assert_int_equal(series_index(sys, "syscall=\"open\""), 0);
 }
 
-/* A snapshot with counter series "s<first>".."s<first+n-1>" of metric churn_total. */
-static struct bb_snapshot *churn_snapshot(unsigned first, unsigned n)
+/* A snapshot with counter series "s<first>".."s<first+n-1>" of metric
+ * churn_total, series "s<i>" with id ID0 + i (as a store that admitted them
+ * in that order would give). */
+static struct bb_snapshot *churn_snapshot(unsigned first, unsigned n, uint64_t id0)
 {
 	struct bb_snapshot *snap = bb_snapshot_new();
 	struct bb_family *fam =
@@ -747,9 +811,13 @@ static struct bb_snapshot *churn_snapshot(unsigned first, unsigned n)
 	assert_non_null(fam);
 	for (unsigned i = first; i < first + n; i++) {
 		const char *values[] = { value };
+		struct bb_series *s;
 
 		snprintf(value, sizeof(value), "s%u", i);
-		add_counter(fam, values, i);
+		s = bb_family_add_series(fam, values);
+		assert_non_null(s);
+		s->id = id0 + i;
+		s->value = i;
 	}
 	bb_snapshot_finish(snap);
 	return snap;
@@ -763,60 +831,46 @@ static uint32_t churn_index(struct bbsnmp_tables *t, unsigned i)
 	return bbsnmp_tables_series_index(t, "churn_total", labels);
 }
 
-/* Within BBSNMP_RETIRE_LOADS loads a series keeps its index; after that its
- * entry is gone, and coming back gets a new index, never an old one. */
-static void test_index_retirement(void **state)
+/* A series' index is its id: kept while the store keeps the series, gone
+ * with its row from the first load it is not in, and never another label
+ * set's. The tables keep no per-series index state: churn leaves the index
+ * maps at their one metric entry and the heap flat. */
+static void test_index_is_series_id(void **state)
 {
 	struct bbsnmp_tables *t = bbsnmp_tables_new();
-	struct bb_snapshot *snap = churn_snapshot(0, 3);
-	uint32_t s1, max_index = 0;
+	struct bb_snapshot *snap = churn_snapshot(0, 3, 100);
 	size_t heap_at_1000 = 0;
 
 	assert_int_equal(bbsnmp_tables_update(t, snap, NULL, 0), 0);
 	bb_snapshot_unref(snap);
-	s1 = churn_index(t, 1);
-	assert_int_equal(s1, 2);
-	/* s1 missing for BBSNMP_RETIRE_LOADS - 1 loads: kept. */
-	for (int i = 0; i < BBSNMP_RETIRE_LOADS - 1; i++) {
-		snap = churn_snapshot(0, 1);
-		assert_int_equal(bbsnmp_tables_update(t, snap, NULL, 0), 0);
-		bb_snapshot_unref(snap);
-	}
-	assert_int_equal(churn_index(t, 1), s1);
-	snap = churn_snapshot(0, 3);
+	assert_int_equal(churn_index(t, 0), 100);
+	assert_int_equal(churn_index(t, 1), 101);
+	assert_int_equal(churn_index(t, 2), 102);
+	assert_int_equal(bbsnmp_tables_rows(t, BBSNMP_TABLE_SERIES), 3);
+	/* s1 and s2 retired by the store: their rows are gone at once. */
+	snap = churn_snapshot(0, 1, 100);
 	assert_int_equal(bbsnmp_tables_update(t, snap, NULL, 0), 0);
 	bb_snapshot_unref(snap);
-	assert_int_equal(churn_index(t, 1), s1);
-	/* Now missing for BBSNMP_RETIRE_LOADS loads: retired. */
-	for (int i = 0; i < BBSNMP_RETIRE_LOADS; i++) {
-		snap = churn_snapshot(0, 1);
-		assert_int_equal(bbsnmp_tables_update(t, snap, NULL, 0), 0);
-		bb_snapshot_unref(snap);
-	}
+	assert_int_equal(bbsnmp_tables_rows(t, BBSNMP_TABLE_SERIES), 1);
 	assert_int_equal(churn_index(t, 1), 0);
-	assert_int_equal(bbsnmp_tables_index_entries(t), 1 + 1);
-	snap = churn_snapshot(0, 3);
+	/* s1 admitted again by the store: a new id, so a new index. */
+	snap = churn_snapshot(1, 1, 200);
 	assert_int_equal(bbsnmp_tables_update(t, snap, NULL, 0), 0);
 	bb_snapshot_unref(snap);
-	assert_int_equal(churn_index(t, 1), 4);
-	assert_int_equal(churn_index(t, 2), 5);
-	assert_int_equal(churn_index(t, 0), 1);
+	assert_int_equal(churn_index(t, 1), 201);
+	assert_int_equal(bbsnmp_tables_index_entries(t), 1);
 
-	/* Churn: 20 new series per load for 10k loads, each seen once. The
-	 * maps hold the live ones plus BBSNMP_RETIRE_LOADS loads' worth, every
-	 * label set gets a new index, and the heap stays flat. */
-	max_index = 5;
+	/* Churn: 20 new series per load for 10k loads, each seen once. */
 	for (unsigned load = 0; load < 10000; load++) {
-		snap = churn_snapshot(1000 + load * 20, 20);
+		uint64_t id0 = 1000 + (uint64_t)load * 20;
+
+		snap = churn_snapshot(1000 + load * 20, 20, id0 - 1000 - load * 20);
 		assert_int_equal(bbsnmp_tables_update(t, snap, NULL, 0), 0);
 		bb_snapshot_unref(snap);
-		for (unsigned i = 0; i < 20; i += 7) {
-			uint32_t idx = churn_index(t, 1000 + load * 20 + i);
-
-			assert_int_equal(idx, max_index + 1 + i);
-		}
-		max_index += 20;
-		assert_true(bbsnmp_tables_index_entries(t) <= 1 + 20 * BBSNMP_RETIRE_LOADS);
+		assert_int_equal(bbsnmp_tables_rows(t, BBSNMP_TABLE_SERIES), 20);
+		for (unsigned i = 0; i < 20; i += 7)
+			assert_int_equal(churn_index(t, 1000 + load * 20 + i), id0 + i);
+		assert_int_equal(bbsnmp_tables_index_entries(t), 1);
 		if (load == 1000)
 			heap_at_1000 = mallinfo2().uordblks;
 	}
@@ -825,42 +879,55 @@ static void test_index_retirement(void **state)
 	bbsnmp_tables_free(t);
 }
 
-/* Two series with equal labels are one row with the values added. */
-static void test_duplicate_labels_merged(void **state)
+/* Ids are unique per store; two series with one id in a family (not from a
+ * store) show the first; two with equal labels and their own ids are two rows. */
+static void test_duplicate_ids(void **state)
 {
 	static const double le[] = { 1, 2 };
 	static const int64_t le_raw[] = { 1, 2 };
 	static const uint64_t cum1[] = { 1, 2 }, cum2[] = { 0, 5 };
 	struct bb_snapshot *snap = bb_snapshot_new();
 	struct bb_family *fam;
+	struct bb_series *s;
 	oid name[MAX_OID_LEN];
 	size_t len;
 	unsigned m, h;
 
 	fam = bb_snapshot_family(snap, "dup_total", "", BB_METRIC_COUNTER, name_syscall, 1);
-	add_counter(fam, (const char *const[]){ "x" }, 2);
-	add_counter(fam, (const char *const[]){ "x" }, 3);
+	s = bb_family_add_series(fam, (const char *const[]){ "x" });
+	s->id = 7;
+	s->value = 2;
+	s = bb_family_add_series(fam, (const char *const[]){ "y" });
+	s->id = 7;
+	s->value = 3;
+	s = bb_family_add_series(fam, (const char *const[]){ "x" });
+	s->id = 5;
+	s->value = 4;
 	fam = bb_snapshot_family(snap, "dup_hist", "", BB_METRIC_HISTOGRAM, name_syscall, 1);
 	assert_int_equal(bb_family_set_buckets(fam, le, le_raw, 2, 1), 0);
 	add_hist(fam, (const char *const[]){ "y" }, cum1, 3, 10);
+	fam->series[0].id = 9;
 	add_hist(fam, (const char *const[]){ "y" }, cum2, 6, 20);
+	fam->series[1].id = 9;
 	bb_snapshot_finish(snap);
 	bb_snapshot_unref(cur_snap);
 	cur_snap = snap;
 
 	m = metric_index("dup_total");
 	h = metric_index("dup_hist");
-	len = column_oid(name, BBSNMP_TABLE_SERIES, BBSNMP_COL_SERIES_VALUE, 2, m, 1);
-	assert_get_counter64(name, len, 5);
-	len = column_oid(name, BBSNMP_TABLE_SERIES, BBSNMP_COL_SERIES_VALUE, 2, m, 2);
-	assert_get_exception(name, len, SNMP_NOSUCHINSTANCE);
-	len = column_oid(name, BBSNMP_TABLE_SERIES, BBSNMP_COL_SERIES_COUNT, 2, h, 1);
-	assert_get_counter64(name, len, 9);
-	len = column_oid(name, BBSNMP_TABLE_BUCKETS, BBSNMP_COL_BUCKET_COUNT, 3, h, 1, 2);
-	assert_get_counter64(name, len, 7);
-	len = column_oid(name, BBSNMP_TABLE_BUCKETS, BBSNMP_COL_BUCKET_COUNT, 3, h, 1, 3);
-	assert_get_counter64(name, len, 9);
+	len = column_oid(name, BBSNMP_TABLE_SERIES, BBSNMP_COL_SERIES_VALUE, 2, m, 7);
+	assert_get_counter64(name, len, 2);
+	len = column_oid(name, BBSNMP_TABLE_SERIES, BBSNMP_COL_SERIES_VALUE, 2, m, 5);
+	assert_get_counter64(name, len, 4);
+	len = column_oid(name, BBSNMP_TABLE_SERIES, BBSNMP_COL_SERIES_LABELS, 2, m, 5);
+	assert_get_text(name, len, "syscall=\"x\"");
+	len = column_oid(name, BBSNMP_TABLE_SERIES, BBSNMP_COL_SERIES_COUNT, 2, h, 9);
+	assert_get_counter64(name, len, 3);
+	len = column_oid(name, BBSNMP_TABLE_BUCKETS, BBSNMP_COL_BUCKET_COUNT, 3, h, 9, 2);
+	assert_get_counter64(name, len, 2);
 	len = column_oid(name, BBSNMP_TABLE_METRICS, BBSNMP_COL_METRIC_SERIES, 1, m);
+	assert_get_int(name, len, ASN_GAUGE, 2);
+	len = column_oid(name, BBSNMP_TABLE_METRICS, BBSNMP_COL_METRIC_SERIES, 1, h);
 	assert_get_int(name, len, ASN_GAUGE, 1);
 }
 
@@ -888,7 +955,7 @@ static void test_long_text_cut(void **state)
 	cur_snap = snap;
 
 	len = column_oid(name, BBSNMP_TABLE_SERIES, BBSNMP_COL_SERIES_LABELS, 2,
-			 metric_index("long_total"), 1);
+			 metric_index("long_total"), (unsigned)fam->series[0].id);
 	resp = get(name, len);
 	vb = resp->variables;
 	assert_int_equal(vb->type, ASN_OCTET_STR);
@@ -914,8 +981,10 @@ static void test_cache_period(void **state)
 	assert_int_equal(n_loads, 2);
 	{
 		oid other[MAX_OID_LEN];
-		size_t other_len = column_oid(other, BBSNMP_TABLE_BUCKETS, BBSNMP_COL_BUCKET_COUNT,
-					      3, 3, 1, 1);
+		unsigned bio = metric_index("bio_latency_seconds");
+		size_t other_len =
+			column_oid(other, BBSNMP_TABLE_BUCKETS, BBSNMP_COL_BUCKET_COUNT, 3, bio,
+				   series_index(bio, "device=\"sda\",operation=\"read\""), 1);
 		netsnmp_pdu *pdu = snmp_pdu_create(SNMP_MSG_GET), *r = NULL;
 
 		pdu->flags |= UCD_MSG_FLAG_ALWAYS_IN_VIEW;
@@ -1162,7 +1231,7 @@ static void value_text(const netsnmp_variable_list *vb, char *buf, size_t len)
 
 struct merged {
 	char labels[256];
-	unsigned first; /* series index in the family */
+	unsigned first; /* series index in the family: the series' id */
 	uint64_t value, count, sum_raw, cum[16];
 	double sum;
 	bool iv_valid;
@@ -1183,18 +1252,22 @@ static void build_oracle(const struct bb_snapshot *snap, struct oracle *o)
 			char labels[256] = "";
 			size_t r;
 
+			/* Index = id; an id outside 1..2^32-1 is not served, and of two
+			 * series with one id the first in the snapshot is. */
+			if (s->id < 1 || s->id > UINT32_MAX)
+				continue;
+			for (r = 0; r < n_rows && rows[r].first != s->id; r++)
+				;
+			if (r < n_rows)
+				continue;
 			for (size_t l = 0; l < fam->n_labels; l++)
 				snprintf(labels + strlen(labels), sizeof(labels) - strlen(labels),
 					 "%s%s=\"%s\"", l ? "," : "", fam->label_names[l],
 					 s->label_values[l]);
-			for (r = 0; r < n_rows && strcmp(rows[r].labels, labels) != 0; r++)
-				;
-			if (r == n_rows) {
-				snprintf(rows[r].labels, sizeof(rows[r].labels), "%s", labels);
-				rows[r].first = ++n_rows;
-				rows[r].iv_valid = true;
-			}
-			rows[r].iv_valid = rows[r].iv_valid && s->iv.valid;
+			snprintf(rows[r].labels, sizeof(rows[r].labels), "%s", labels);
+			rows[r].first = (unsigned)s->id;
+			n_rows++;
+			rows[r].iv_valid = s->iv.valid;
 			rows[r].iv_count += s->iv.count;
 			for (size_t b = 0; b < fam->n_buckets; b++)
 				rows[r].iv_cum[b] += s->iv.buckets[b];
@@ -1311,8 +1384,10 @@ static void build_oracle(const struct bb_snapshot *snap, struct oracle *o)
 	qsort(o->v, o->n, sizeof(*o->v), compare_inst);
 }
 
-/* A random snapshot: counters, gauges and histograms of random sizes, label
- * values from a small pool so that some label sets repeat (and merge). */
+/* A random snapshot: counters, gauges and histograms of random sizes, with
+ * ids as a store gives them (ascending, with gaps where series retired); in
+ * some families shuffled, repeated or out of the index range, which the
+ * tables must sort, dedupe (first shown) and skip. */
 static struct bb_snapshot *random_snapshot(unsigned *seed)
 {
 	struct bb_snapshot *snap = bb_snapshot_new();
@@ -1347,6 +1422,9 @@ static struct bb_snapshot *random_snapshot(unsigned *seed)
 			}
 			assert_int_equal(bb_family_set_buckets(fam, le, raw, nb, 0.001), 0);
 		}
+		unsigned odd_ids = rand_r(seed) % 6; /* 0: shuffled, 1: a repeat, 2: too big */
+		uint64_t id = 1 + rand_r(seed) % 1000;
+
 		for (unsigned i = 0; i < n_series; i++) {
 			char a[16], b[16];
 			const char *values[] = { a, b };
@@ -1357,6 +1435,12 @@ static struct bb_snapshot *random_snapshot(unsigned *seed)
 			snprintf(b, sizeof(b), "%u", k);
 			s = bb_family_add_series(fam, values);
 			assert_non_null(s);
+			s->id = id;
+			id += 1 + (rand_r(seed) % 4 == 0 ? rand_r(seed) % 50 : 0);
+			if (odd_ids == 1 && i > 0 && rand_r(seed) % 5 == 0)
+				s->id = fam->series[rand_r(seed) % i].id;
+			if (odd_ids == 2 && rand_r(seed) % 5 == 0)
+				s->id = rand_r(seed) % 2 ? 0 : (uint64_t)UINT32_MAX + 1 + i;
 			s->value = rand_r(seed) % 3 == 0 ? (uint64_t)rand_r(seed) << 20
 							 : rand_r(seed) % 1000;
 			if (kind == BB_METRIC_HISTOGRAM) {
@@ -1378,6 +1462,13 @@ static struct bb_snapshot *random_snapshot(unsigned *seed)
 				s->sum_raw = rand_r(seed) % 100000;
 				s->sum = s->sum_raw * fam->multiplier;
 			}
+		}
+		for (unsigned i = 0; odd_ids == 0 && i < n_series; i++) {
+			unsigned j = rand_r(seed) % n_series;
+			uint64_t tmp = fam->series[i].id;
+
+			fam->series[i].id = fam->series[j].id;
+			fam->series[j].id = tmp;
 		}
 	}
 	bb_snapshot_finish(snap);
@@ -1614,9 +1705,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_getbulk_matches_getnext, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_getnext_entry_points, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_index_stability, setup, teardown),
-		cmocka_unit_test(test_index_retirement),
+		cmocka_unit_test(test_index_is_series_id),
 		cmocka_unit_test_teardown(test_walk_equivalence, teardown_equivalence),
-		cmocka_unit_test_setup_teardown(test_duplicate_labels_merged, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_duplicate_ids, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_long_text_cut, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cache_period, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unregister_and_again, setup, teardown),

@@ -978,10 +978,11 @@ def test_valgrind_churning_series(collectd, bbcollectd_dir):
             c.assert_running()
             return len(c.csv_rows("bbcollectd", "bpfbridge_series", "config=bbcollectd"))
 
-        wait_for(lambda: reads() >= 500, timeout=420, interval=1, what="500 reads")
+        wait_for(lambda: reads() >= 500, timeout=valgrind_wait(300), interval=1,
+                 what="500 reads")
     finally:
         stop.set()
         t.join()
-    c.stop(timeout=120)
+    c.stop(timeout=valgrind_wait(60))  # its leak check walks every series' allocations
     problems = valgrind_problems(c.valgrind_xml)
     assert not problems, "valgrind:\n" + "\n\n".join(problems)

@@ -109,6 +109,21 @@ def test_syscalls_counts_the_marker_exactly(cli, config_dir, tmp_path):
     assert_progs_gone(d.prog_ids)
 
 
+def test_series_ids_are_unique_and_ascend_per_family(cli, config_dir, tmp_path):
+    """Every series, the self-metrics' too, has an id of its own (the SNMP
+    tables use it as the series index), ascending within each family as the
+    store and the engine write them."""
+    d = Dump(cli, [cfg(config_dir, "syscalls")], tmp_path, interval=1.0).wait_ready()
+    run_marker(10)
+    snap = d.snapshot()
+    ids = [s["id"] for f in snap["families"] for s in f["series"]]
+    assert len(ids) > len(SELF_FAMILIES) and all(i >= 1 for i in ids)
+    assert len(ids) == len(set(ids)), "an id is shared by two series"
+    for f in snap["families"]:
+        fam_ids = [s["id"] for s in f["series"]]
+        assert fam_ids == sorted(fam_ids), f["name"]
+
+
 def test_siblings_count_exactly_while_other_hooks_fail(cli, bbtest, tmp_path):
     """The broken tp_btf alternative falls back to raw_tp, the unhooked broken
     program and the impossible `ghost` hook are reported, and what did attach

@@ -105,10 +105,12 @@ class Daemon:
             raise AssertionError("%s exited with %s:\n%s" % (self.name, self.proc.returncode,
                                                              self.log()[-4000:]))
 
-    def stop(self, sig=signal.SIGTERM, timeout=15.0, expect_rc=0):
+    def stop(self, sig=signal.SIGTERM, timeout=None, expect_rc=0):
         """Send SIG and wait; a daemon that does not exit in time is killed and fails."""
         if self.proc is None or self.stopped:
             return self.proc.returncode if self.proc else None
+        if timeout is None:
+            timeout = valgrind_wait(15) if "valgrind" in self.argv else 15.0
         self.stopped = True
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
@@ -609,7 +611,7 @@ def test_subagent_no_leaks_under_valgrind(stack, reader):
 
     want = 15 if reader else 100
     walks = 0
-    deadline = time.monotonic() + 300
+    deadline = time.monotonic() + valgrind_wait(120)
     while loads() < want:
         sub.assert_running()
         client.walk(col(METRICS, 2))

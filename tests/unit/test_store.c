@@ -234,6 +234,98 @@ static void test_ids_are_stable_and_ordered(void **state)
 	fx_free(f);
 }
 
+/* Ids are unique in the process: two stores (or a store made anew for the
+ * same metric, as when an engine is reopened) never hand out the same one,
+ * and each store's ids still ascend in its order of admission. */
+static void test_ids_are_unique_across_stores(void **state)
+{
+	uint32_t keys[3] = { 7, 8, 9 };
+	struct kv rows[3];
+	struct fx *f1 = fx_new(uint_yaml, 100, 5, NULL), *f2 = fx_new(uint_yaml, 100, 5, NULL);
+	const struct bb_family *fam1, *fam2;
+	uint64_t ids1[3], ids2[3];
+
+	for (int i = 0; i < 3; i++)
+		rows[i] = (struct kv){ &keys[i], 1 };
+	fam1 = fx_read(f1, rows, 1);
+	fam2 = fx_read(f2, rows, 3);
+	fam1 = fx_read(f1, rows, 3);
+	assert_int_equal(fam1->n_series, 3);
+	assert_int_equal(fam2->n_series, 3);
+	for (int i = 0; i < 3; i++) {
+		ids1[i] = fam1->series[i].id;
+		ids2[i] = fam2->series[i].id;
+		assert_true(ids1[i] >= 1 && ids2[i] >= 1);
+		if (i) {
+			assert_true(ids1[i] > ids1[i - 1]);
+			assert_true(ids2[i] > ids2[i - 1]);
+		}
+	}
+	for (int i = 0; i < 3; i++)
+		for (int j = 0; j < 3; j++)
+			assert_true(ids1[i] != ids2[j]);
+	/* The same labels in a new store: new ids. */
+	fx_free(f2);
+	f2 = fx_new(uint_yaml, 100, 5, NULL);
+	fam2 = fx_read(f2, rows, 3);
+	for (int i = 0; i < 3; i++)
+		assert_true(fam2->series[i].id > ids2[2] && fam2->series[i].id > ids1[2]);
+	fx_free(f1);
+	fx_free(f2);
+}
+
+/* A store that replaces another (a config reloaded) keeps each unchanged label
+ * set's id, gives a changed one a new id, emits in id order although it admits
+ * in another order, and forgets unclaimed ids after retire_after reads. */
+static void test_inherited_ids(void **state)
+{
+	uint32_t keys[4] = { 1, 2, 3, 4 };
+	struct kv rows[4];
+	struct fx *old = fx_new(uint_yaml, 100, 2, NULL), *f = fx_new(uint_yaml, 100, 2, NULL);
+	const struct bb_family *fam;
+	uint64_t ids[3];
+
+	for (int i = 0; i < 4; i++)
+		rows[i] = (struct kv){ &keys[i], 1 };
+	fam = fx_read(old, rows, 3);
+	for (int i = 0; i < 3; i++)
+		ids[i] = fam->series[i].id;
+	assert_int_equal(bb_store_inherit(f->st, old->st), 0);
+	fx_free(old); /* the predecessor may go at once */
+
+	/* 3 first, then 4 (new), then 1: admitted 3, 4, 1 */
+	struct kv first[2] = { rows[2], rows[3] };
+	fam = fx_read(f, first, 2);
+	assert_int_equal(fam->n_series, 2);
+	assert_int_equal(find(fam, "3")->id, ids[2]);
+	assert_true(find(fam, "4")->id > ids[2]);
+	fam = fx_read(f, rows, 4);
+	assert_int_equal(fam->n_series, 4);
+	assert_int_equal(find(fam, "1")->id, ids[0]);
+	assert_int_equal(find(fam, "2")->id, ids[1]);
+	for (size_t i = 1; i < fam->n_series; i++)
+		assert_true(fam->series[i].id > fam->series[i - 1].id);
+	assert_string_equal(fam->series[0].label_values[0], "1");
+	assert_string_equal(fam->series[3].label_values[0], "4");
+	fx_free(f);
+
+	/* an id unclaimed for retire_after reads is gone: the label set comes back new */
+	old = fx_new(uint_yaml, 100, 2, NULL);
+	f = fx_new(uint_yaml, 100, 2, NULL);
+	fam = fx_read(old, rows, 2);
+	ids[0] = find(fam, "1")->id;
+	ids[1] = find(fam, "2")->id;
+	assert_int_equal(bb_store_inherit(f->st, old->st), 0);
+	fx_free(old);
+	fam = fx_read(f, rows + 1, 1);
+	assert_int_equal(find(fam, "2")->id, ids[1]);
+	fx_read(f, rows + 1, 1);
+	fam = fx_read(f, rows, 2);
+	assert_true(find(fam, "1")->id > ids[1]);
+	assert_int_equal(find(fam, "2")->id, ids[1]);
+	fx_free(f);
+}
+
 static void test_retire_after_unseen_reads(void **state)
 {
 	uint32_t a = 1, b = 2;
@@ -649,6 +741,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_admission_is_sticky),
 		cmocka_unit_test(test_ids_are_stable_and_ordered),
+		cmocka_unit_test(test_ids_are_unique_across_stores),
+		cmocka_unit_test(test_inherited_ids),
 		cmocka_unit_test(test_retire_after_unseen_reads),
 		cmocka_unit_test(test_churn_keeps_memory_flat),
 		cmocka_unit_test(test_invalid_bytes_escape_uniquely),
