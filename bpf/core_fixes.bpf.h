@@ -60,6 +60,18 @@ static __always_inline int bb_block_rq_issue_rq_arg(void)
 }
 
 /*
+ * Where the struct bio is among the block_getrq arguments: the same v5.11
+ * series turned TP_PROTO(struct request_queue *q, struct bio *bio, int rw)
+ * into TP_PROTO(struct bio *bio). Told apart by the prototype, as above.
+ */
+typedef void (*btf_trace_block_getrq___bb_bio)(void *, struct bio *);
+
+static __always_inline int bb_block_getrq_bio_arg(void)
+{
+	return bpf_core_type_exists(btf_trace_block_getrq___bb_bio) ? 0 : 1;
+}
+
+/*
  * A task's scheduler state.
  * commit 2f064a59a11f ("sched: Change task_struct::state") (v5.14) renamed
  * the volatile long `state` to the unsigned int `__state`.

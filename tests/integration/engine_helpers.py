@@ -16,6 +16,8 @@ from conftest import BUILD_DIR, REQUIRE_BPF, require, wait_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TEST_BPF_DIR = os.path.join(HERE, "bpf")
+# The shipped programs' headers (maps.bpf.h's bb_counter_inc), shared with the test objects.
+SHIPPED_BPF_DIR = os.path.join(os.path.dirname(os.path.dirname(HERE)), "bpf")
 
 SELF_FAMILIES = [
     "bpfbridge_program_attached",
@@ -49,7 +51,7 @@ def build_test_objects(out_dir):
         name = os.path.basename(src)[: -len(".bpf.c")]
         out = os.path.join(out_dir, name + ".bpf.o")
         subprocess.run([clang, "-g", "-O2", "-target", "bpf", "-D__TARGET_ARCH_x86", "-Wall",
-                        "-I", vmlinux_dir, "-c", src, "-o", out], check=True)
+                        "-I", vmlinux_dir, "-I", SHIPPED_BPF_DIR, "-c", src, "-o", out], check=True)
         objs[name] = out
     return objs
 

@@ -14,7 +14,9 @@ import time
 import pytest
 
 from conftest import require, wait_for
-from engine_helpers import Dump, build_test_objects, make_config, run_cli, value
+from engine_helpers import (Dump, build_test_objects, family, make_config,
+                            prepare_direct_write_file, root_disk_dir, run_cli, series, value)
+from test_programs import attached, with_alternative_first
 
 N_MATCH = 23
 N_OTHER = 17
@@ -251,31 +253,224 @@ def test_config_errors_name_the_position(cli, objs, tmp_path):
         "and 8-byte values" % yaml in r.stderr, r.stderr
 
 
-def test_shipped_syscalls_cgroup_counts_only_container_cgroups(cli, config_dir, tree, tmp_path):
-    """bpf/syscalls-cgroup.yaml: a pod-like cgroup (^/kubepods) is counted per syscall, exactly;
-    a cgroup outside the regexps is not counted at all."""
-    pod_top = os.path.join(tree.root, "kubepods-" + tree.name)
-    os.mkdir(pod_top)
-    pod = os.path.join(pod_top, "pod1")
-    os.mkdir(pod)
-    other = tree.mkdir("other")
-    try:
-        d = Dump(cli, [os.path.join(config_dir, "syscalls-cgroup.yaml")], tmp_path,
-                 interval=2).wait_ready()
-        markers_in(pod, N_MATCH)
-        markers_in(other, N_OTHER)
-        snap = d.snapshot()
-    finally:
-        for p in (pod, pod_top):
+class PodCgroup:
+    """A pod-like cgroup, TOP/kubepods-NAME/pod1, that the shipped *-cgroup configs'
+    regexps (^/kubepods) match, beside the test tree's unmatched "other"."""
+
+    def __init__(self, tree):
+        self.top = os.path.join(tree.root, "kubepods-" + tree.name)
+        os.mkdir(self.top)
+        self.path = os.path.join(self.top, "pod1")
+        os.mkdir(self.path)
+        self.rel = tree.rel(self.path)
+
+    def remove(self):
+        for p in (self.path, self.top):
             for _ in range(50):
                 try:
                     os.rmdir(p)
                     break
+                except FileNotFoundError:
+                    break
                 except OSError:
-                    time.sleep(0.05)
-    assert value(snap, "syscalls_by_cgroup_total", cgroup=tree.rel(pod),
+                    time.sleep(0.05)  # a child is still exiting
+            else:
+                raise AssertionError("cannot remove cgroup " + p)
+
+
+@pytest.fixture
+def pod(tree):
+    p = PodCgroup(tree)
+    yield p
+    p.remove()
+
+
+def series_cgroups(snap, name):
+    return {s["labels"]["cgroup"] for s in family(snap, name)["series"]}
+
+
+def test_shipped_syscalls_cgroup_counts_only_container_cgroups(cli, config_dir, tree, pod,
+                                                               tmp_path):
+    """bpf/syscalls-cgroup.yaml: a pod-like cgroup (^/kubepods) is counted per syscall, exactly;
+    a cgroup outside the regexps is not counted at all."""
+    other = tree.mkdir("other")
+    d = Dump(cli, [os.path.join(config_dir, "syscalls-cgroup.yaml")], tmp_path,
+             interval=2).wait_ready()
+    markers_in(pod.path, N_MATCH)
+    markers_in(other, N_OTHER)
+    snap = d.snapshot()
+    assert value(snap, "syscalls_by_cgroup_total", cgroup=pod.rel,
                  syscall="ioprio_get") == N_MATCH
-    cgroups = {s["labels"]["cgroup"] for f in snap["families"]
-               if f["name"] == "syscalls_by_cgroup_total" for s in f["series"]}
+    cgroups = series_cgroups(snap, "syscalls_by_cgroup_total")
     assert tree.rel(other) not in cgroups
     assert "/" not in cgroups
+
+
+# syscall-latency-cgroup: one hook of (enter, exit) pairs, as syscall-latency.
+@pytest.mark.parametrize("index", [0, 1, 2, 3])
+def test_shipped_syscall_latency_cgroup_exact_through_each_alternative(cli, config_dir, tree, pod,
+                                                                       tmp_path, index):
+    other = tree.mkdir("other")
+    path, chosen = with_alternative_first(config_dir, "syscall-latency-cgroup", index,
+                                          str(tmp_path / "cfg"))
+    d = Dump(cli, [path], tmp_path, interval=2).wait_ready()
+    markers_in(pod.path, N_MATCH)
+    markers_in(other, N_OTHER)
+    snap = d.snapshot()
+    assert attached(snap, "syscall-latency-cgroup") == set(chosen)
+    fam = family(snap, "syscall_latency_by_cgroup_seconds")
+    marker = series(fam, cgroup=pod.rel, syscall="ioprio_get")
+    assert marker is not None, fam["series"][:3]
+    assert marker["count"] == N_MATCH
+    assert marker["buckets"][-1]["count"] == N_MATCH
+    assert tree.rel(other) not in series_cgroups(snap, "syscall_latency_by_cgroup_seconds")
+
+
+# A child that parks in a pipe read twice, with its sleeps in between: the test
+# moves it into the pod while it is parked the first time and out again while
+# it is parked the second time, so every time it was switched in meanwhile was
+# in the pod.
+RUNQ_CHILD = r"""
+import os, sys, time
+go, done, n = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+os.write(done, b"r")
+os.read(go, 1)
+for _ in range(n):
+    time.sleep(0.001)
+os.write(done, b"d")
+os.read(go, 1)
+"""
+
+
+def parked(pid):
+    """PID sleeps (state S): after its last write to the pipe, only its pipe read can do that."""
+    with open("/proc/%d/stat" % pid) as f:
+        return f.read().rsplit(")", 1)[1].split()[0] == "S"
+
+
+def switch_ins(pid):
+    """How often the scheduler switched PID in: /proc/PID/schedstat's third field, the
+    count sched_info_arrive() keeps, on the same context switches as sched_switch."""
+    with open("/proc/%d/schedstat" % pid) as f:
+        return int(f.read().split()[2])
+
+
+def test_shipped_runqlat_cgroup_counts_each_switch_in_of_the_pod(cli, config_dir, tree, pod,
+                                                                 tmp_path):
+    """bpf/runqlat-cgroup.yaml: one observation per time a task of the pod was switched in
+    after waiting, exactly as many as the kernel's own schedstat count; none for the
+    unmatched cgroup the task is parked in before and after."""
+    require(os.path.exists("/proc/self/schedstat"), "no /proc/PID/schedstat (CONFIG_SCHED_INFO)")
+    parking = tree.mkdir("parking")
+    d = Dump(cli, [os.path.join(config_dir, "runqlat-cgroup.yaml")], tmp_path,
+             interval=3).wait_ready()
+    go_r, go_w = os.pipe()
+    done_r, done_w = os.pipe()
+    child = subprocess.Popen([sys.executable, "-c", RUNQ_CHILD, str(go_r), str(done_w),
+                              str(N_MATCH)], pass_fds=(go_r, done_w))
+    try:
+        assert os.read(done_r, 1) == b"r"
+        wait_for(lambda: parked(child.pid), timeout=10, what="the child to park")
+        before = switch_ins(child.pid)
+        with open(os.path.join(pod.path, "cgroup.procs"), "w") as f:
+            f.write(str(child.pid))
+        os.write(go_w, b"g")
+        assert os.read(done_r, 1) == b"d"
+        wait_for(lambda: parked(child.pid), timeout=10, what="the child to park again")
+        after = switch_ins(child.pid)
+        with open(os.path.join(parking, "cgroup.procs"), "w") as f:
+            f.write(str(child.pid))
+        os.write(go_w, b"g")
+        assert child.wait(timeout=30) == 0
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        for fd in (go_r, go_w, done_r, done_w):
+            os.close(fd)
+    snap = d.snapshot()
+    assert after - before >= N_MATCH + 1  # each sleep, and the first wakeup
+    fam = family(snap, "run_queue_latency_by_cgroup_seconds")
+    mine = series(fam, cgroup=pod.rel)
+    assert mine is not None, fam["series"][:3]
+    assert mine["count"] == after - before
+    assert tree.rel(parking) not in series_cgroups(snap, "run_queue_latency_by_cgroup_seconds")
+
+
+BIO_CHILD = r"""
+import mmap, os, sys
+with open(os.path.join(sys.argv[1], "cgroup.procs"), "w") as f:
+    f.write(str(os.getpid()))
+buf = mmap.mmap(-1, 4096)  # page aligned, as O_DIRECT wants
+buf.write(b"c" * 4096)
+fd = os.open(sys.argv[2], os.O_WRONLY | os.O_DIRECT)
+for i in range(int(sys.argv[3])):
+    assert os.pwrite(fd, buf, i * 4096) == 4096
+os.close(fd)
+"""
+
+
+def direct_writes_in(cgroup, path, n):
+    """N O_DIRECT 4 KiB overwrites (one write request each) from a child in CGROUP."""
+    subprocess.run([sys.executable, "-c", BIO_CHILD, cgroup, path, str(n)], check=True,
+                   timeout=60)
+
+
+def test_shipped_biolatency_cgroup_counts_the_submitters_requests(cli, config_dir, tree, pod,
+                                                                  tmp_path):
+    """bpf/biolatency-cgroup.yaml: N direct writes from a task of the pod are N write
+    requests under the pod's path, whichever task issues them to the driver; the same
+    writes from an unmatched cgroup are not counted."""
+    disk_dir, _ = root_disk_dir()
+    require(disk_dir is not None, "no writable directory on a real block device")
+    other = tree.mkdir("other")
+    path = prepare_direct_write_file(disk_dir, N_MATCH)
+    try:
+        d = Dump(cli, [os.path.join(config_dir, "biolatency-cgroup.yaml")], tmp_path,
+                 interval=3).wait_ready()
+        direct_writes_in(pod.path, path, N_MATCH)
+        direct_writes_in(other, path, N_OTHER)
+        snap = d.snapshot()
+    finally:
+        os.unlink(path)
+    fam = family(snap, "bio_latency_by_cgroup_seconds")
+    writes = [s for s in fam["series"]
+              if s["labels"]["cgroup"] == pod.rel and s["labels"]["operation"] == "write"]
+    assert sum(s["count"] for s in writes) == N_MATCH, fam["series"][:5]
+    assert tree.rel(other) not in series_cgroups(snap, "bio_latency_by_cgroup_seconds")
+
+
+POD_UID_ = "6f1d2c3b_4a59_4867_8f9e_0d1c2b3a4958"  # the systemd driver's spelling
+CONTAINER_ID = "e0d1c2b3a4958677685940312a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b"
+DOCKER_ID = "3f4e1c2d5b6a79808f9e0d1c2b3a49586776859403a2b1c0d9e8f7a6b5c4d3e2"
+
+
+def test_shipped_syscalls_container_labels_pod_and_container(cli, config_dir, tree, tmp_path):
+    """bpf/syscalls-container.yaml on the real kernel: cgroups named like a containerd
+    container of a Kubernetes pod (systemd driver) and a Docker container; the regexps'
+    capture groups make pod_uid and container_id of their paths, exactly counted, and a
+    service's cgroup is not counted. (tests/unit/test_containers.c feeds every runtime's
+    paths through the same decoders.)"""
+    pod_slice = "kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod%s.slice" % (
+        POD_UID_)
+    for rel in ("kubepods.slice", "kubepods.slice/kubepods-besteffort.slice", pod_slice,
+                "system.slice"):
+        tree.mkdir(rel)
+    containerd = tree.mkdir(pod_slice + "/cri-containerd-%s.scope" % CONTAINER_ID)
+    docker = tree.mkdir("system.slice/docker-%s.scope" % DOCKER_ID)
+    service = tree.mkdir("system.slice/bbtest.service")
+    d = Dump(cli, [os.path.join(config_dir, "syscalls-container.yaml")], tmp_path,
+             interval=2).wait_ready()
+    markers_in(containerd, N_MATCH)
+    markers_in(docker, N_OTHER)
+    markers_in(service, 5)
+    snap = d.snapshot()
+    fam = family(snap, "syscalls_by_container_total")
+    assert value(snap, "syscalls_by_container_total", pod_uid=POD_UID_,
+                 container_id=CONTAINER_ID, syscall="ioprio_get") == N_MATCH, fam["series"][:5]
+    assert value(snap, "syscalls_by_container_total", pod_uid="", container_id=DOCKER_ID,
+                 syscall="ioprio_get") == N_OTHER, fam["series"][:5]
+    # every series of the marker is one of the two containers: the service's calls are not
+    marker = [s for s in fam["series"] if s["labels"]["syscall"] == "ioprio_get"]
+    assert sorted(s["labels"]["container_id"] for s in marker) == sorted([CONTAINER_ID,
+                                                                         DOCKER_ID])

@@ -224,6 +224,16 @@ check() { # LABEL YAML [OPTION]
 	emit "$1" "check$3" $? "$WORK/$1.check"
 }
 
+# privs LABEL YAML CAPS: check YAML as uid 65534 holding exactly CAPS
+# (bbvm-helper as-nobody), with the process's uid and capabilities first.
+privs() {
+	f=$WORK/$1.privs.$3
+	echo "perf_event_paranoid $(cat /proc/sys/kernel/perf_event_paranoid)" >"$f"
+	"$HELPER" as-nobody "$3" /bin/busybox grep -E '^(Uid|CapEff)' /proc/self/status >>"$f" 2>&1
+	"$HELPER" as-nobody "$3" "$BB" check "$2" >>"$f" 2>&1
+	emit "$1" "privs-$3" $? "$f"
+}
+
 # nobtf LABEL YAML: check YAML in a private mount namespace where an empty file
 # hides the kernel's BTF, once as is and once with a copy of it given by --btf:
 # what an operator sees on a kernel without CONFIG_DEBUG_INFO_BTF.
@@ -313,6 +323,7 @@ while read -r step label yaml rest <&3; do
 	check) check "$label" "$yaml" </dev/null ;;
 	strict) check "$label" "$yaml" --strict </dev/null ;;
 	nobtf) nobtf "$label" "$yaml" </dev/null ;;
+	privs) privs "$label" "$yaml" "$rest" </dev/null ;;
 	collectd) collectd_step "$label" "$yaml" </dev/null ;;
 	session)
 		# shellcheck disable=SC2086 # rest is the workload and its arguments

@@ -9,6 +9,8 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 
+#include "maps.bpf.h" /* bb_counter_inc */
+
 #define MARKER_NR 252
 
 struct {
@@ -49,16 +51,6 @@ struct {
 	__type(value, u64);
 } marker_storage_matched_total SEC(".maps");
 
-static void count(void *map, u64 key)
-{
-	u64 one = 1, *v = bpf_map_lookup_elem(map, &key);
-
-	if (v)
-		__sync_fetch_and_add(v, 1);
-	else
-		bpf_map_update_elem(map, &key, &one, BPF_NOEXIST);
-}
-
 SEC("tp_btf/sys_enter")
 int BPF_PROG(marker_by_cgroup, struct pt_regs *regs, long nr)
 {
@@ -68,13 +60,13 @@ int BPF_PROG(marker_by_cgroup, struct pt_regs *regs, long nr)
 	if (nr != MARKER_NR)
 		return 0;
 	id = bpf_get_current_cgroup_id();
-	count(&marker_by_cgroup_total, id);
+	bb_counter_inc(&marker_by_cgroup_total, &id);
 	if (bpf_map_lookup_elem(&cgroup_id_map, &id))
-		count(&marker_hash_matched_total, id);
+		bb_counter_inc(&marker_hash_matched_total, &id);
 	task = bpf_get_current_task_btf();
 	ok = bpf_cgrp_storage_get(&cgroup_storage, task->cgroups->dfl_cgrp, 0, 0);
 	if (ok && *ok)
-		count(&marker_storage_matched_total, id);
+		bb_counter_inc(&marker_storage_matched_total, &id);
 	return 0;
 }
 

@@ -7,6 +7,8 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 
+#include "maps.bpf.h" /* bb_counter_inc */
+
 #define MARKER_NR 252
 
 struct {
@@ -23,16 +25,6 @@ struct {
 	__type(value, u64);
 } cgroup_limited_total SEC(".maps");
 
-static void count(void *map, u64 key)
-{
-	u64 one = 1, *v = bpf_map_lookup_elem(map, &key);
-
-	if (v)
-		__sync_fetch_and_add(v, 1);
-	else
-		bpf_map_update_elem(map, &key, &one, BPF_NOEXIST);
-}
-
 SEC("raw_tp/sys_enter")
 int raw_tp_cgroup_marker(struct bpf_raw_tracepoint_args *ctx)
 {
@@ -41,8 +33,8 @@ int raw_tp_cgroup_marker(struct bpf_raw_tracepoint_args *ctx)
 	if ((u32)ctx->args[1] != MARKER_NR)
 		return 0;
 	id = bpf_get_current_cgroup_id();
-	count(&cgroup_marker_total, id);
-	count(&cgroup_limited_total, id);
+	bb_counter_inc(&cgroup_marker_total, &id);
+	bb_counter_inc(&cgroup_limited_total, &id);
 	return 0;
 }
 

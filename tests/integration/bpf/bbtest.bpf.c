@@ -8,6 +8,8 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 
+#include "maps.bpf.h" /* bb_counter_inc */
+
 #define MARKER_NR 252
 
 struct {
@@ -55,16 +57,6 @@ struct {
 	__type(value, u64);
 } many_series_total SEC(".maps");
 
-static void count(void *map, u32 key)
-{
-	u64 one = 1, *v = bpf_map_lookup_elem(map, &key);
-
-	if (v)
-		__sync_fetch_and_add(v, 1);
-	else
-		bpf_map_update_elem(map, &key, &one, BPF_NOEXIST);
-}
-
 /* The verifier rejects this (a map value used without a NULL check), so the
  * loader has to fall back to raw_tp_marker after a failed load. */
 SEC("tp_btf/sys_enter")
@@ -83,10 +75,10 @@ int raw_tp_marker(struct bpf_raw_tracepoint_args *ctx)
 
 	if (nr != MARKER_NR)
 		return 0;
-	count(&marker_calls_total, nr);
-	count(&marker_percpu_total, nr);
+	bb_counter_inc(&marker_calls_total, &nr);
+	bb_counter_inc(&marker_percpu_total, &nr);
 	for (u32 i = 0; i < 20; i++)
-		count(&many_series_total, i);
+		bb_counter_inc(&many_series_total, &i);
 	{
 		u32 zero = 0;
 		u64 addr = kaddr_schedule;
