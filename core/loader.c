@@ -312,10 +312,28 @@ static void classify(const char *sec, struct sec_info *si)
 	si->target = "";
 }
 
-/* Measured on Linux 6.18 as a non-root user (docs/containers.md). */
+/* kernel.perf_event_paranoid, or 2 (upstream's default) when unreadable. */
+static int perf_paranoid(void)
+{
+	FILE *f = fopen("/proc/sys/kernel/perf_event_paranoid", "re");
+	int v = 2;
+
+	if (f) {
+		if (fscanf(f, "%d", &v) != 1)
+			v = 2;
+		fclose(f);
+	}
+	return v;
+}
+
+/* Measured on Linux 6.18 and in the kernel matrix as a non-root user
+ * (docs/containers.md). */
 static uint64_t caps_needed(const struct sec_info *si)
 {
 	switch (si->kind) {
+	case AK_KPROBE: /* Debian's paranoid-3 patch: perf_event_open() wants CAP_SYS_ADMIN */
+	case AK_KSYSCALL:
+		return perf_paranoid() > 2 ? BB_CAP_SYS_ADMIN : BB_CAPS_BASE;
 	case AK_TRACEPOINT: /* the event's id is read from tracefs, mode 0700 */
 		return BB_CAPS_BASE | BB_CAP_DAC_READ_SEARCH;
 	case AK_UPROBE: /* the uprobe PMU wants CAP_SYS_ADMIN (EACCES with CAP_PERFMON) */
@@ -1582,7 +1600,7 @@ static int load(struct bb_loader *ld, char *err, size_t errlen)
 			}
 			char hint[160];
 
-			bb_caps_hint(ret, BB_CAPS_BASE, hint, sizeof(hint));
+			bb_caps_hint(ret, bb_caps_for_load(), hint, sizeof(hint));
 			snprintf(err, errlen, "%s: loading failed: %s%s%s%s", cfg->object_path,
 				 cap.msg[0] ? cap.msg : errno_text(ret),
 				 cap.verifier_tail[0] ? ": " : "", cap.verifier_tail, hint);

@@ -2,7 +2,9 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <linux/capability.h>
@@ -18,7 +20,23 @@ static const struct {
 	{ BB_CAP_DAC_READ_SEARCH, "CAP_DAC_READ_SEARCH" },
 	{ BB_CAP_SYSLOG, "CAP_SYSLOG" },
 	{ BB_CAP_SYS_ADMIN, "CAP_SYS_ADMIN" },
+	{ BB_CAP_SYS_RESOURCE, "CAP_SYS_RESOURCE" },
 };
+
+uint64_t bb_caps_for_load(void)
+{
+	struct utsname u;
+	struct rlimit rl;
+	int major = 0, minor = 0;
+
+	if (uname(&u) || sscanf(u.release, "%d.%d", &major, &minor) != 2)
+		return BB_CAPS_BASE;
+	if (major > 5 || (major == 5 && minor >= 11))
+		return BB_CAPS_BASE; /* memory cgroup accounting instead */
+	if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0 && rl.rlim_cur == RLIM_INFINITY)
+		return BB_CAPS_BASE;
+	return BB_CAPS_BASE | BB_CAP_SYS_RESOURCE;
+}
 
 uint64_t bb_caps_effective(void)
 {

@@ -9,7 +9,7 @@
  *   bbvm-helper panic             crash the kernel (sysrq 'c'), for the runner's self-test
  *   bbvm-helper as-nobody CAPS PROG ARGS...
  *                                 exec PROG as uid/gid 65534 holding exactly CAPS (a comma
- *                                 list of bpf, perfmon, dac_read_search, syslog, sys_admin;
+ *                                 list of bpf, perfmon, dac_read_search, syslog, sys_admin, sys_resource;
  *                                 "none"), permitted, effective, inheritable and ambient
  *
  * Exit status 0 when the workload ran as described, 1 otherwise (message on stderr).
@@ -118,7 +118,7 @@ static const struct {
 	int cap;
 } cap_names[] = {
 	{ "dac_read_search", 2 }, { "sys_admin", 21 }, { "syslog", 34 },
-	{ "perfmon", 38 },	  { "bpf", 39 },
+	{ "sys_resource", 24 },	  { "perfmon", 38 },   { "bpf", 39 },
 };
 
 /* What setpriv --reuid --inh-caps --ambient-caps does, for busybox guests
