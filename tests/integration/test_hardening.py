@@ -6,7 +6,7 @@ import re
 import struct
 import subprocess
 
-from engine_helpers import TEST_BPF_DIR, find_clang, make_config, run_cli
+from engine_helpers import SHIPPED_BPF_DIR, TEST_BPF_DIR, find_clang, make_config, run_cli
 from conftest import BUILD_DIR, require
 
 BTF_KIND_DATASEC = 15
@@ -84,7 +84,8 @@ def test_rodata_shorter_than_a_u64_is_refused(cli, tmp_path):
     short.write_text(src.replace(decl, "const volatile u32 kaddr_schedule = 0;"))
     obj = str(tmp_path / "short.bpf.o")
     subprocess.run([clang, "-g", "-O2", "-target", "bpf", "-D__TARGET_ARCH_x86", "-Wall",
-                    "-I", os.path.join(BUILD_DIR, "bpf"), "-c", str(short), "-o", obj],
+                    "-I", os.path.join(BUILD_DIR, "bpf"), "-I", SHIPPED_BPF_DIR, "-c", str(short),
+                    "-o", obj],
                    check=True)
     patch_rodata_var_size(obj, 8)
     path = make_config(str(tmp_path / "cfg"), "short", COUNTER, obj)
@@ -127,7 +128,7 @@ def test_failed_probe_is_probed_again_by_the_next_open(cli, tmp_path):
         # metric names are unique across configs: the second object's map is renamed
         subprocess.run([clang, "-g", "-O2", "-target", "bpf", "-D__TARGET_ARCH_x86", "-Wall",
                         "-Dgetpid_calls_total=" + metric, "-I", os.path.join(BUILD_DIR, "bpf"),
-                        "-c", src, "-o", obj], check=True)
+                        "-I", SHIPPED_BPF_DIR, "-c", src, "-o", obj], check=True)
         paths.append(make_config(str(tmp_path / name), name,
                                  UPROBE.replace("getpid_calls_total", metric), obj))
     r = run_cli(cli, "-v", "check", *paths)
