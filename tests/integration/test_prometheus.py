@@ -286,7 +286,9 @@ def test_relabel_leaves_nothing_behind(stack):
                 "bio_latency_seconds_observations", "bpfbridge_program_attached", "bpfbridge_read_duration_seconds",
                 "bpfbridge_series", "bpfbridge_series_dropped_total",
                 "bpfbridge_decode_errors_total", "bpfbridge_read_errors_total",
-                "bpfbridge_series_retired_total", "bpfbridge_labels_truncated_total"}
+                "bpfbridge_series_retired_total", "bpfbridge_labels_truncated_total",
+                "bpfbridge_config_reload_failures_total",
+                "bpfbridge_config_last_reload_successful"}
     # bio_latency_* appears once a block request completed; the rest always
     assert expected - {n for n in expected if n.startswith("bio_latency_seconds_")} <= names, \
         names
