@@ -252,3 +252,21 @@ def summary_lines(text):
 
 
 __all__ = ["REQUIRE_BPF"]
+
+
+def uprobe_config(*alternatives):
+    """The YAML of tests/integration/bpf/bbuprobe.bpf.c: getpid() calls, hook
+    `getpid` with ALTERNATIVES (program names) in that order."""
+    return ("""metrics:
+  counters:
+    - name: getpid_calls_total
+      help: getpid() calls in any process
+      labels:
+        - name: zero
+          size: 4
+          decoders:
+            - name: uint
+hooks:
+  - name: getpid
+    alternatives:
+""" + "".join("      - %s\n" % a for a in alternatives))

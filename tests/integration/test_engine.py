@@ -15,7 +15,7 @@ from conftest import run_marker, wait_for
 from engine_helpers import (SELF_FAMILIES, Dump, assert_progs_gone, build_test_objects,
                             direct_writes, family, loaded_prog_ids, make_config,
                             parse_check_table, prepare_direct_write_file, root_disk_dir, run_cli,
-                            value)
+                            uprobe_config, value)
 
 N_MARKERS = 37
 
@@ -265,23 +265,7 @@ metrics:
 def test_uprobe_alternatives(cli, objs, tmp_path):
     """uprobe targets are probed before load: a missing symbol and a missing
     binary are skipped with reasons, a real libc function attaches."""
-    metrics = """
-metrics:
-  counters:
-    - name: getpid_calls_total
-      help: getpid() calls in any process
-      labels:
-        - name: zero
-          size: 4
-          decoders:
-            - name: uint
-hooks:
-  - name: getpid
-    alternatives:
-      - uprobe_missing_symbol
-      - uprobe_missing_binary
-      - uprobe_getpid
-"""
+    metrics = uprobe_config("uprobe_missing_symbol", "uprobe_missing_binary", "uprobe_getpid")
     path = make_config(str(tmp_path / "cfg"), "bbuprobe", metrics, objs["bbuprobe"])
     r = run_cli(cli, "check", path)
     assert r.returncode == 0, r.stderr

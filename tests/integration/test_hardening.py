@@ -6,7 +6,8 @@ import re
 import struct
 import subprocess
 
-from engine_helpers import SHIPPED_BPF_DIR, TEST_BPF_DIR, find_clang, make_config, run_cli
+from engine_helpers import (SHIPPED_BPF_DIR, TEST_BPF_DIR, find_clang, make_config, run_cli,
+                            uprobe_config)
 from conftest import BUILD_DIR, require
 
 BTF_KIND_DATASEC = 15
@@ -96,22 +97,7 @@ def test_rodata_shorter_than_a_u64_is_refused(cli, tmp_path):
     assert "AddressSanitizer" not in r.stderr
 
 
-UPROBE = """
-metrics:
-  counters:
-    - name: getpid_calls_total
-      help: getpid() calls in any process
-      labels:
-        - name: zero
-          size: 4
-          decoders:
-            - name: uint
-hooks:
-  - name: getpid
-    alternatives:
-      - uprobe_missing_binary
-      - uprobe_getpid
-"""
+UPROBE = uprobe_config("uprobe_missing_binary", "uprobe_getpid")
 
 
 def test_failed_probe_is_probed_again_by_the_next_open(cli, tmp_path):
