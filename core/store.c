@@ -334,8 +334,10 @@ struct bb_store {
 	uint32_t gen;
 	size_t rows_seen, skeys_seen, series_seen;
 	/* snapshot memory lent to families, reused once no snapshot holds it
-	 * (two: a front-end may hold the last snapshot while the next is read) */
+	 * (two: a front-end may hold the last snapshot while the next is read;
+	 * one when it asks for an older snapshot's memory to be returned) */
 	struct bb_block *blocks[2];
+	size_t n_blocks;
 
 	/* decode scratch */
 	char *vals;	   /* n_labels * BB_LABEL_MAX */
@@ -1297,7 +1299,7 @@ long bb_store_end(struct bb_store *st, struct bb_family *fam)
 	if (st->hist && (bb_family_share_bounds(fam, st->bounds) ||
 			 bb_family_set_quantiles(fam, st->quantiles, st->n_quantiles)))
 		return -ENOMEM;
-	if (bb_family_lend(fam, st->blocks, 2, st->series_seen))
+	if (bb_family_lend(fam, st->blocks, st->n_blocks, st->series_seen))
 		return -ENOMEM;
 	for (size_t r = 0; r < st->n_order; r++) {
 		int32_t slot = st->order[r];
@@ -1396,6 +1398,7 @@ struct bb_store *bb_store_new(const struct bb_metric_conf *m, const struct bb_st
 	st->n_labels = nl;
 	st->max_series = p->max_series;
 	st->retire_after = p->retire_after;
+	st->n_blocks = p->keep_blocks == 1 ? 1 : 2;
 	st->config_name = strdup(p->config_name ? p->config_name : "?");
 	st->vals = calloc(nl ? nl : 1, BB_LABEL_MAX);
 	st->ptrs = calloc(nl ? nl : 1, sizeof(*st->ptrs));
