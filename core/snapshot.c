@@ -231,8 +231,8 @@ void bb_bounds_unref(struct bb_bounds *b)
 struct bb_block {
 	int refs;
 	size_t bytes;
-	size_t mapped;	/* bytes of its own mapping, or 0: from malloc */
-	uint64_t made;	/* order of creation, to replace the oldest */
+	size_t mapped; /* bytes of its own mapping, or 0: from malloc */
+	uint64_t made; /* order of creation, to replace the oldest */
 	max_align_t data[];
 };
 

@@ -568,8 +568,10 @@ static void *reader_main(void *arg)
 
 			a->pending = view;
 			/* full pipe: a wake-up is already on its way */
-			if (a->wake_fd[1] >= 0 && write(a->wake_fd[1], &c, 1) < 0 && errno != EAGAIN)
-				bb_warn("snmp: cannot wake the agent's thread: %s", bb_strerror(errno));
+			if (a->wake_fd[1] >= 0 && write(a->wake_fd[1], &c, 1) < 0 &&
+			    errno != EAGAIN)
+				bb_warn("snmp: cannot wake the agent's thread: %s",
+					bb_strerror(errno));
 		}
 	}
 	pthread_mutex_unlock(&a->lock);
