@@ -919,6 +919,20 @@ static struct ebpf_ident *ebpf_ident_get(struct ebpf_family_ref *ref, const stru
 	return id;
 }
 
+/* Room for N identifiers in REF's table at once, so that a read showing many
+ * new series allocates the table once instead of doubling it through every
+ * power of two (each old table a hole left in the reading thread's arena). */
+static void ebpf_idents_reserve(struct ebpf_family_ref *ref, size_t n)
+{
+	size_t cap = 16;
+
+	while ((n + 1) * 4 > cap * 3)
+		cap *= 2;
+	/* on ENOMEM ebpf_ident_get() grows the table itself */
+	if (cap > ref->cap)
+		(void)ebpf_idents_rehash(ref, cap, 0, true);
+}
+
 /* After read GEN: forget the series it did not show (retired, or gone from
  * the map; one that comes back is built again). */
 static void ebpf_idents_sweep(struct ebpf_family_ref *ref, uint64_t gen)
@@ -1204,6 +1218,8 @@ static size_t ebpf_dispatch_snapshot(struct ebpf_instance *inst, const struct bb
 		} else {
 			ebpf_set_type(&vl, fam->name, "");
 		}
+		if (fam->n_series > 0 && fam->series[0].id != 0)
+			ebpf_idents_reserve(ref, fam->n_series > ref->n ? fam->n_series : ref->n);
 		for (size_t i = 0; i < fam->n_series; i++)
 			if (ebpf_dispatch_series(inst, ref, &vl, fam, fam->series + i) != 0)
 				failed++;
