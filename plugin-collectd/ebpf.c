@@ -1155,10 +1155,9 @@ static int ebpf_dispatch_percentiles(value_list_t *vl, const struct ebpf_family_
 
 /* The values of series S with identifier ID. Counters and gauges: vl->type
  * is already the family's name. */
-static int ebpf_dispatch_values(const struct ebpf_instance *inst,
-				const struct ebpf_family_ref *ref, value_list_t *vl,
-				const struct bb_family *fam, const struct bb_series *s,
-				const struct ebpf_ident *id)
+static int ebpf_dispatch_values(const struct ebpf_instance *inst, const struct ebpf_family_ref *ref,
+				value_list_t *vl, const struct bb_family *fam,
+				const struct bb_series *s, const struct ebpf_ident *id)
 {
 	value_t v;
 	int failed = -1;
@@ -1268,8 +1267,8 @@ static int ebpf_family_order(struct ebpf_instance *inst, struct ebpf_family_ref 
 	table = ref->idents;
 	for (size_t i = 0; i < n; i++) {
 		const struct bb_series *s = fam->series + i;
-		struct ebpf_ident *id = ebpf_ident_get(ref, fam, s, inst->labels_meta,
-						       inst->generation);
+		struct ebpf_ident *id =
+			ebpf_ident_get(ref, fam, s, inst->labels_meta, inst->generation);
 
 		if (id == NULL)
 			return -1;
@@ -1354,7 +1353,8 @@ static size_t ebpf_dispatch_snapshot(struct ebpf_instance *inst, const struct bb
 			ebpf_idents_reserve(ref, fam->n_series > ref->n ? fam->n_series : ref->n);
 			if (fam->n_series <= UINT32_MAX && ebpf_family_order(inst, ref, fam) == 0) {
 				for (size_t k = 0; k < fam->n_series; k++)
-					if (ebpf_dispatch_values(inst, ref, &vl, fam, ref->order[k].s,
+					if (ebpf_dispatch_values(inst, ref, &vl, fam,
+								 ref->order[k].s,
 								 ref->order[k].id) != 0)
 						failed++;
 				continue;
