@@ -51,33 +51,33 @@ static __always_inline __u32 bb_block_op(__u32 cmd_flags)
  * ...) on every BTF kernel. ISSUE(const void *rq) and COMPLETE(const void
  * *rq) are the program's bodies.
  */
-#define BB_BLOCK_RQ_PROGRAMS(ISSUE, COMPLETE)                                      \
-	SEC("tp_btf/block_rq_issue")                                                 \
-	int BPF_PROG(tp_btf_block_rq_issue)                                          \
-	{                                                                            \
-		if (bb_block_rq_issue_rq_arg() == 1)                                 \
-			return ISSUE((void *)ctx[1]);                                \
-		return ISSUE((void *)ctx[0]);                                        \
-	}                                                                            \
-                                                                                     \
-	SEC("raw_tp/block_rq_issue")                                                 \
-	int raw_tp_block_rq_issue(struct bpf_raw_tracepoint_args *ctx)               \
-	{                                                                            \
-		if (bb_block_rq_issue_rq_arg() == 1)                                 \
-			return ISSUE((void *)ctx->args[1]);                          \
-		return ISSUE((void *)ctx->args[0]);                                  \
-	}                                                                            \
-                                                                                     \
-	SEC("tp_btf/block_rq_complete")                                              \
-	int BPF_PROG(tp_btf_block_rq_complete, struct request *rq)                   \
-	{                                                                            \
-		return COMPLETE(rq);                                                 \
-	}                                                                            \
-                                                                                     \
-	SEC("raw_tp/block_rq_complete")                                              \
-	int raw_tp_block_rq_complete(struct bpf_raw_tracepoint_args *ctx)            \
-	{                                                                            \
-		return COMPLETE((void *)ctx->args[0]);                               \
+#define BB_BLOCK_RQ_PROGRAMS(ISSUE, COMPLETE)                             \
+	SEC("tp_btf/block_rq_issue")                                      \
+	int BPF_PROG(tp_btf_block_rq_issue)                               \
+	{                                                                 \
+		if (bb_block_rq_issue_rq_arg() == 1)                      \
+			return ISSUE((void *)ctx[1]);                     \
+		return ISSUE((void *)ctx[0]);                             \
+	}                                                                 \
+                                                                          \
+	SEC("raw_tp/block_rq_issue")                                      \
+	int raw_tp_block_rq_issue(struct bpf_raw_tracepoint_args *ctx)    \
+	{                                                                 \
+		if (bb_block_rq_issue_rq_arg() == 1)                      \
+			return ISSUE((void *)ctx->args[1]);               \
+		return ISSUE((void *)ctx->args[0]);                       \
+	}                                                                 \
+                                                                          \
+	SEC("tp_btf/block_rq_complete")                                   \
+	int BPF_PROG(tp_btf_block_rq_complete, struct request *rq)        \
+	{                                                                 \
+		return COMPLETE(rq);                                      \
+	}                                                                 \
+                                                                          \
+	SEC("raw_tp/block_rq_complete")                                   \
+	int raw_tp_block_rq_complete(struct bpf_raw_tracepoint_args *ctx) \
+	{                                                                 \
+		return COMPLETE((void *)ctx->args[0]);                    \
 	}
 
 #endif
