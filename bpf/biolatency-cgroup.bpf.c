@@ -21,22 +21,13 @@
 #include "biolatency-cgroup.h"
 #include "core_fixes.bpf.h"
 #include "maps.bpf.h"
-
-/* cmd_flags: the operation is in the low REQ_OP_BITS (8) bits since v4.10. */
-#define BIOLATENCY_CGROUP_REQ_OP_MASK 0xff
+#include "cgroups.bpf.h"
+#include "block.bpf.h"
 
 struct biolatency_cgroup_start {
 	__u64 ts;
 	__u64 cgroup;
 };
-
-/* Filled and kept current by the loader (cgroup_id_map in the YAML). */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u64);
-	__type(value, __u64);
-} cgroup_id_map SEC(".maps");
 
 /* Submitting cgroup of new requests of matched cgroups, by the address of
  * their first bio, from block_getrq until block_rq_issue. LRU: a request
@@ -65,40 +56,12 @@ struct {
 	__type(value, __u64);
 } bio_latency_by_cgroup_seconds SEC(".maps");
 
-static __always_inline __u32 biolatency_cgroup_encode_dev(const struct gendisk *disk)
-{
-	__u32 major, minor;
-
-	if (!disk)
-		return 0;
-	major = BPF_CORE_READ(disk, major);
-	minor = BPF_CORE_READ(disk, first_minor);
-	/* new_encode_dev(): the userspace dev_t layout majorminor decodes */
-	return (minor & 0xff) | (major << 8) | ((minor & ~0xffU) << 12);
-}
-
-static __always_inline __u32 biolatency_cgroup_op(__u32 cmd_flags)
-{
-	switch (cmd_flags & BIOLATENCY_CGROUP_REQ_OP_MASK) {
-	case REQ_OP_READ:
-		return BIOLATENCY_CGROUP_OP_READ;
-	case REQ_OP_WRITE:
-		return BIOLATENCY_CGROUP_OP_WRITE;
-	case REQ_OP_FLUSH:
-		return BIOLATENCY_CGROUP_OP_FLUSH;
-	case REQ_OP_DISCARD:
-		return BIOLATENCY_CGROUP_OP_DISCARD;
-	default:
-		return BIOLATENCY_CGROUP_OP_OTHER;
-	}
-}
-
 static __always_inline int biolatency_cgroup_getrq(const void *bio)
 {
 	__u64 addr = (__u64)bio;
 	__u64 cgroup = bpf_get_current_cgroup_id();
 
-	if (!bio || !bpf_map_lookup_elem(&cgroup_id_map, &cgroup))
+	if (!bio || !bb_cgroup_matched(cgroup))
 		return 0;
 	bpf_map_update_elem(&biolatency_cgroup_submitter, &addr, &cgroup, BPF_ANY);
 	return 0;
@@ -146,8 +109,8 @@ static __always_inline int biolatency_cgroup_complete(const void *request)
 	key.cgroup = found->cgroup;
 	bpf_map_delete_elem(&biolatency_cgroup_start, &addr);
 
-	key.dev = biolatency_cgroup_encode_dev(bb_request_disk(rq));
-	key.op = biolatency_cgroup_op(BPF_CORE_READ(rq, cmd_flags));
+	key.dev = bb_block_encode_dev(bb_request_disk(rq));
+	key.op = bb_block_op(BPF_CORE_READ(rq, cmd_flags));
 	bb_hist_exp2(&bio_latency_by_cgroup_seconds, &key, &key.bucket,
 		     BIOLATENCY_CGROUP_BUCKET_MAX, delta_us);
 	return 0;
@@ -171,36 +134,6 @@ int raw_tp_block_getrq(struct bpf_raw_tracepoint_args *ctx)
 	return biolatency_cgroup_getrq((void *)ctx->args[0]);
 }
 
-/* hook block_rq_issue: the request is argument 0, or 1 before v5.11 */
-
-SEC("tp_btf/block_rq_issue")
-int BPF_PROG(tp_btf_block_rq_issue)
-{
-	if (bb_block_rq_issue_rq_arg() == 1)
-		return biolatency_cgroup_issue((void *)ctx[1]);
-	return biolatency_cgroup_issue((void *)ctx[0]);
-}
-
-SEC("raw_tp/block_rq_issue")
-int raw_tp_block_rq_issue(struct bpf_raw_tracepoint_args *ctx)
-{
-	if (bb_block_rq_issue_rq_arg() == 1)
-		return biolatency_cgroup_issue((void *)ctx->args[1]);
-	return biolatency_cgroup_issue((void *)ctx->args[0]);
-}
-
-/* hook block_rq_complete: TP_PROTO(struct request *rq, ...) on every BTF kernel */
-
-SEC("tp_btf/block_rq_complete")
-int BPF_PROG(tp_btf_block_rq_complete, struct request *rq)
-{
-	return biolatency_cgroup_complete(rq);
-}
-
-SEC("raw_tp/block_rq_complete")
-int raw_tp_block_rq_complete(struct bpf_raw_tracepoint_args *ctx)
-{
-	return biolatency_cgroup_complete((void *)ctx->args[0]);
-}
+BB_BLOCK_RQ_PROGRAMS(biolatency_cgroup_issue, biolatency_cgroup_complete)
 
 char LICENSE[] SEC("license") = "GPL";

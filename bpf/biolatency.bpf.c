@@ -11,9 +11,7 @@
 #include "biolatency.h"
 #include "core_fixes.bpf.h"
 #include "maps.bpf.h"
-
-/* cmd_flags: the operation is in the low REQ_OP_BITS (8) bits since v4.10. */
-#define BIOLATENCY_REQ_OP_MASK 0xff
+#include "block.bpf.h"
 
 /* Issue time (ns) of requests in flight, by struct request address. LRU: a
  * request whose completion is never seen ages out instead of filling it. */
@@ -31,34 +29,6 @@ struct {
 	__type(key, struct biolatency_key);
 	__type(value, __u64);
 } bio_latency_seconds SEC(".maps");
-
-static __always_inline __u32 biolatency_encode_dev(const struct gendisk *disk)
-{
-	__u32 major, minor;
-
-	if (!disk)
-		return 0;
-	major = BPF_CORE_READ(disk, major);
-	minor = BPF_CORE_READ(disk, first_minor);
-	/* new_encode_dev(): the userspace dev_t layout majorminor decodes */
-	return (minor & 0xff) | (major << 8) | ((minor & ~0xffU) << 12);
-}
-
-static __always_inline __u32 biolatency_op(__u32 cmd_flags)
-{
-	switch (cmd_flags & BIOLATENCY_REQ_OP_MASK) {
-	case REQ_OP_READ:
-		return BIOLATENCY_OP_READ;
-	case REQ_OP_WRITE:
-		return BIOLATENCY_OP_WRITE;
-	case REQ_OP_FLUSH:
-		return BIOLATENCY_OP_FLUSH;
-	case REQ_OP_DISCARD:
-		return BIOLATENCY_OP_DISCARD;
-	default:
-		return BIOLATENCY_OP_OTHER;
-	}
-}
 
 static __always_inline int biolatency_issue(const void *rq)
 {
@@ -87,52 +57,22 @@ static __always_inline int biolatency_complete(const void *request)
 	delta_us = now > *issued ? (now - *issued) / 1000 : 0;
 	bpf_map_delete_elem(&biolatency_start, &addr);
 
-	key.dev = biolatency_encode_dev(bb_request_disk(rq));
-	key.op = biolatency_op(BPF_CORE_READ(rq, cmd_flags));
+	key.dev = bb_block_encode_dev(bb_request_disk(rq));
+	key.op = bb_block_op(BPF_CORE_READ(rq, cmd_flags));
 	bb_hist_exp2(&bio_latency_seconds, &key, &key.bucket, BIOLATENCY_BUCKET_MAX, delta_us);
 	return 0;
 }
 
-/* hook block_rq_issue */
+BB_BLOCK_RQ_PROGRAMS(biolatency_issue, biolatency_complete)
 
-SEC("tp_btf/block_rq_issue")
-int BPF_PROG(tp_btf_block_rq_issue)
-{
-	/* The request is argument 0, or 1 before v5.11 (core_fixes.bpf.h). */
-	if (bb_block_rq_issue_rq_arg() == 1)
-		return biolatency_issue((void *)ctx[1]);
-	return biolatency_issue((void *)ctx[0]);
-}
-
-SEC("raw_tp/block_rq_issue")
-int raw_tp_block_rq_issue(struct bpf_raw_tracepoint_args *ctx)
-{
-	if (bb_block_rq_issue_rq_arg() == 1)
-		return biolatency_issue((void *)ctx->args[1]);
-	return biolatency_issue((void *)ctx->args[0]);
-}
-
+/* hook block_rq_issue, on kernels without the tracepoints' BTF or raw_tp */
 SEC("kprobe/blk_mq_start_request")
 int BPF_KPROBE(kprobe_blk_mq_start_request, struct request *rq)
 {
 	return biolatency_issue(rq);
 }
 
-/* hook block_rq_complete: TP_PROTO(struct request *rq, ...) on every BTF kernel */
-
-SEC("tp_btf/block_rq_complete")
-int BPF_PROG(tp_btf_block_rq_complete, struct request *rq)
-{
-	return biolatency_complete(rq);
-}
-
-SEC("raw_tp/block_rq_complete")
-int raw_tp_block_rq_complete(struct bpf_raw_tracepoint_args *ctx)
-{
-	return biolatency_complete((void *)ctx->args[0]);
-}
-
-/* blk_update_request() is where block_rq_complete fires (at its start), so
+/* hook block_rq_complete, likewise: blk_update_request() is where block_rq_complete fires (at its start), so
  * the kprobe sees the same completions, except the batched ones of
  * blk_mq_end_request_batch() (v5.16+, e.g. NVMe), which do not call it.
  * blk_account_io_done() is no target: on Debian's 6.1 it is a local symbol

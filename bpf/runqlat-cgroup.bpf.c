@@ -14,17 +14,10 @@
 #include "runqlat-cgroup.h"
 #include "core_fixes.bpf.h"
 #include "maps.bpf.h"
+#include "cgroups.bpf.h"
 
 /* TASK_RUNNING, include/linux/sched.h */
 #define RUNQLAT_CGROUP_TASK_RUNNING 0
-
-/* Filled and kept current by the loader (cgroup_id_map in the YAML). */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u64);
-	__type(value, __u64);
-} cgroup_id_map SEC(".maps");
 
 /* Enqueue time (ns) of runnable matched tasks, by thread id. LRU: an entry
  * whose switch-in is never seen (task exits first) ages out. */
@@ -59,7 +52,7 @@ static __always_inline int runqlat_cgroup_enqueue(const struct task_struct *task
 	if (!pid) /* the idle task never waits */
 		return 0;
 	cgroup = runqlat_cgroup_of(task);
-	if (!bpf_map_lookup_elem(&cgroup_id_map, &cgroup))
+	if (!bb_cgroup_matched(cgroup))
 		return 0;
 	now = bpf_ktime_get_ns();
 	bpf_map_update_elem(&runqlat_cgroup_start, &pid, &now, BPF_ANY);

@@ -16,20 +16,14 @@
 
 #include "syscall-latency-cgroup.h"
 #include "maps.bpf.h"
+#include "cgroups.bpf.h"
+#include "syscall_hooks.bpf.h"
 
 struct syscall_latency_cgroup_start {
 	__u64 ts; /* 0: not inside a syscall we saw enter */
 	__u64 cgroup;
 	__u64 id;
 };
-
-/* Filled and kept current by the loader (cgroup_id_map in the YAML). */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u64);
-	__type(value, __u64);
-} cgroup_id_map SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
@@ -56,14 +50,6 @@ struct {
 	__type(value, __u64);
 } syscall_latency_by_cgroup_seconds SEC(".maps");
 
-/* The caller's cgroup id when cgroup_id_map has it, else 0. */
-static __always_inline __u64 syscall_latency_cgroup_matched(void)
-{
-	__u64 cgroup = bpf_get_current_cgroup_id();
-
-	return bpf_map_lookup_elem(&cgroup_id_map, &cgroup) ? cgroup : 0;
-}
-
 static __always_inline void
 syscall_latency_cgroup_observe(const struct syscall_latency_cgroup_start *s, __u64 now)
 {
@@ -85,7 +71,7 @@ static __always_inline int syscall_latency_cgroup_enter_task(long id)
 
 	if (id < 0)
 		return 0;
-	cgroup = syscall_latency_cgroup_matched();
+	cgroup = bb_current_cgroup_matched();
 	if (!cgroup)
 		return 0;
 	start = bpf_task_storage_get(&syscall_latency_cgroup_task_start, bpf_get_current_task_btf(),
@@ -122,7 +108,7 @@ static __always_inline int syscall_latency_cgroup_enter(long id)
 
 	if (id < 0)
 		return 0;
-	start.cgroup = syscall_latency_cgroup_matched();
+	start.cgroup = bb_current_cgroup_matched();
 	if (!start.cgroup)
 		return 0;
 	start.ts = bpf_ktime_get_ns();
@@ -146,55 +132,8 @@ static __always_inline int syscall_latency_cgroup_exit(void)
 	return 0;
 }
 
-/* hook sys_enter_exit: TP_PROTO(struct pt_regs *regs, long id) on entry; the
- * exit takes the syscall number from the entry */
-
-SEC("tp_btf/sys_enter")
-int BPF_PROG(tp_btf_sys_enter_task, struct pt_regs *regs, long id)
-{
-	return syscall_latency_cgroup_enter_task(id);
-}
-
-SEC("tp_btf/sys_exit")
-int BPF_PROG(tp_btf_sys_exit_task)
-{
-	return syscall_latency_cgroup_exit_task();
-}
-
-SEC("tp_btf/sys_enter")
-int BPF_PROG(tp_btf_sys_enter, struct pt_regs *regs, long id)
-{
-	return syscall_latency_cgroup_enter(id);
-}
-
-SEC("tp_btf/sys_exit")
-int BPF_PROG(tp_btf_sys_exit)
-{
-	return syscall_latency_cgroup_exit();
-}
-
-SEC("raw_tp/sys_enter")
-int BPF_PROG(raw_tp_sys_enter, struct pt_regs *regs, long id)
-{
-	return syscall_latency_cgroup_enter(id);
-}
-
-SEC("raw_tp/sys_exit")
-int BPF_PROG(raw_tp_sys_exit)
-{
-	return syscall_latency_cgroup_exit();
-}
-
-SEC("tracepoint/raw_syscalls/sys_enter")
-int tracepoint_sys_enter(struct trace_event_raw_sys_enter *ctx)
-{
-	return syscall_latency_cgroup_enter(ctx->id);
-}
-
-SEC("tracepoint/raw_syscalls/sys_exit")
-int tracepoint_sys_exit(struct trace_event_raw_sys_exit *ctx)
-{
-	return syscall_latency_cgroup_exit();
-}
+/* hook sys_enter_exit: the exit takes the syscall number from the entry */
+BB_SYS_ENTER_EXIT_PROGRAMS(syscall_latency_cgroup_enter_task, syscall_latency_cgroup_exit_task,
+			   syscall_latency_cgroup_enter, syscall_latency_cgroup_exit)
 
 char LICENSE[] SEC("license") = "GPL";

@@ -19,6 +19,7 @@
 
 #include "syscall-latency.h"
 #include "maps.bpf.h"
+#include "syscall_hooks.bpf.h"
 
 struct syscall_latency_start {
 	__u64 ts; /* 0: not inside a syscall we saw enter */
@@ -122,55 +123,8 @@ static __always_inline int syscall_latency_exit(void)
 	return 0;
 }
 
-/* hook sys_enter: TP_PROTO(struct pt_regs *regs, long id); sys_exit: the
- * syscall number comes from the sys_enter entry */
-
-SEC("tp_btf/sys_enter")
-int BPF_PROG(tp_btf_sys_enter_task, struct pt_regs *regs, long id)
-{
-	return syscall_latency_enter_task(id);
-}
-
-SEC("tp_btf/sys_exit")
-int BPF_PROG(tp_btf_sys_exit_task)
-{
-	return syscall_latency_exit_task();
-}
-
-SEC("tp_btf/sys_enter")
-int BPF_PROG(tp_btf_sys_enter, struct pt_regs *regs, long id)
-{
-	return syscall_latency_enter(id);
-}
-
-SEC("tp_btf/sys_exit")
-int BPF_PROG(tp_btf_sys_exit)
-{
-	return syscall_latency_exit();
-}
-
-SEC("raw_tp/sys_enter")
-int BPF_PROG(raw_tp_sys_enter, struct pt_regs *regs, long id)
-{
-	return syscall_latency_enter(id);
-}
-
-SEC("raw_tp/sys_exit")
-int BPF_PROG(raw_tp_sys_exit)
-{
-	return syscall_latency_exit();
-}
-
-SEC("tracepoint/raw_syscalls/sys_enter")
-int tracepoint_sys_enter(struct trace_event_raw_sys_enter *ctx)
-{
-	return syscall_latency_enter(ctx->id);
-}
-
-SEC("tracepoint/raw_syscalls/sys_exit")
-int tracepoint_sys_exit(struct trace_event_raw_sys_exit *ctx)
-{
-	return syscall_latency_exit();
-}
+/* hook sys_enter_exit: the exit takes the syscall number from the entry */
+BB_SYS_ENTER_EXIT_PROGRAMS(syscall_latency_enter_task, syscall_latency_exit_task,
+			   syscall_latency_enter, syscall_latency_exit)
 
 char LICENSE[] SEC("license") = "GPL";

@@ -11,14 +11,8 @@
 #include "syscalls-cgroup.h"
 #include "core_fixes.bpf.h"
 #include "maps.bpf.h"
-
-/* Filled and kept current by the loader (cgroup_id_map in the YAML). */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u64);
-	__type(value, __u64);
-} cgroup_id_map SEC(".maps");
+#include "cgroups.bpf.h"
+#include "syscall_hooks.bpf.h"
 
 /* cgroups x syscalls: sized for a busy node; the config's max_series bounds
  * what is reported. */
@@ -29,38 +23,20 @@ struct {
 	__type(value, __u64);
 } syscalls_by_cgroup_total SEC(".maps");
 
-static __always_inline int syscalls_cgroup_exit(long id)
+static __always_inline int syscalls_cgroup_exit(long id, long ret)
 {
 	struct syscalls_cgroup_key key = {};
 
 	if (id < 0)
 		return 0;
-	key.cgroup = bpf_get_current_cgroup_id();
-	if (!bpf_map_lookup_elem(&cgroup_id_map, &key.cgroup))
+	key.cgroup = bb_current_cgroup_matched();
+	if (!key.cgroup)
 		return 0;
 	key.syscall = id;
 	bb_counter_inc(&syscalls_by_cgroup_total, &key);
 	return 0;
 }
 
-/* hook sys_exit: TP_PROTO(struct pt_regs *regs, long ret) */
-
-SEC("tp_btf/sys_exit")
-int BPF_PROG(tp_btf_sys_exit, struct pt_regs *regs, long ret)
-{
-	return syscalls_cgroup_exit(bb_pt_regs_syscall_nr(regs));
-}
-
-SEC("raw_tp/sys_exit")
-int BPF_PROG(raw_tp_sys_exit, struct pt_regs *regs, long ret)
-{
-	return syscalls_cgroup_exit(bb_pt_regs_syscall_nr(regs));
-}
-
-SEC("tracepoint/raw_syscalls/sys_exit")
-int tracepoint_sys_exit(struct trace_event_raw_sys_exit *ctx)
-{
-	return syscalls_cgroup_exit(ctx->id);
-}
+BB_SYS_EXIT_PROGRAMS(syscalls_cgroup_exit)
 
 char LICENSE[] SEC("license") = "GPL";

@@ -23,6 +23,7 @@
 #include "syscalls.h"
 #include "core_fixes.bpf.h"
 #include "maps.bpf.h"
+#include "syscall_hooks.bpf.h"
 
 /* Error returns are -1 .. -MAX_ERRNO (include/linux/err.h). */
 #define SYSCALLS_MAX_ERRNO 4095
@@ -61,24 +62,6 @@ static __always_inline int syscalls_exit(long id, long ret)
 	return 0;
 }
 
-/* hook sys_exit: TP_PROTO(struct pt_regs *regs, long ret) */
-
-SEC("tp_btf/sys_exit")
-int BPF_PROG(tp_btf_sys_exit, struct pt_regs *regs, long ret)
-{
-	return syscalls_exit(bb_pt_regs_syscall_nr_btf(regs), ret);
-}
-
-SEC("raw_tp/sys_exit")
-int BPF_PROG(raw_tp_sys_exit, struct pt_regs *regs, long ret)
-{
-	return syscalls_exit(bb_pt_regs_syscall_nr(regs), ret);
-}
-
-SEC("tracepoint/raw_syscalls/sys_exit")
-int tracepoint_sys_exit(struct trace_event_raw_sys_exit *ctx)
-{
-	return syscalls_exit(ctx->id, ctx->ret);
-}
+BB_SYS_EXIT_PROGRAMS(syscalls_exit)
 
 char LICENSE[] SEC("license") = "GPL";

@@ -33,6 +33,13 @@ struct bb_options {
 	 * means the default 0.5, 0.9, 0.99. */
 	double quantiles[BB_MAX_QUANTILES];
 	size_t n_quantiles;
+	/* Snapshot memory each metric keeps for the next reads: 2 (0 = the
+	 * default) lets a front-end hold the last snapshot while the next one is
+	 * read without allocating anew; 1 returns an older snapshot's memory to
+	 * the system as soon as the front-end releases it, for one that holds the
+	 * last snapshot until the next is made (the SNMP module: one snapshot
+	 * resident instead of two, for page faults on each read). */
+	uint32_t snapshot_blocks;
 };
 
 void bb_options_init(struct bb_options *opts);

@@ -46,6 +46,7 @@ struct bb_confent {
 	uint64_t failures;
 	uint64_t generation;
 	struct bb_labelset *labels; /* config=NAME, for the reload self-metrics */
+	uint64_t self_id0;	    /* bb_series_ids of its two reload self-metric series */
 	/* the files as last loaded (or last failed to load), and as last polled */
 	struct filesig loaded_yaml, loaded_obj, polled_yaml, polled_obj;
 	bool seen; /* scratch: found by this poll */
@@ -241,8 +242,8 @@ void bb_confent_unlock(struct bb_confent *ent)
 	pthread_mutex_unlock(&ent->lock);
 }
 
-static int add_self(struct bb_snapshot *snap, struct bb_labelset *labels, const char *name,
-		    const char *help, enum bb_metric_kind kind, uint64_t value)
+static int add_self(struct bb_snapshot *snap, struct bb_labelset *labels, uint64_t id,
+		    const char *name, const char *help, enum bb_metric_kind kind, uint64_t value)
 {
 	static const char *const label_names[] = { "config" };
 	struct bb_family *fam = bb_snapshot_family(snap, name, help, kind, label_names, 1);
@@ -250,6 +251,7 @@ static int add_self(struct bb_snapshot *snap, struct bb_labelset *labels, const 
 
 	if (!s)
 		return -ENOMEM;
+	s->id = id; /* the SNMP tables serve a series by its id */
 	s->value = value;
 	return 0;
 }
@@ -263,11 +265,12 @@ int bb_confent_read(struct bb_confent *ent, struct bb_snapshot *snap, uint64_t *
 		*generation = ent->generation;
 	if (ent->engine)
 		ret = bb_engine_read(ent->engine, snap);
-	sret = add_self(snap, ent->labels, "bpfbridge_config_reload_failures_total",
+	sret = add_self(snap, ent->labels, ent->self_id0, "bpfbridge_config_reload_failures_total",
 			"Loads and reloads of the config that failed (the running engine, if "
 			"any, was kept).",
 			BB_METRIC_COUNTER, ent->failures);
-	sret |= add_self(snap, ent->labels, "bpfbridge_config_last_reload_successful",
+	sret |= add_self(snap, ent->labels, ent->self_id0 + 1,
+			 "bpfbridge_config_last_reload_successful",
 			 "Whether the last load or reload of the config succeeded (1) or not (0).",
 			 BB_METRIC_GAUGE, ent->last_ok);
 	pthread_mutex_unlock(&ent->lock);
@@ -289,6 +292,7 @@ static struct bb_confent *ent_new(const char *name, const char *yaml_path, bool 
 	ent->yaml_path = strdup(yaml_path);
 	ent->obj_path = malloc(dlen + strlen(name) + sizeof(OBJ_SUFFIX));
 	ent->labels = bb_labelset_new(&name, 1);
+	ent->self_id0 = bb_series_ids(2); /* its two self-metric series, for its life */
 	if (!ent->name || !ent->yaml_path || !ent->obj_path || !ent->labels) {
 		bb_confent_unref(ent);
 		return NULL;

@@ -30,6 +30,7 @@
 
 #include "cgroups.h"
 #include "loader.h"
+#include "objcheck.h"
 #include "privilege.h"
 #include "log.h"
 #include "perfsink.h"
@@ -1091,6 +1092,7 @@ struct bb_loader {
 	 * counts survive, and its programs are detached before ours attach. */
 	struct bb_loader *reuse;
 	size_t n_reused;
+	uint64_t *kaddrs; /* per cfg->kaddrs, read once per open; NULL until then */
 };
 
 static int prog_index(const struct bb_loader *ld, const char *name)
@@ -1119,6 +1121,12 @@ static int open_object(struct bb_loader *ld, char *err, size_t errlen)
 
 	char why[REASON_MAX] = "";
 
+	/* libbpf < 1.3 crashes on some malformed objects: refuse them first */
+	ret = bb_objcheck(ld->obj_buf, ld->obj_len, why, sizeof(why));
+	if (ret) {
+		snprintf(err, errlen, "%s: not a valid BPF object: %s", ld->cfg->object_path, why);
+		return ret;
+	}
 	tls_last_warning = why;
 	ld->obj = bpf_object__open_mem(ld->obj_buf, ld->obj_len, &oo);
 	ret = ld->obj ? 0 : errno ? -errno : -EINVAL;
@@ -1265,26 +1273,22 @@ static int check_maps(struct bb_loader *ld, char *err, size_t errlen)
 	return 0;
 }
 
-/* kaddrs: write each symbol's address into `const volatile u64 kaddr_SYM`. */
-static int fill_kaddrs(struct bb_loader *ld, char *err, size_t errlen)
+/* kaddrs: each symbol's address from /proc/kallsyms, once per open (the load
+ * retries reuse it). */
+static int resolve_kaddrs(struct bb_loader *ld, char *err, size_t errlen)
 {
 	const struct bb_config *cfg = ld->cfg;
-	uint64_t *addrs = NULL;
-	struct bpf_map *rodata = NULL, *mp;
-	const struct btf *btf;
-	const struct btf_type *sec;
-	const void *init;
-	uint8_t *data = NULL;
-	size_t size = 0, found = 0;
+	uint64_t *addrs;
+	size_t found = 0;
 	char line[512];
 	FILE *f;
-	int id, ret = 0;
+	int ret = 0;
 
-	if (cfg->n_kaddrs == 0)
-		return 0;
 	addrs = calloc(cfg->n_kaddrs, sizeof(*addrs));
-	if (!addrs)
-		goto nomem;
+	if (!addrs) {
+		snprintf(err, errlen, "%s: out of memory", cfg->yaml_path);
+		return -ENOMEM;
+	}
 	f = fopen("/proc/kallsyms", "re");
 	if (!f) {
 		ret = -errno;
@@ -1326,7 +1330,33 @@ static int fill_kaddrs(struct bb_loader *ld, char *err, size_t errlen)
 			goto out;
 		}
 	}
+out:
+	if (ret)
+		free(addrs);
+	else
+		ld->kaddrs = addrs;
+	return ret;
+}
 
+/* kaddrs: write each symbol's address into `const volatile u64 kaddr_SYM`. */
+static int fill_kaddrs(struct bb_loader *ld, char *err, size_t errlen)
+{
+	const struct bb_config *cfg = ld->cfg;
+	struct bpf_map *rodata = NULL, *mp;
+	const struct btf *btf;
+	const struct btf_type *sec;
+	const void *init;
+	uint8_t *data = NULL;
+	size_t size = 0;
+	int id, ret = 0;
+
+	if (cfg->n_kaddrs == 0)
+		return 0;
+	if (!ld->kaddrs) {
+		ret = resolve_kaddrs(ld, err, errlen);
+		if (ret)
+			return ret;
+	}
 	bpf_object__for_each_map (mp, ld->obj) {
 		const char *n = bpf_map__name(mp);
 		size_t nl = strlen(n);
@@ -1342,12 +1372,13 @@ static int fill_kaddrs(struct bb_loader *ld, char *err, size_t errlen)
 			 "%s: kaddrs: %s has no .rodata with BTF (declare `const volatile u64 "
 			 "kaddr_%s;`)",
 			 cfg->yaml_path, cfg->object_path, cfg->kaddrs[0]);
-		ret = -ENOENT;
-		goto out;
+		return -ENOENT;
 	}
 	data = malloc(size);
-	if (!data)
-		goto nomem;
+	if (!data) {
+		snprintf(err, errlen, "%s: out of memory", cfg->yaml_path);
+		return -ENOMEM;
+	}
 	memcpy(data, init, size);
 	sec = btf__type_by_id(btf, id);
 	for (size_t k = 0; k < cfg->n_kaddrs; k++) {
@@ -1373,7 +1404,7 @@ static int fill_kaddrs(struct bb_loader *ld, char *err, size_t errlen)
 				ret = -EINVAL;
 				goto out;
 			}
-			memcpy(data + vs->offset, &addrs[k], sizeof(uint64_t));
+			memcpy(data + vs->offset, &ld->kaddrs[k], sizeof(uint64_t));
 			set = true;
 		}
 		if (!set) {
@@ -1389,12 +1420,7 @@ static int fill_kaddrs(struct bb_loader *ld, char *err, size_t errlen)
 	if (ret)
 		snprintf(err, errlen, "%s: kaddrs: cannot set .rodata: %s", cfg->yaml_path,
 			 errno_text(ret));
-	goto out;
-nomem:
-	ret = -ENOMEM;
-	snprintf(err, errlen, "%s: out of memory", cfg->yaml_path);
 out:
-	free(addrs);
 	free(data);
 	return ret;
 }
@@ -1538,8 +1564,53 @@ static void detach_links(struct bb_loader *ld)
 	}
 }
 
-/* Open, fill, choose and load; after a load that one program broke, disable it
- * (or its alternative) and try again. */
+/* Names in an error come from the object (sections, programs, maps): keep the
+ * error one line whatever bytes they hold. */
+static int one_line(int ret, char *err, size_t errlen)
+{
+	for (unsigned char *c = (unsigned char *)err; errlen && *c; c++)
+		if (*c < 0x20 || *c == 0x7f)
+			*c = '?';
+	return ret;
+}
+
+/* Everything before the load syscall: open the object (libbpf parses ELF and
+ * BTF), on the first attempt index its programs and check its maps against
+ * the config, write kaddrs, probe and choose alternatives, set autoload. */
+static int prepare(struct bb_loader *ld, size_t attempt, char *err, size_t errlen)
+{
+	struct bpf_program *p;
+	size_t i = 0;
+	int ret;
+
+	if (!ld->obj) {
+		ret = open_object(ld, err, errlen);
+		if (ret)
+			return one_line(ret, err, errlen);
+	}
+	if (attempt == 0) {
+		ret = index_programs(ld, err, errlen);
+		if (!ret)
+			ret = check_maps(ld, err, errlen);
+		if (ret)
+			return one_line(ret, err, errlen);
+	}
+	ret = fill_kaddrs(ld, err, errlen);
+	if (ret)
+		return one_line(ret, err, errlen);
+	choose_alternatives(ld);
+	skip_unsupported_maps(ld);
+	bpf_object__for_each_program (p, ld->obj) {
+		if (i < ld->n_progs)
+			bpf_program__set_autoload(p, prog_wanted(ld, &ld->progs[i]));
+		i++;
+	}
+	reuse_maps(ld);
+	return 0;
+}
+
+/* Prepare and load; after a load that one program broke, disable it (or its
+ * alternative) and try again. */
 static int load(struct bb_loader *ld, char *err, size_t errlen)
 {
 	const struct bb_config *cfg = ld->cfg;
@@ -1547,34 +1618,11 @@ static int load(struct bb_loader *ld, char *err, size_t errlen)
 
 	for (size_t attempt = 0;; attempt++) {
 		struct load_capture cap;
-		struct bpf_program *p;
-		size_t i = 0;
 		int bad;
 
-		if (!ld->obj) {
-			ret = open_object(ld, err, errlen);
-			if (ret)
-				return ret;
-		}
-		if (attempt == 0) {
-			ret = index_programs(ld, err, errlen);
-			if (!ret)
-				ret = check_maps(ld, err, errlen);
-			if (ret)
-				return ret;
-		}
-		ret = fill_kaddrs(ld, err, errlen);
+		ret = prepare(ld, attempt, err, errlen);
 		if (ret)
 			return ret;
-		choose_alternatives(ld);
-		skip_unsupported_maps(ld);
-		bpf_object__for_each_program (p, ld->obj) {
-			if (i < ld->n_progs)
-				bpf_program__set_autoload(p, prog_wanted(ld, &ld->progs[i]));
-			i++;
-		}
-
-		reuse_maps(ld);
 		memset(&cap, 0, sizeof(cap));
 		tls_capture = &cap;
 		ret = bpf_object__load(ld->obj);
@@ -2085,6 +2133,7 @@ void bb_loader_close(struct bb_loader *ld)
 	free(ld->progs);
 	free(ld->status);
 	free(ld->obj_buf);
+	free(ld->kaddrs);
 	if (ld->btf_fd >= 0)
 		close(ld->btf_fd);
 	free(ld);
@@ -2174,6 +2223,52 @@ fail:
 	if (detached)
 		attach_all(running); /* the running config keeps counting */
 	return ret;
+}
+
+int bb_loader_prepare_mem(const struct bb_config *cfg, const void *obj, size_t len,
+			  const uint64_t *kaddrs, char *err, size_t errlen)
+{
+	struct bb_loader *ld;
+	int ret = -ENOMEM;
+
+	if (errlen)
+		err[0] = '\0';
+	bb_loader_init_libbpf();
+	ld = calloc(1, sizeof(*ld));
+	if (!ld)
+		goto nomem;
+	ld->cfg = cfg;
+	ld->btf_fd = -1;
+	ld->obj_buf = malloc(len ? len : 1);
+	if (!ld->obj_buf)
+		goto nomem;
+	memcpy(ld->obj_buf, obj, len);
+	ld->obj_len = len;
+	if (kaddrs && cfg->n_kaddrs) {
+		ld->kaddrs = calloc(cfg->n_kaddrs, sizeof(*ld->kaddrs));
+		if (!ld->kaddrs)
+			goto nomem;
+		memcpy(ld->kaddrs, kaddrs, cfg->n_kaddrs * sizeof(*ld->kaddrs));
+	}
+	opens_enter();
+	ret = prepare(ld, 0, err, errlen);
+	opens_leave();
+	bb_loader_close(ld);
+	return ret;
+nomem:
+	snprintf(err, errlen, "%s: out of memory", cfg->object_path);
+	bb_loader_close(ld);
+	return ret;
+}
+
+void bb_loader_hold(void)
+{
+	opens_enter();
+}
+
+void bb_loader_release(void)
+{
+	opens_leave();
 }
 
 size_t bb_loader_n_reused_maps(const struct bb_loader *ld)

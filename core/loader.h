@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "bpfbridge.h"
 #include "config.h"
@@ -64,6 +65,27 @@ void post_attach_mark(void);
 /* The online CPUs: *MASK gets libbpf_num_possible_cpus() entries (*N), true where
  * /sys/devices/system/cpu/online lists the CPU. Negative errno on failure. */
 int bb_loader_online_cpus(bool **mask, int *n);
+
+/*
+ * What bb_loader_open() does with an object before the load syscall, on OBJ
+ * (LEN bytes) in memory: libbpf's open (ELF, BTF, map definitions), the
+ * program and hook index, the check of the maps against CFG, the kaddrs
+ * written into .rodata (from KADDRS, one per cfg->kaddrs, or /proc/kallsyms
+ * when NULL), the probes and the choice of alternatives. Nothing is loaded;
+ * everything is freed before it returns. 0, or a negative errno with ERR set.
+ * bb_loader_open() runs the same steps; this is the object-side fuzz target's
+ * way in (tests/fuzz/fuzz_object.c).
+ */
+int bb_loader_prepare_mem(const struct bb_config *cfg, const void *obj, size_t len,
+			  const uint64_t *kaddrs, char *err, size_t errlen);
+
+/*
+ * Keep what opens share (the kernel's BTF, failed probes) until the matching
+ * bb_loader_release(), as if an open were running; otherwise it is dropped
+ * when the last running open ends.
+ */
+void bb_loader_hold(void);
+void bb_loader_release(void);
 
 /* Route libbpf's messages to bb_log (idempotent, thread-safe). */
 void bb_loader_init_libbpf(void);

@@ -347,6 +347,7 @@ struct bb_reader *bb_reader_new(const struct bb_config *cfg, const struct bb_opt
 									 : BB_DEFAULT_RETIRE_AFTER,
 			.quantiles = rd->quantiles,
 			.n_quantiles = rd->n_quantiles,
+			.keep_blocks = opts ? opts->snapshot_blocks : 0,
 		};
 		double *le = NULL;
 		int64_t *le_raw = NULL;

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "log.h"
@@ -230,13 +231,49 @@ void bb_bounds_unref(struct bb_bounds *b)
 struct bb_block {
 	int refs;
 	size_t bytes;
+	size_t mapped; /* bytes of its own mapping, or 0: from malloc */
 	uint64_t made; /* order of creation, to replace the oldest */
 	max_align_t data[];
 };
 
+/*
+ * Blocks from this size on get their own mapping, so that freeing one always
+ * returns its memory to the system (glibc would keep a freed block below its
+ * adaptive mmap threshold, up to 32 MiB, in its heap).
+ */
+#define BLOCK_MAP_MIN (1u << 20)
+
+static struct bb_block *block_alloc(size_t bytes)
+{
+	size_t size = sizeof(struct bb_block) + (bytes ? bytes : 1);
+	struct bb_block *b;
+
+	if (size >= BLOCK_MAP_MIN) {
+		void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+			       0);
+
+		if (p == MAP_FAILED)
+			return NULL;
+		b = p;
+		b->mapped = size;
+	} else {
+		b = malloc(size);
+		if (!b)
+			return NULL;
+		b->mapped = 0;
+	}
+	b->refs = 1;
+	b->bytes = bytes;
+	return b;
+}
+
 void bb_block_unref(struct bb_block *b)
 {
-	if (b && __atomic_sub_fetch(&b->refs, 1, __ATOMIC_ACQ_REL) == 0)
+	if (!b || __atomic_sub_fetch(&b->refs, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
+	if (b->mapped)
+		munmap(b, b->mapped);
+	else
 		free(b);
 }
 
@@ -265,11 +302,9 @@ int bb_family_lend(struct bb_family *fam, struct bb_block **cache, size_t n_cach
 			oldest = i;
 	}
 	if (!b) {
-		b = malloc(sizeof(*b) + (bytes ? bytes : 1));
+		b = block_alloc(bytes);
 		if (!b)
 			return -ENOMEM;
-		b->refs = 1;
-		b->bytes = bytes;
 		b->made = __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
 		bb_block_unref(cache[oldest]);
 		cache[oldest] = b;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "hist.h"
@@ -311,7 +312,14 @@ struct bb_store {
 	int32_t *free_slots;
 	size_t n_free_slots, cap_free_slots;
 	size_t live;
-	uint64_t *hcur, *hprev; /* histograms: (nb + 2) per slot */
+	/* histograms, (nb + 2) per slot: the values of the last read each series
+	 * was in, and, during a read only, the sums of this read's rows (freed
+	 * once the read is emitted, so that between reads a series costs one
+	 * array of values, not two) */
+	uint64_t *hlast;
+	uint64_t *hacc;
+	size_t acc_slots; /* slots hacc holds */
+	bool acc_mapped;  /* hacc is its own mapping (ACC_MAP_MIN) */
 
 	/* label set -> series slot */
 	uint32_t *intern; /* slot + 1 */
@@ -334,8 +342,10 @@ struct bb_store {
 	uint32_t gen;
 	size_t rows_seen, skeys_seen, series_seen;
 	/* snapshot memory lent to families, reused once no snapshot holds it
-	 * (two: a front-end may hold the last snapshot while the next is read) */
+	 * (two: a front-end may hold the last snapshot while the next is read;
+	 * one when it asks for an older snapshot's memory to be returned) */
 	struct bb_block *blocks[2];
+	size_t n_blocks;
 
 	/* decode scratch */
 	char *vals;	   /* n_labels * BB_LABEL_MAX */
@@ -381,6 +391,51 @@ store_log(struct bb_store *st, enum bb_log_level level, const char *fmt, ...)
 static size_t hstride(const struct bb_store *st)
 {
 	return st->nb + 2;
+}
+
+/* A read's sums from this size on get their own mapping: freed = returned. */
+#define ACC_MAP_MIN (1u << 20)
+
+static void acc_release(struct bb_store *st)
+{
+	if (st->hacc && st->acc_mapped)
+		munmap(st->hacc, st->acc_slots * hstride(st) * sizeof(uint64_t));
+	else
+		free(st->hacc);
+	st->hacc = NULL;
+	st->acc_slots = 0;
+}
+
+/* Histograms, during a read: room in hacc for every slot; new room is zero. */
+static int acc_fit(struct bb_store *st)
+{
+	size_t hs = hstride(st), want = st->cap_slots, bytes;
+	uint64_t *p;
+	bool mapped;
+
+	if (st->acc_slots >= want)
+		return 0;
+	bytes = want * hs * sizeof(uint64_t);
+	mapped = bytes >= ACC_MAP_MIN;
+	if (mapped) {
+		void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+			       0);
+
+		if (m == MAP_FAILED)
+			return -ENOMEM;
+		p = m;
+	} else {
+		p = calloc(want * hs, sizeof(uint64_t));
+		if (!p)
+			return -ENOMEM;
+	}
+	if (st->hacc)
+		memcpy(p, st->hacc, st->acc_slots * hs * sizeof(uint64_t));
+	acc_release(st);
+	st->hacc = p;
+	st->acc_slots = want;
+	st->acc_mapped = mapped;
+	return 0;
 }
 
 /* ---- interned label sets -------------------------------------------------- */
@@ -563,12 +618,11 @@ static int32_t series_new(struct bb_store *st, struct bb_labelset *ls)
 			       sizeof(*st->series)))
 			return -1;
 		if (st->hist && st->cap_slots != ocap) {
-			size_t c1 = ocap, c2 = ocap;
+			size_t c1 = ocap;
 
-			if (grow_array((void **)&st->hcur, &c1, st->cap_slots,
+			if (grow_array((void **)&st->hlast, &c1, st->cap_slots,
 				       hs * sizeof(uint64_t)) ||
-			    grow_array((void **)&st->hprev, &c2, st->cap_slots,
-				       hs * sizeof(uint64_t))) {
+			    acc_fit(st)) {
 				st->cap_slots = ocap; /* retry the whole growth next time */
 				return -1;
 			}
@@ -586,8 +640,8 @@ static int32_t series_new(struct bb_store *st, struct bb_labelset *ls)
 	else
 		st->n_slots++;
 	if (st->hist) {
-		memset(st->hcur + (size_t)slot * hs, 0, hs * sizeof(uint64_t));
-		memset(st->hprev + (size_t)slot * hs, 0, hs * sizeof(uint64_t));
+		memset(st->hlast + (size_t)slot * hs, 0, hs * sizeof(uint64_t));
+		memset(st->hacc + (size_t)slot * hs, 0, hs * sizeof(uint64_t));
 	}
 	/* fresh ids grow, so appending keeps id order; an inherited one may not */
 	if (st->n_order && st->series[st->order[st->n_order - 1]].id > st->series[slot].id)
@@ -913,13 +967,7 @@ static inline void series_touch(struct bb_store *st, int32_t slot)
 	s->has_prev = s->seen != 0;
 	s->seen = st->gen;
 	st->series_seen++;
-	if (st->hist) {
-		size_t hs = hstride(st);
-		uint64_t *cur = st->hcur + (size_t)slot * hs;
-
-		memcpy(st->hprev + (size_t)slot * hs, cur, hs * sizeof(uint64_t));
-		memset(cur, 0, hs * sizeof(uint64_t));
-	} else {
+	if (!st->hist) { /* histograms sum into hacc, zero at the read's start */
 		s->prev = s->value;
 		s->value = 0;
 	}
@@ -929,7 +977,7 @@ static inline void series_put(struct bb_store *st, int32_t slot, int32_t bidx, u
 {
 	series_touch(st, slot);
 	if (st->hist) {
-		uint64_t *c = st->hcur + (size_t)slot * hstride(st) + bidx;
+		uint64_t *c = st->hacc + (size_t)slot * hstride(st) + bidx;
 
 		*c = sat_add(*c, v);
 	} else {
@@ -956,6 +1004,10 @@ void bb_store_begin(struct bb_store *st)
 
 	st->gen++;
 	st->rows_seen = st->skeys_seen = st->series_seen = 0;
+	if (st->hist) { /* a read that was never ended left its sums: drop them */
+		acc_release(st);
+		(void)acc_fit(st); /* else the first row fails with ENOMEM */
+	}
 	for (size_t i = 0; i < st->n_prov && budget;) {
 		uint32_t e = st->prov[i];
 		struct skey *sk = ktab_payload(&st->skeys, e);
@@ -1104,6 +1156,8 @@ int bb_store_add(struct bb_store *st, const uint8_t *key, const uint64_t *vals, 
 {
 	uint8_t *masked = st->ring;
 
+	if (st->hist && st->acc_slots < st->cap_slots && acc_fit(st))
+		return -ENOMEM;
 	return add_row(st, key, masked, mask_and_hash(st, key, masked), vals, nvals);
 }
 
@@ -1171,6 +1225,8 @@ int bb_store_add_many(struct bb_store *st, const uint8_t *keys, const uint64_t *
 	size_t ks = st->lay.key_size;
 	int ret = 0;
 
+	if (st->hist && st->acc_slots < st->cap_slots && acc_fit(st))
+		return -ENOMEM;
 	for (size_t j = 0; j < n && j < RING_DIST; j++)
 		ahead_hash(st, keys, j);
 	for (size_t i = 0; i < n && ret == 0; i++) {
@@ -1248,7 +1304,7 @@ static void retire_sweep(struct bb_store *st)
 static void emit_hist(struct bb_store *st, int32_t slot, struct bb_series *out)
 {
 	size_t hs = hstride(st), nb = st->nb;
-	const uint64_t *cur = st->hcur + (size_t)slot * hs, *prev = st->hprev + (size_t)slot * hs;
+	const uint64_t *cur = st->hacc + (size_t)slot * hs, *prev = st->hlast + (size_t)slot * hs;
 	double mult = st->bounds->multiplier;
 	struct bb_interval *iv = &out->iv;
 	uint64_t c = 0, d = 0;
@@ -1280,7 +1336,32 @@ static void emit_hist(struct bb_store *st, int32_t slot, struct bb_series *out)
 						    nb, iv->count);
 }
 
+/* Histograms: this read's sums become the series' last values; the sums go. */
+static void acc_commit(struct bb_store *st)
+{
+	size_t hs = hstride(st);
+
+	for (size_t r = 0; st->hacc && r < st->n_order; r++) {
+		size_t slot = (size_t)st->order[r];
+
+		if (st->series[slot].seen == st->gen)
+			memcpy(st->hlast + slot * hs, st->hacc + slot * hs, hs * sizeof(uint64_t));
+	}
+	acc_release(st);
+}
+
+static long store_emit(struct bb_store *st, struct bb_family *fam);
+
 long bb_store_end(struct bb_store *st, struct bb_family *fam)
+{
+	long n = store_emit(st, fam);
+
+	if (st->hist)
+		acc_commit(st);
+	return n;
+}
+
+static long store_emit(struct bb_store *st, struct bb_family *fam)
 {
 	long n = 0;
 
@@ -1297,7 +1378,7 @@ long bb_store_end(struct bb_store *st, struct bb_family *fam)
 	if (st->hist && (bb_family_share_bounds(fam, st->bounds) ||
 			 bb_family_set_quantiles(fam, st->quantiles, st->n_quantiles)))
 		return -ENOMEM;
-	if (bb_family_lend(fam, st->blocks, 2, st->series_seen))
+	if (bb_family_lend(fam, st->blocks, st->n_blocks, st->series_seen))
 		return -ENOMEM;
 	for (size_t r = 0; r < st->n_order; r++) {
 		int32_t slot = st->order[r];
@@ -1338,8 +1419,8 @@ static void store_forget(struct bb_store *st)
 		bb_labelset_unref(st->series[i].ls);
 	free(st->series);
 	free(st->free_slots);
-	free(st->hcur);
-	free(st->hprev);
+	free(st->hlast);
+	acc_release(st);
 	free(st->intern);
 	free(st->order);
 	free(st->prov);
@@ -1348,7 +1429,7 @@ static void store_forget(struct bb_store *st)
 	ktab_free(&st->skeys);
 	st->series = NULL;
 	st->free_slots = NULL;
-	st->hcur = st->hprev = NULL;
+	st->hlast = NULL;
 	st->intern = NULL;
 	st->order = NULL;
 	st->prov = NULL;
@@ -1396,6 +1477,7 @@ struct bb_store *bb_store_new(const struct bb_metric_conf *m, const struct bb_st
 	st->n_labels = nl;
 	st->max_series = p->max_series;
 	st->retire_after = p->retire_after;
+	st->n_blocks = p->keep_blocks == 1 ? 1 : 2;
 	st->config_name = strdup(p->config_name ? p->config_name : "?");
 	st->vals = calloc(nl ? nl : 1, BB_LABEL_MAX);
 	st->ptrs = calloc(nl ? nl : 1, sizeof(*st->ptrs));
@@ -1472,7 +1554,7 @@ size_t bb_store_memory(const struct bb_store *st)
 	bytes += st->cap_cpu_series * 4 + st->cap_slots * sizeof(*st->series);
 	bytes += st->cap_free_slots * 4 + st->cap_intern * 4 + st->cap_order * 4 + st->cap_prov * 4;
 	if (st->hist)
-		bytes += 2 * st->cap_slots * hstride(st) * sizeof(uint64_t);
+		bytes += (st->cap_slots + st->acc_slots) * hstride(st) * sizeof(uint64_t);
 	for (size_t i = 0; i < st->n_slots; i++)
 		if (st->series[i].ls)
 			bytes += sizeof(struct bb_labelset) + st->series[i].ls->n * sizeof(char *) +

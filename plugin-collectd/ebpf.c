@@ -89,6 +89,16 @@ struct ebpf_ident {
 	size_t len;	   /* of labels */
 	uint64_t hash;	   /* FNV-1a 64 state after labels */
 	meta_data_t *meta; /* one entry per label; NULL without LabelsAsMetadata */
+	/* position in the family's label order (ebpf_family_order()), valid
+	 * when below the family's n_ranked; EBPF_UNRANKED when new */
+	uint32_t rank;
+};
+#define EBPF_UNRANKED UINT32_MAX
+
+/* A series of this read and its identifier, in dispatch order. */
+struct ebpf_slot {
+	struct ebpf_ident *id;
+	const struct bb_series *s;
 };
 
 /* An escaped "name=value" pair appended to a series' labels, and its raw value
@@ -115,6 +125,14 @@ struct ebpf_family_ref {
 	struct ebpf_pair *pct;
 	size_t n_pct;
 	double *pct_q;
+	/* dispatch order: this read's series sorted by their label text, so
+	 * that collectd's value cache and the writers' trees and sorted arrays,
+	 * all keyed by the identifier, look up neighbouring keys one after the
+	 * other (ebpf_family_order()); kept across reads, re-sorted only for
+	 * new series. merge: scratch of the same size. */
+	struct ebpf_slot *order, *merge;
+	size_t cap_order;
+	size_t n_ranked; /* series ranked by the last order */
 };
 
 struct ebpf_instance {
@@ -748,6 +766,7 @@ static void ebpf_idents_forget(struct ebpf_family_ref *ref)
 			ebpf_ident_clear(ref->idents + i);
 	ref->n = 0;
 	ref->n_seen = 0;
+	ref->n_ranked = 0;
 }
 
 static void ebpf_family_ref_clear(struct ebpf_family_ref *ref)
@@ -760,6 +779,8 @@ static void ebpf_family_ref_clear(struct ebpf_family_ref *ref)
 	free(ref->le_bounds);
 	ebpf_pairs_free(&ref->pct, &ref->n_pct);
 	free(ref->pct_q);
+	free(ref->order);
+	free(ref->merge);
 	free(ref->name);
 	memset(ref, 0, sizeof(*ref));
 }
@@ -879,6 +900,7 @@ static int ebpf_ident_init(struct ebpf_ident *id, const struct bb_family *fam,
 	id->hash = w.hash;
 	id->id = s->id;
 	id->meta = NULL;
+	id->rank = EBPF_UNRANKED;
 	if (with_meta) {
 		id->meta = ebpf_labels_meta(fam, s);
 		if (id->meta == NULL) {
@@ -917,6 +939,20 @@ static struct ebpf_ident *ebpf_ident_get(struct ebpf_family_ref *ref, const stru
 		ref->n_seen++;
 	}
 	return id;
+}
+
+/* Room for N identifiers in REF's table at once, so that a read showing many
+ * new series allocates the table once instead of doubling it through every
+ * power of two (each old table a hole left in the reading thread's arena). */
+static void ebpf_idents_reserve(struct ebpf_family_ref *ref, size_t n)
+{
+	size_t cap = 16;
+
+	while ((n + 1) * 4 > cap * 3)
+		cap *= 2;
+	/* on ENOMEM ebpf_ident_get() grows the table itself */
+	if (cap > ref->cap)
+		(void)ebpf_idents_rehash(ref, cap, 0, true);
 }
 
 /* After read GEN: forget the series it did not show (retired, or gone from
@@ -1117,29 +1153,15 @@ static int ebpf_dispatch_percentiles(value_list_t *vl, const struct ebpf_family_
 	return failed;
 }
 
-/* Counters and gauges: vl->type is already the family's name. */
-static int ebpf_dispatch_series(struct ebpf_instance *inst, struct ebpf_family_ref *ref,
+/* The values of series S with identifier ID. Counters and gauges: vl->type
+ * is already the family's name. */
+static int ebpf_dispatch_values(const struct ebpf_instance *inst, const struct ebpf_family_ref *ref,
 				value_list_t *vl, const struct bb_family *fam,
-				const struct bb_series *s)
+				const struct bb_series *s, const struct ebpf_ident *id)
 {
-	struct ebpf_ident scratch = { 0 }, *id = NULL;
 	value_t v;
 	int failed = -1;
 
-	/* Id 0: not from a series store (the engine's self-metrics), so no key
-	 * to cache by: built for this read only. */
-	if (s->id == 0) {
-		if (ebpf_ident_init(&scratch, fam, s, inst->labels_meta) == 0)
-			id = &scratch;
-	} else {
-		id = ebpf_ident_get(ref, fam, s, inst->labels_meta, inst->generation);
-	}
-	if (id == NULL) {
-		ERROR(EBPF_PLUGIN " plugin: config %s: out of memory building the identifier of a "
-				  "%s series",
-		      inst->name, fam->name);
-		return -1;
-	}
 	switch (fam->kind) {
 	case BB_METRIC_COUNTER:
 		v.derive = (derive_t)s->value;
@@ -1157,9 +1179,132 @@ static int ebpf_dispatch_series(struct ebpf_instance *inst, struct ebpf_family_r
 			failed |= ebpf_dispatch_percentiles(vl, ref, fam, s, id);
 		break;
 	}
+	return failed ? -1 : 0;
+}
+
+/* Series S: its identifier (cached by store id), then its values. */
+static int ebpf_dispatch_series(struct ebpf_instance *inst, struct ebpf_family_ref *ref,
+				value_list_t *vl, const struct bb_family *fam,
+				const struct bb_series *s)
+{
+	struct ebpf_ident scratch = { 0 }, *id = NULL;
+	int failed;
+
+	/* Id 0: not from a series store (the engine's self-metrics), so no key
+	 * to cache by: built for this read only. */
+	if (s->id == 0) {
+		if (ebpf_ident_init(&scratch, fam, s, inst->labels_meta) == 0)
+			id = &scratch;
+	} else {
+		id = ebpf_ident_get(ref, fam, s, inst->labels_meta, inst->generation);
+	}
+	if (id == NULL) {
+		ERROR(EBPF_PLUGIN " plugin: config %s: out of memory building the identifier of a "
+				  "%s series",
+		      inst->name, fam->name);
+		return -1;
+	}
+	failed = ebpf_dispatch_values(inst, ref, vl, fam, s, id);
 	if (id == &scratch)
 		ebpf_ident_clear(&scratch);
-	return failed ? -1 : 0;
+	return failed;
+}
+
+static int ebpf_slot_cmp(const void *a, const void *b)
+{
+	const struct ebpf_slot *sa = a, *sb = b;
+	int c = strcmp(sa->id->labels, sb->id->labels);
+
+	/* distinct label sets escape to distinct texts; the id only makes
+	 * the order total */
+	return c != 0 ? c : (sa->id->id > sb->id->id) - (sa->id->id < sb->id->id);
+}
+
+/* The cached identifier of store id ID, or NULL. */
+static struct ebpf_ident *ebpf_ident_find(const struct ebpf_family_ref *ref, uint64_t id)
+{
+	if (ref->cap == 0)
+		return NULL;
+	for (size_t i = ebpf_ident_slot(id, ref->cap); ref->idents[i].labels != NULL;
+	     i = (i + 1) & (ref->cap - 1))
+		if (ref->idents[i].id == id)
+			return ref->idents + i;
+	return NULL;
+}
+
+/*
+ * Put FAM's series (all from a series store: ids != 0) with their
+ * identifiers into REF->order, sorted by label text: the order of
+ * collectd's value cache keys within a type. The series ranked by the
+ * previous read keep their order (placed by rank, O(n)); only new ones are
+ * sorted and merged in. Returns 0, or -1 (out of memory: the caller
+ * dispatches in snapshot order instead).
+ */
+static int ebpf_family_order(struct ebpf_instance *inst, struct ebpf_family_ref *ref,
+			     const struct bb_family *fam)
+{
+	size_t n = fam->n_series, old = ref->n_ranked, need = n + old, w = 0, m = 0;
+	const struct ebpf_ident *table;
+
+	if (need > ref->cap_order) {
+		size_t cap = need + need / 4;
+		struct ebpf_slot *o = malloc(cap * sizeof(*o)), *g = malloc(cap * sizeof(*g));
+
+		if (o == NULL || g == NULL) {
+			free(o);
+			free(g);
+			return -1;
+		}
+		free(ref->order);
+		free(ref->merge);
+		ref->order = o;
+		ref->merge = g;
+		ref->cap_order = cap;
+	}
+	/* order[0, old): last read's series by rank (holes for the departed);
+	 * order[old, old + m): new ones */
+	memset(ref->order, 0, old * sizeof(*ref->order));
+	table = ref->idents;
+	for (size_t i = 0; i < n; i++) {
+		const struct bb_series *s = fam->series + i;
+		struct ebpf_ident *id =
+			ebpf_ident_get(ref, fam, s, inst->labels_meta, inst->generation);
+
+		if (id == NULL)
+			return -1;
+		if (id->rank < old)
+			ref->order[id->rank] = (struct ebpf_slot){ id, s };
+		else
+			ref->order[old + m++] = (struct ebpf_slot){ id, s };
+	}
+	if (ref->idents != table) {
+		/* the table grew: the identifiers moved */
+		for (size_t i = 0; i < old + m; i++)
+			if (ref->order[i].s != NULL)
+				ref->order[i].id = ebpf_ident_find(ref, ref->order[i].s->id);
+	}
+	for (size_t r = 0; r < old; r++)
+		if (ref->order[r].s != NULL)
+			ref->order[w++] = ref->order[r];
+	if (m > 0) {
+		struct ebpf_slot *a = ref->order, *b = ref->order + old, *out = ref->merge;
+		size_t i = 0, j = 0, k = 0;
+
+		qsort(b, m, sizeof(*b), ebpf_slot_cmp);
+		while (i < w && j < m)
+			out[k++] = ebpf_slot_cmp(a + i, b + j) <= 0 ? a[i++] : b[j++];
+		while (i < w)
+			out[k++] = a[i++];
+		while (j < m)
+			out[k++] = b[j++];
+		ref->merge = ref->order;
+		ref->order = out;
+	}
+	if (m > 0 || w != old)
+		for (size_t k = 0; k < n; k++)
+			ref->order[k].id->rank = (uint32_t)k;
+	ref->n_ranked = n;
+	return 0;
 }
 
 /*
@@ -1203,6 +1348,19 @@ static size_t ebpf_dispatch_snapshot(struct ebpf_instance *inst, const struct bb
 			}
 		} else {
 			ebpf_set_type(&vl, fam->name, "");
+		}
+		if (fam->n_series > 0 && fam->series[0].id != 0) {
+			ebpf_idents_reserve(ref, fam->n_series > ref->n ? fam->n_series : ref->n);
+			if (fam->n_series <= UINT32_MAX && ebpf_family_order(inst, ref, fam) == 0) {
+				for (size_t k = 0; k < fam->n_series; k++)
+					if (ebpf_dispatch_values(inst, ref, &vl, fam,
+								 ref->order[k].s,
+								 ref->order[k].id) != 0)
+						failed++;
+				continue;
+			}
+			/* out of memory for the order: snapshot order, the ranks start over */
+			ref->n_ranked = 0;
 		}
 		for (size_t i = 0; i < fam->n_series; i++)
 			if (ebpf_dispatch_series(inst, ref, &vl, fam, fam->series + i) != 0)

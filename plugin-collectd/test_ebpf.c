@@ -737,13 +737,15 @@ static void test_identifier_cache(void **state)
 }
 
 /* Churn: many series come and go; the table grows and shrinks, never loses
- * a live series, and frees every departed one. */
+ * a live series, and frees every departed one; the series go out in label
+ * order whatever their ids (ebpf_family_order()). */
 static void test_identifier_churn(void **state)
 {
 	static const char *const labels[] = { "k" };
 	struct ebpf_instance *inst;
 	struct ebpf_family_ref *ref;
 	uint64_t next_id = 100;
+	static char tis[300][DATA_MAX_NAME_LEN];
 
 	(void)state;
 	ebpf_ctx.labels_meta = 1;
@@ -776,11 +778,28 @@ static void test_identifier_churn(void **state)
 		assert_int_equal(ref->n, n);
 		assert_int_equal(mock_meta_live, (long)n);
 		assert_true(n == 0 || (ref->cap >= 16 && ref->n * 4 <= ref->cap * 3));
+		/* every series once, with its own value, in label order (the
+		 * value cache's order), though half of them are new each round */
 		for (size_t i = 0; i < n; i++) {
-			snprintf(buf, sizeof(buf), "k=v%" PRIu64, next_id + i);
-			assert_string_equal(mock_values[i].type_instance, buf);
-			assert_int_equal(mock_values[i].value.derive, (derive_t)(next_id + i));
+			uint64_t id;
+
+			assert_int_equal(sscanf(mock_values[i].type_instance, "k=v%" SCNu64, &id),
+					 1);
+			assert_true(id >= next_id && id < next_id + n);
+			assert_int_equal(mock_values[i].value.derive, (derive_t)id);
+			if (i > 0)
+				assert_true(strcmp(mock_values[i - 1].type_instance,
+						   mock_values[i].type_instance) < 0);
 		}
+		assert_int_equal(ref->n_ranked, n);
+		/* the same series again: placed by their ranks, same order */
+		for (size_t i = 0; i < n; i++)
+			snprintf(tis[i], sizeof(tis[i]), "%s", mock_values[i].type_instance);
+		mock_clear_values();
+		assert_int_equal(ebpf_dispatch_snapshot(inst, snap), 0);
+		assert_int_equal(mock_n_values, n);
+		for (size_t i = 0; i < n; i++)
+			assert_string_equal(mock_values[i].type_instance, tis[i]);
 		next_id += n / 2;
 		bb_snapshot_unref(snap);
 	}

@@ -6,6 +6,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bbsnmp.h"
 #include "confdir.h"
@@ -379,6 +381,12 @@ struct bbsnmp_agent {
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
 	bool stop;
+	/* The reader wakes the agent's thread through this pipe (registered
+	 * with net-snmp's select loop) as soon as it has built rows, so they are
+	 * swapped in and the old ones (with their snapshot) freed at once,
+	 * without waiting for a request: one snapshot lives between reads. */
+	int wake_fd[2];
+	bool wake_registered;
 	struct bbsnmp_view *pending;
 	struct bbsnmp_view *retired[4];
 	/* statistics, under lock */
@@ -555,8 +563,16 @@ static void *reader_main(void *arg)
 		pthread_mutex_lock(&a->lock);
 		a->builds++;
 		a->last_build_ms = now_ms() - t0;
-		if (view)
+		if (view) {
+			char c = 1;
+
 			a->pending = view;
+			/* full pipe: a wake-up is already on its way */
+			if (a->wake_fd[1] >= 0 && write(a->wake_fd[1], &c, 1) < 0 &&
+			    errno != EAGAIN)
+				bb_warn("snmp: cannot wake the agent's thread: %s",
+					bb_strerror(errno));
+		}
 	}
 	pthread_mutex_unlock(&a->lock);
 	return NULL;
@@ -580,12 +596,48 @@ static void first_build(struct bbsnmp_agent *a)
 	a->builds = 1;
 }
 
+static int install_pending(struct bbsnmp_agent *a);
+
+/* On the agent's thread, between requests: the reader has built rows. */
+static void on_wake(int fd, void *arg)
+{
+	char buf[64];
+
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	(void)install_pending(arg);
+}
+
+/* The wake-up pipe; without it the rows are swapped in by the next request. */
+static void open_wake(struct bbsnmp_agent *a)
+{
+	a->wake_fd[0] = a->wake_fd[1] = -1;
+	if (pipe2(a->wake_fd, O_NONBLOCK | O_CLOEXEC) < 0) {
+		a->wake_fd[0] = a->wake_fd[1] = -1;
+		return;
+	}
+	a->wake_registered = register_readfd(a->wake_fd[0], on_wake, a) == FD_REGISTERED_OK;
+}
+
+static void close_wake(struct bbsnmp_agent *a)
+{
+	if (a->wake_registered)
+		unregister_readfd(a->wake_fd[0]);
+	a->wake_registered = false;
+	for (int i = 0; i < 2; i++) {
+		if (a->wake_fd[i] >= 0)
+			close(a->wake_fd[i]);
+		a->wake_fd[i] = -1;
+	}
+}
+
 static int start_reader(struct bbsnmp_agent *a)
 {
 	int err;
 
 	sigset_t all, old;
 
+	open_wake(a);
 	pthread_mutex_init(&a->lock, NULL);
 	pthread_cond_init(&a->wake, NULL);
 	/* Signals stay the agent's: snmpd's SIGHUP and the subagent's SIGTERM
@@ -597,6 +649,7 @@ static int start_reader(struct bbsnmp_agent *a)
 	if (err) {
 		pthread_cond_destroy(&a->wake);
 		pthread_mutex_destroy(&a->lock);
+		close_wake(a);
 		return -err;
 	}
 	a->reader_started = true;
@@ -680,6 +733,7 @@ static void stop_reader(struct bbsnmp_agent *a)
 	}
 	pthread_cond_destroy(&a->wake);
 	pthread_mutex_destroy(&a->lock);
+	close_wake(a);
 	log_flush();
 }
 
@@ -697,6 +751,9 @@ struct bbsnmp_agent *bbsnmp_agent_start(const struct bbsnmp_settings *s)
 	opts.strict = s->strict;
 	opts.max_series_per_metric = s->max_series;
 	opts.btf_path = s->btf_path;
+	/* The rows hold the last snapshot until the next is installed: the
+	 * memory of the one before goes back to the system at once. */
+	opts.snapshot_blocks = 1;
 	if (!s->n_configs && !s->autoload)
 		snmp_log(LOG_WARNING, "bpfbridge: no config to load (bpfbridgeConfig NAME or "
 				      "bpfbridgeAutoLoad yes, or --config NAME or --autoload for "

@@ -17,6 +17,20 @@
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+const char *__asan_default_options(void);
+
+/*
+ * net-snmp's _sess_read() mallocs a 64 KiB receive buffer per read, two per
+ * request. With ASan's default 256 MB quarantine those freed buffers keep the
+ * process cycling through cold pages (page faults and ASan's fill memset were
+ * most of the profile); 16 MB still holds the frees of the last hundred or so
+ * requests for use-after-free reports, and ran 2.3x faster side by side.
+ * ASAN_OPTIONS in the environment overrides this.
+ */
+const char *__asan_default_options(void)
+{
+	return "quarantine_size_mb=16";
+}
 
 static void *tables_state;
 

@@ -10,6 +10,8 @@
  *                          errno E ...
  * BB_FI_BPF_AFTER=K        ... after the first K of them succeeded
  * BB_FI_MOUNT_ERRNO=E      mount(2) fails with errno E
+ * BB_FI_ONLY=NAME          inject only in a process whose program name is NAME, so
+ *                          a wrapper (valgrind's launcher script) is left alone
  *
  * Allocations from libraries (libbpf, libyaml, libc's own strdup) are not
  * counted: the sites under test are the project's.
@@ -57,6 +59,8 @@ __attribute__((constructor)) static void fi_init(void)
 {
 	const char *v;
 
+	if ((v = getenv("BB_FI_ONLY")) && strcmp(v, program_invocation_short_name) != 0)
+		return; /* not the program under test: nothing injected, nothing counted */
 	dl_iterate_phdr(find_exe, NULL);
 	if ((v = getenv("BB_FI_MALLOC_FAIL")))
 		fail_at = atol(v);

@@ -681,7 +681,9 @@ def rrd_lastupdate(path):
     if p.returncode != 0:
         return None  # being created or updated right now: ask again
     t, v = p.stdout.strip().splitlines()[-1].split(":")
-    return int(t), float(v)
+    # "U": rrdtool's unknown, stored for a NaN (a first read, an interval
+    # without observations); callers skip non-finite values
+    return int(t), float("nan") if v.strip() == "U" else float(v)
 
 
 def rrd_files(rrd_dir, config, type_):

@@ -317,6 +317,27 @@ def rss_kib(pid):
     raise AssertionError("no VmRSS for %d" % pid)
 
 
+def assert_rss_flat(rss, bound_kib):
+    """RSS after warm-up grows less than BOUND_KIB to the last cycle.
+
+    Warm-up is the first cycle for short runs (libbpf's and collectd's one-time
+    allocations), and the first half of runs of 20 cycles or more: glibc's
+    per-thread caches (tcache) and arenas of the host's threads fill over the
+    first few dozen cycles, then stop. Measured over 100 native cycles
+    (docs/collectd.md, "Run-time configuration"): RSS rose 4.4 -> 6.9 MiB and
+    was flat from about cycle 70, while the live heap (massif) stayed at
+    ~290 KB, and with GLIBC_TUNABLES=glibc.malloc.tcache_count=0 and one arena
+    the heap in use stayed at 201 KiB from cycle 10 to 60. A leak grows
+    through both halves.
+    """
+    if len(rss) < 3:
+        return
+    start = len(rss) // 2 if len(rss) >= 20 else 1
+    assert rss[-1] - rss[start] < bound_kib, \
+        "RSS grew %d KiB from cycle %d to %d (bound %d KiB): %s" % (
+            rss[-1] - rss[start], start, len(rss) - 1, bound_kib, rss)
+
+
 def cycle(confd, config_dir, log, pid, i, timeout):
     """Add syscalls (rename), change its help text, remove it; wait for each to apply."""
     yaml_path = os.path.join(str(confd), "syscalls.yaml")
@@ -364,10 +385,7 @@ def test_collectd_add_change_remove_cycles(collectd, config_dir, tmp_path, valgr
         rss.append(rss_kib(c.proc.pid))
         c.assert_running()
     print("%d cycles in %.0f s; RSS KiB after each: %s" % (n, time.monotonic() - t0, rss))
-    # flat after warm-up (the first cycle): libbpf's and collectd's one-time
-    # allocations are done by then; 100 cycles must not grow more than 2 MiB
-    if n >= 3:
-        assert rss[-1] - rss[1] < 2048, rss
+    assert_rss_flat(rss, 2048 if valgrind else 1024)
     c.stop()
     if valgrind:
         problems = valgrind_problems(c.valgrind_xml)
@@ -409,8 +427,7 @@ def test_subagent_add_change_remove_cycles_under_valgrind(tmp_path, snmp_tools, 
             cycle(confd, config_dir, log_after_request, d.pid, i, valgrind_wait(10))
             rss.append(rss_kib(d.pid))
         print("subagent under valgrind, %d cycles; RSS KiB: %s" % (n, rss))
-        if n >= 3:
-            assert rss[-1] - rss[1] < 4096, rss
+        assert_rss_flat(rss, 4096)
         assert d.stop(timeout=valgrind_wait(15)) == 0
         errors = valgrind_errors_in(xml, os.path.realpath(binary))
         assert not errors, "valgrind:\n" + "\n\n".join(errors)

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "confdir.h"
+#include "snapshot.h"
 
 static const char yaml_text[] = "metrics:\n"
 				"  counters:\n"
@@ -157,12 +158,49 @@ static void test_temporary_names_ignored(void **state)
 	bb_confdir_free(cd);
 }
 
+/* The reload self-metrics' series have ids (the SNMP tables serve a series by
+ * its id and skip id 0), two per config, the same on every read. */
+static void test_self_metric_ids(void **state)
+{
+	struct fixture *f = *state;
+	struct bb_confdir *cd = open_dir(f, true);
+	static const char *const names[] = { "bpfbridge_config_reload_failures_total",
+					     "bpfbridge_config_last_reload_successful" };
+	uint64_t ids[2][2];
+
+	write_file(f->yaml, yaml_text);
+	write_file(f->obj, "junk");
+	bb_confdir_poll(cd);
+	bb_confdir_poll(cd); /* loaded (and failed) */
+	assert_int_equal(bb_confdir_n_entries(cd), 1);
+	for (int r = 0; r < 2; r++) {
+		struct bb_snapshot *snap = bb_snapshot_new();
+
+		assert_non_null(snap);
+		bb_confent_read(bb_confdir_entry(cd, 0), snap, NULL);
+		bb_snapshot_finish(snap);
+		for (int i = 0; i < 2; i++) {
+			const struct bb_family *fam = bb_snapshot_find(snap, names[i]);
+
+			assert_non_null(fam);
+			assert_int_equal(fam->n_series, 1);
+			ids[r][i] = fam->series[0].id;
+			assert_true(ids[r][i] != 0);
+		}
+		bb_snapshot_unref(snap);
+	}
+	assert_true(ids[0][0] != ids[0][1]);
+	assert_true(ids[0][0] == ids[1][0] && ids[0][1] == ids[1][1]);
+	bb_confdir_free(cd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_inotify_waits_for_close, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stat_scan_settles, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_temporary_names_ignored, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_self_metric_ids, setup, teardown),
 	};
 
 	bb_log_set_level(BB_LOG_ERR); /* each attempt logs one error */

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -66,6 +67,9 @@ static void quiet(enum bb_log_level level, const char *msg, void *ctx)
 {
 }
 
+/* bb_store_params.keep_blocks of the next fx_new() */
+static uint32_t fx_keep_blocks;
+
 static struct fx *fx_new(const char *yaml, uint32_t max_series, uint32_t retire_after,
 			 const struct bb_decode_paths *paths)
 {
@@ -77,7 +81,8 @@ static struct fx *fx_new(const char *yaml, uint32_t max_series, uint32_t retire_
 				     .max_series = max_series,
 				     .retire_after = retire_after,
 				     .quantiles = q,
-				     .n_quantiles = 3 };
+				     .n_quantiles = 3,
+				     .keep_blocks = fx_keep_blocks };
 	struct bb_store_layout lay = { .cpu_label = -1, .ncpus = 1 };
 	uint32_t off = 0;
 
@@ -736,6 +741,58 @@ static void test_steady_state_allocates_nothing_per_series(void **state)
 	free(rows);
 }
 
+/* Is [P, P + LEN) mapped? msync fails with ENOMEM on pages that are not. */
+static bool mapped(const void *p, size_t len)
+{
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), a = (uintptr_t)p & ~(page - 1);
+
+	return msync((void *)a, len + ((uintptr_t)p - a), MS_ASYNC) == 0;
+}
+
+/*
+ * A front-end that holds the last snapshot while the next is read: with two
+ * blocks kept, reads alternate between them and allocate nothing; with one,
+ * the older snapshot's memory goes back to the system when it is released.
+ */
+static void test_snapshot_blocks_kept(void **state)
+{
+	enum { N = 20000 }; /* 20000 x 128 B of series: mapped blocks */
+	uint32_t *keys = calloc(N, sizeof(*keys));
+	struct kv *rows = calloc(N, sizeof(*rows));
+
+	for (uint32_t i = 0; i < N; i++) {
+		keys[i] = i;
+		rows[i] = (struct kv){ &keys[i], i + 1 };
+	}
+	for (uint32_t keep = 1; keep <= 2; keep++) {
+		struct bb_snapshot *held;
+		const struct bb_series *first[3];
+		struct fx *f;
+
+		fx_keep_blocks = keep;
+		f = fx_new(uint_yaml, N, 5, NULL);
+		fx_keep_blocks = 0;
+		for (int r = 0; r < 3; r++) {
+			held = bb_snapshot_ref(f->snap); /* the front-end keeps the last one */
+			first[r] = fx_read(f, rows, N)->series;
+			assert_int_equal(f->snap->families[0].n_series, N);
+			assert_true(mapped(first[r], N * sizeof(struct bb_series)));
+			if (r > 0) /* held and the new one: two blocks */
+				assert_ptr_not_equal(first[r], first[r - 1]);
+			bb_snapshot_unref(held); /* the front-end moves on */
+			if (r > 0 && keep == 1)
+				assert_false(mapped(first[r - 1], N * sizeof(struct bb_series)));
+			if (r > 0 && keep == 2)
+				assert_true(mapped(first[r - 1], N * sizeof(struct bb_series)));
+		}
+		if (keep == 2) /* the third read reused the first read's block */
+			assert_ptr_equal(first[2], first[0]);
+		fx_free(f);
+	}
+	free(keys);
+	free(rows);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -755,6 +812,7 @@ int main(void)
 		cmocka_unit_test(test_histogram_interval),
 		cmocka_unit_test(test_quantile_rules),
 		cmocka_unit_test(test_steady_state_allocates_nothing_per_series),
+		cmocka_unit_test(test_snapshot_blocks_kept),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
