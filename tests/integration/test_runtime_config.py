@@ -8,6 +8,7 @@ kernel (`bpftool prog list`).
 import os
 import re
 import shutil
+import signal
 import subprocess
 import time
 
@@ -301,6 +302,83 @@ def test_snmp_runtime_sequence(tmp_path, snmp_tools, config_dir, mode):
         d.assert_running()
     finally:
         stack.stop_all()
+
+
+def test_cli_watch_autoload_sequence(cli, config_dir, tmp_path):
+    """`bpfbridge watch --autoload` follows the directory as the daemons do.
+
+    Empty directory; syscalls copied in (loaded, counts the marker); its
+    YAML broken (error with file:line:column, the old engine keeps
+    counting); its help text changed (reloaded, maps kept: no count
+    restarts); removed (programs detached). The frames show changes per
+    interval, so their ioprio_get values must add up to exactly the marker
+    calls made while the config was loaded: a reset after the reload would
+    show the running total again and break the sum.
+    """
+    confd = tmp_path / "confd"
+    confd.mkdir()
+    out_path, err_path = tmp_path / "watch.out", tmp_path / "watch.err"
+    with open(out_path, "w") as out, open(err_path, "w") as err:
+        p = subprocess.Popen([cli, "watch", "--interval", "0.3", "--config-dir", str(confd),
+                              "--autoload"], stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+
+    def log():
+        return err_path.read_text(errors="replace")
+
+    def frames():
+        return out_path.read_text(errors="replace")
+
+    def marker_sum():
+        return sum(int(m) for m in re.findall(r"(?m)^\s*(\d+)\s[^\n]*syscall=%s\b"
+                                              % MARKER_SYSCALL_NAME, frames()))
+
+    try:
+        wait_for(lambda: "waiting" in frames() or p.poll() is not None, timeout=30,
+                 what="watch to start on an empty directory")
+        assert p.poll() is None, log()
+        yaml_path = os.path.join(str(confd), "syscalls.yaml")
+        with open(os.path.join(config_dir, "syscalls.yaml")) as f:
+            good = f.read()
+        install_copy(config_dir, str(confd), "syscalls")
+        wait_for(lambda: "config syscalls: loaded from" in log(), timeout=15, what="loaded")
+        progs = prog_ids_held_by(p.pid)
+        assert progs, "watch holds the config's programs"
+        run_marker(1)  # the series exists from the first call on
+        run_marker(20)
+        wait_for(lambda: marker_sum() == 21, timeout=10, what="21 marker calls in the frames")
+
+        broken = good.replace("size: 4", "size: four", 1)
+        assert broken != good
+        install_rename(yaml_path, broken)
+        wait_for(lambda: "reload failed" in log(), timeout=15, what="the broken YAML's error")
+        line = yaml_error_line(broken, "size: four")
+        assert re.search(r"config syscalls: reload failed, the running version keeps running: "
+                         r"\S*syscalls\.yaml:%d:\d+: " % line, log()), log()
+        run_marker(9)
+        wait_for(lambda: marker_sum() == 30, timeout=10, what="the old engine counting on")
+        assert log().count("reload failed") == 1, "the error is logged once per change"
+
+        n = log().count("config syscalls: reloaded; same object")
+        install_rename(yaml_path, re.sub(r"(help: )(.*)", r"\1\2 (changed)", good, count=1))
+        wait_for(lambda: log().count("config syscalls: reloaded; same object") > n, timeout=15,
+                 what="YAML-only reload")
+        progs |= prog_ids_held_by(p.pid)
+        run_marker(4)
+        wait_for(lambda: marker_sum() == 34, timeout=10, what="counts continuing after the reload")
+        time.sleep(1.0)
+        assert marker_sum() == 34, "a count restarted or repeated after the reload"
+
+        os.remove(yaml_path)
+        wait_for(lambda: "config syscalls: removed" in log(), timeout=15, what="removed")
+        wait_for(lambda: not (progs & bpf_prog_ids()), timeout=10, what="programs gone")
+        assert not prog_ids_held_by(p.pid)
+        assert p.poll() is None, "watch keeps running with no config left"
+        p.send_signal(signal.SIGINT)
+        assert p.wait(timeout=20) == 130, log()
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
 
 
 # ---- add / change / remove cycles: leaks, programs left behind, RSS -------------------
