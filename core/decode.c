@@ -1530,6 +1530,33 @@ static int prepare_static_map(struct bb_decoder_conf *dec, struct prepared *p, c
 	return 0;
 }
 
+/* The ']' that closes the bracket expression opening at C (a '['), or the
+ * string's end: a ']' right after "[" or "[^" is a literal, and so is one
+ * inside "[:class:]", "[.coll.]" or "[=equiv=]"; a '[' alone is a literal. */
+static const char *bracket_end(const char *c)
+{
+	const char *p = c + 1;
+
+	if (*p == '^')
+		p++;
+	if (*p == ']')
+		p++;
+	while (*p && *p != ']') {
+		if (*p == '[' && (p[1] == ':' || p[1] == '.' || p[1] == '=')) {
+			char kind = p[1];
+
+			for (p += 2; *p && !(p[0] == kind && p[1] == ']'); p++)
+				;
+			if (!*p)
+				break;
+			p += 2;
+			continue;
+		}
+		p++;
+	}
+	return p;
+}
+
 /* Offset of a repetition operator right after another ("b++", "a*{2}"), or -1;
  * one '?' after an operator is RE2's lazy marker and passes. RE2 (ebpf_exporter)
  * refuses the rest; glibc's regcomp copies the subtree for each and took minutes
@@ -1537,13 +1564,8 @@ static int prepare_static_map(struct bb_decoder_conf *dec, struct prepared *p, c
 static long nested_repetition(const char *re)
 {
 	int after = 0; /* 1: after a repetition operator, 2: after its lazy '?' */
-	bool in_bracket = false;
 
 	for (const char *c = re; *c; c++) {
-		if (in_bracket) {
-			in_bracket = *c != ']' || c[-1] == '[' || (c[-1] == '^' && c[-2] == '[');
-			continue;
-		}
 		if (*c == '*' || *c == '+' || *c == '?' || *c == '{') {
 			if (after == 2 || (after == 1 && *c != '?'))
 				return c - re;
@@ -1554,10 +1576,13 @@ static long nested_repetition(const char *re)
 			continue;
 		}
 		after = 0;
-		if (*c == '\\' && c[1])
+		if (*c == '\\' && c[1]) {
 			c++;
-		else if (*c == '[')
-			in_bracket = true;
+		} else if (*c == '[') {
+			c = bracket_end(c);
+			if (!*c)
+				break;
+		}
 	}
 	return -1;
 }

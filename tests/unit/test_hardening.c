@@ -240,6 +240,14 @@ static void test_nested_repetition_refused(void **state)
 	/* a lazy marker, operators inside brackets, escaped ones: accepted */
 	assert_int_equal(parse_regexp("^sd.*?$", err, sizeof(err)), 0);
 	assert_int_equal(parse_regexp("^[+*?]+[]*]{1,3}\\++$", err, sizeof(err)), 0);
+	assert_int_equal(parse_regexp("^[[:alpha:]]+[^]x]*$", err, sizeof(err)), 0);
+	/* fuzz_config again (a timeout in the fresh-machine check's CI run): a
+	 * '[' inside a bracket is a literal, and the ']' after it closes the
+	 * bracket; the scan took it for an opening and missed the '+' chain */
+	assert_int_not_equal(
+		parse_regexp("|al[{x se[]exp1zero++++++++++++++++++++++)", err, sizeof(err)), 0);
+	assert_non_null(strstr(err, "(at offset 20)"));
+	assert_int_not_equal(parse_regexp("[[:digit:]]++", err, sizeof(err)), 0);
 }
 
 /* fuzz_decode: a decode error quoting kstack's frames held newlines */
