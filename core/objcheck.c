@@ -209,24 +209,15 @@ static int check_one_type(const struct btf *btf, uint32_t id, char *why, size_t 
 		}
 		break;
 	}
-	case BTF_KIND_ENUM: {
-		const struct btf_enum *e = btf_enum(t);
-
-		for (unsigned i = 0; i < btf_vlen(t); i++, e++) {
-			if (!name_ok(btf, e->name_off)) {
-				snprintf(why, len,
-					 "BTF type %u: value %u has its name past the BTF strings",
-					 id, i);
-				return -EINVAL;
-			}
-		}
-		break;
-	}
+	case BTF_KIND_ENUM:
 	case BTF_KIND_ENUM64: {
-		const struct btf_enum64 *e = btf_enum64(t);
+		/* both element kinds start with name_off; only their size differs */
+		size_t stride = btf_kind(t) == BTF_KIND_ENUM ? sizeof(struct btf_enum)
+							     : sizeof(struct btf_enum64);
+		const char *e = (const char *)(t + 1);
 
-		for (unsigned i = 0; i < btf_vlen(t); i++, e++) {
-			if (!name_ok(btf, e->name_off)) {
+		for (unsigned i = 0; i < btf_vlen(t); i++, e += stride) {
+			if (!name_ok(btf, ((const struct btf_enum *)e)->name_off)) {
 				snprintf(why, len,
 					 "BTF type %u: value %u has its name past the BTF strings",
 					 id, i);
