@@ -413,14 +413,16 @@ static int add_self_metrics(struct bb_engine *eng, struct bb_snapshot *snap)
 		}
 	}
 	fam = self_family(snap, "bpfbridge_read_errors_total",
-			  "Reads of the config's maps that failed.", BB_METRIC_COUNTER, cfg_labels,
-			  1);
+			  "Reads of the config's maps that failed (or that found an online CPU a "
+			  "perf_event/ program could not sample).",
+			  BB_METRIC_COUNTER, cfg_labels, 1);
 	ret |= add_value(eng, fam, eng->cfg_labels, eng->read_errors);
 	return ret ? -ENOMEM : 0;
 }
 
 int bb_engine_read(struct bb_engine *eng, struct bb_snapshot *snap)
 {
+	struct bb_cpu_changes cpus;
 	struct bb_read_result res;
 	uint64_t start;
 	int ret, sret;
@@ -428,6 +430,8 @@ int bb_engine_read(struct bb_engine *eng, struct bb_snapshot *snap)
 	if (!eng || !snap)
 		return -EINVAL;
 	start = mono_us();
+	if (bb_loader_follow_cpus(eng->ld, &cpus) || cpus.failed)
+		eng->read_errors++; /* a CPU online but not sampled: visible, not silent */
 	ret = bb_reader_read(eng->rd, snap, &res);
 	eng->last_duration_us = mono_us() - start;
 	eng->last_series = res.series;

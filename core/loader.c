@@ -1044,6 +1044,13 @@ static int probe_target(const struct sec_info *si, char *reason, size_t len)
 
 /* ---- the loader ------------------------------------------------------------------ */
 
+/* One perf event of a perf_event/ program, and the link that owns it. */
+struct perf_link {
+	int cpu;
+	int fd;		  /* the perf event (closed by the link) */
+	uint64_t enabled; /* its enabled time at the last check, ns */
+};
+
 struct prog {
 	char *name;
 	char *section;
@@ -1061,6 +1068,9 @@ struct prog {
 
 	struct bpf_link **links;
 	size_t n_links;
+	/* perf_event/ programs: what links[i] samples (bb_loader_follow_cpus) */
+	struct perf_link *plinks;
+	bool *cpu_warned;     /* per possible CPU: an attach there failed, said once */
 	bool post_attach;     /* SEC("uprobe//proc/self/exe:post_attach_mark") */
 	bool post_attach_ran; /* and it ran, then was detached */
 	int attach_err;
@@ -1549,19 +1559,25 @@ static void reuse_maps(struct bb_loader *ld)
 	}
 }
 
+static void drop_links(struct prog *pr)
+{
+	for (size_t k = 0; k < pr->n_links; k++)
+		bpf_link__destroy(pr->links[k]);
+	free(pr->links);
+	free(pr->plinks);
+	free(pr->cpu_warned);
+	pr->links = NULL;
+	pr->plinks = NULL;
+	pr->cpu_warned = NULL;
+	pr->n_links = 0;
+}
+
 /* Detach (or re-attach) every program of a loader whose maps a reload shares:
  * both attached at once would count each event twice. */
 static void detach_links(struct bb_loader *ld)
 {
-	for (size_t i = 0; i < ld->n_progs; i++) {
-		struct prog *pr = &ld->progs[i];
-
-		for (size_t k = 0; k < pr->n_links; k++)
-			bpf_link__destroy(pr->links[k]);
-		free(pr->links);
-		pr->links = NULL;
-		pr->n_links = 0;
-	}
+	for (size_t i = 0; i < ld->n_progs; i++)
+		drop_links(&ld->progs[i]);
 }
 
 /* Names in an error come from the object (sections, programs, maps): keep the
@@ -1719,18 +1735,49 @@ int bb_loader_online_cpus(bool **mask, int *n)
 	return 0;
 }
 
+/* Open PR's perf event (ATTR) on CPU and attach P to it, as links[n_links];
+ * room for one link per possible CPU is there. */
+static int attach_perf_cpu(struct prog *pr, struct bpf_program *p, struct perf_event_attr *attr,
+			   int cpu)
+{
+	struct bpf_link *link;
+	int fd = perf_event_open(attr, cpu), ret;
+
+	if (fd < 0)
+		return -errno;
+	link = bpf_program__attach_perf_event(p, fd);
+	if (!link) {
+		ret = errno ? -errno : -EINVAL;
+		close(fd);
+		return ret;
+	}
+	pr->plinks[pr->n_links] = (struct perf_link){ .cpu = cpu, .fd = fd };
+	pr->links[pr->n_links++] = link;
+	return 0;
+}
+
+/* The perf event attribute of PR's section, with the enabled time readable
+ * (how bb_loader_follow_cpus() sees an event the kernel switched off). */
+static int perf_attr(struct prog *pr, struct perf_event_attr *attr)
+{
+	char why[160];
+	int ret = parse_perf_event(pr->si.target, attr, why, sizeof(why));
+
+	if (ret)
+		set_reason(pr->attach_reason, sizeof(pr->attach_reason), &pr->si, ret, why);
+	attr->read_format = PERF_FORMAT_TOTAL_TIME_ENABLED;
+	return ret;
+}
+
 static int attach_perf_event(struct prog *pr, struct bpf_program *p)
 {
 	struct perf_event_attr attr;
 	bool *online = NULL;
-	char why[160];
 	int ncpu = 0, ret;
 
-	ret = parse_perf_event(pr->si.target, &attr, why, sizeof(why));
-	if (ret) {
-		set_reason(pr->attach_reason, sizeof(pr->attach_reason), &pr->si, ret, why);
+	ret = perf_attr(pr, &attr);
+	if (ret)
 		return ret;
-	}
 	ret = bb_loader_online_cpus(&online, &ncpu);
 	if (ret) {
 		set_reason(pr->attach_reason, sizeof(pr->attach_reason), &pr->si, ret,
@@ -1738,37 +1785,118 @@ static int attach_perf_event(struct prog *pr, struct bpf_program *p)
 		return ret;
 	}
 	pr->links = calloc((size_t)ncpu, sizeof(*pr->links));
-	if (!pr->links) {
+	pr->plinks = calloc((size_t)ncpu, sizeof(*pr->plinks));
+	pr->cpu_warned = calloc((size_t)ncpu, sizeof(*pr->cpu_warned));
+	if (!pr->links || !pr->plinks || !pr->cpu_warned) {
 		free(online);
+		drop_links(pr);
 		return -ENOMEM;
 	}
-	for (int c = 0; c < ncpu; c++) {
-		struct bpf_link *link;
-		int fd;
-
-		if (!online[c])
-			continue;
-		fd = perf_event_open(&attr, c);
-		if (fd < 0) {
-			ret = -errno;
-			break;
-		}
-		link = bpf_program__attach_perf_event(p, fd);
-		if (!link) {
-			ret = -errno;
-			close(fd);
-			break;
-		}
-		pr->links[pr->n_links++] = link;
-	}
+	for (int c = 0; c < ncpu && !ret; c++)
+		if (online[c])
+			ret = attach_perf_cpu(pr, p, &attr, c);
 	free(online);
 	if (ret) {
 		set_reason(pr->attach_reason, sizeof(pr->attach_reason), &pr->si, ret, NULL);
-		for (size_t i = 0; i < pr->n_links; i++)
-			bpf_link__destroy(pr->links[i]);
-		pr->n_links = 0;
+		drop_links(pr);
 	}
 	return ret;
+}
+
+/* Whether PL's event still samples: its enabled time moved since the last
+ * check. The kernel switches a CPU's events off when the CPU goes offline,
+ * and does not switch them on when it comes back. Unreadable: kept. */
+static bool perf_link_alive(struct perf_link *pl)
+{
+	uint64_t rf[2]; /* value, time enabled */
+	bool alive;
+
+	if (read(pl->fd, rf, sizeof(rf)) != (ssize_t)sizeof(rf))
+		return true;
+	alive = rf[1] != pl->enabled;
+	pl->enabled = rf[1];
+	return alive;
+}
+
+/* PR's events, after CPU hotplug: ONLINE (NCPU entries) is consumed. */
+static void follow_prog_cpus(struct bb_loader *ld, struct prog *pr, bool *online, int ncpu,
+			     struct bb_cpu_changes *ch)
+{
+	struct bpf_program *p = bpf_object__find_program_by_name(ld->obj, pr->name);
+	struct perf_event_attr attr;
+
+	for (size_t k = 0; k < pr->n_links;) {
+		struct perf_link *pl = &pr->plinks[k];
+		int cpu = pl->cpu;
+
+		if (online[cpu] && perf_link_alive(pl)) {
+			online[cpu] = false; /* has its event */
+			k++;
+			continue;
+		}
+		bb_info("config %s: program %s: CPU %d %s; its perf event is closed", ld->cfg->name,
+			pr->name, cpu,
+			online[cpu] ? "was offline since the last read" : "went offline");
+		bpf_link__destroy(pr->links[k]);
+		pr->links[k] = pr->links[pr->n_links - 1];
+		pr->plinks[k] = pr->plinks[pr->n_links - 1];
+		pr->n_links--;
+		ch->detached++;
+	}
+	if (!p || perf_attr(pr, &attr))
+		return;
+	for (int c = 0; c < ncpu; c++) {
+		int ret;
+
+		if (!online[c])
+			continue;
+		ret = attach_perf_cpu(pr, p, &attr, c);
+		if (ret) {
+			ch->failed++;
+			if (!pr->cpu_warned[c])
+				bb_warn("config %s: program %s: CPU %d is online, but its perf "
+					"event "
+					"cannot be attached: %s; retried at every read",
+					ld->cfg->name, pr->name, c, errno_text(ret));
+			pr->cpu_warned[c] = true;
+			continue;
+		}
+		bb_info("config %s: program %s: CPU %d came online; sampling it", ld->cfg->name,
+			pr->name, c);
+		pr->cpu_warned[c] = false;
+		ch->attached++;
+	}
+}
+
+int bb_loader_follow_cpus(struct bb_loader *ld, struct bb_cpu_changes *ch)
+{
+	bool *online = NULL, *want = NULL;
+	int ncpu = 0, ret;
+
+	memset(ch, 0, sizeof(*ch));
+	if (!ld)
+		return 0;
+	for (size_t i = 0; i < ld->n_progs; i++) {
+		struct prog *pr = &ld->progs[i];
+
+		if (pr->si.kind != AK_PERF_EVENT || !pr->plinks)
+			continue;
+		if (!online) {
+			ret = bb_loader_online_cpus(&online, &ncpu);
+			if (ret)
+				return ret;
+			want = malloc((size_t)ncpu * sizeof(*want));
+			if (!want) {
+				free(online);
+				return -ENOMEM;
+			}
+		}
+		memcpy(want, online, (size_t)ncpu * sizeof(*want));
+		follow_prog_cpus(ld, pr, want, ncpu, ch);
+	}
+	free(want);
+	free(online);
+	return 0;
 }
 
 /* PR's one link is LINK; on failure LINK is destroyed. */
@@ -2110,9 +2238,7 @@ void bb_loader_close(struct bb_loader *ld)
 	for (size_t i = 0; i < ld->n_progs; i++) {
 		struct prog *pr = &ld->progs[i];
 
-		for (size_t k = 0; k < pr->n_links; k++)
-			bpf_link__destroy(pr->links[k]);
-		free(pr->links);
+		drop_links(pr);
 		free(pr->name);
 		free(pr->section);
 		if (ld->status) {

@@ -314,6 +314,64 @@ collectd_step() {
 	emit "$1" collectd-log "$rc" "$d/collectd.log"
 }
 
+# hotplug LABEL YAML: a perf_event/ config follows CPU hotplug. Guest only (it
+# takes CPU 1 offline; the host run skips it). bpfbridge watch reads every
+# second; CPU 1 is offline when the config opens, then comes online and is
+# kept busy; then it goes offline and online again right after a read, and is
+# kept busy again; then it stays offline for two reads, comes back and is kept
+# busy once more. BBPHASE lines appended to the watch output (both append)
+# mark where each phase starts; the runner sums CPU 1's samples per phase.
+hotplug() {
+	cpu1=/sys/devices/system/cpu/cpu1/online
+	if [ "$BBVM_GUEST" != 1 ] || [ ! -w "$cpu1" ]; then
+		echo "BBINFO hotplug-unavailable guest=${BBVM_GUEST:-0} online=$(cat /sys/devices/system/cpu/online)"
+		return
+	fi
+	out=$WORK/$1.watch
+	: >"$out"
+	echo 0 >"$cpu1"
+	echo "BBPHASE offline $(cat /sys/devices/system/cpu/online)" >>"$out"
+	"$BB" watch --interval 1 "$2" >>"$out" 2>"$WORK/$1.err" </dev/null &
+	pid=$!
+	hp_frames 1 "$pid"
+	echo 1 >"$cpu1"
+	hp_frames 2 "$pid" # a read after the CPU came online
+	echo "BBPHASE online $(cat /sys/devices/system/cpu/online)" >>"$out"
+	taskset -c 1 timeout 3 sh -c 'while :; do :; done'
+	hp_frames 2 "$pid" # the reads that cover the busy loop
+	n=$(grep -c 'programs attached' "$out")
+	hp_frames 1 "$pid" # a read just happened: the next is a second away
+	echo 0 >"$cpu1"
+	echo 1 >"$cpu1"
+	echo "BBPHASE cycled $(cat /sys/devices/system/cpu/online) frames-during-cycle=$(($(grep -c 'programs attached' "$out") - n - 1))" >>"$out"
+	hp_frames 1 "$pid"
+	taskset -c 1 timeout 3 sh -c 'while :; do :; done'
+	hp_frames 2 "$pid"
+	echo 0 >"$cpu1"
+	hp_frames 2 "$pid" # reads while CPU 1 is offline
+	echo 1 >"$cpu1"
+	echo "BBPHASE reonline $(cat /sys/devices/system/cpu/online)" >>"$out"
+	hp_frames 2 "$pid"
+	taskset -c 1 timeout 3 sh -c 'while :; do :; done'
+	hp_frames 2 "$pid"
+	echo "BBPHASE end" >>"$out"
+	kill -INT "$pid" 2>/dev/null
+	wait_exit "$pid"
+	emit "$1" watch "$rc" "$out"
+	emit "$1" watch-log "$rc" "$WORK/$1.err"
+}
+
+# hp_frames N PID: wait (WAIT seconds at most) until watch PID printed N more frames
+hp_frames() {
+	want=$(($(grep -c 'programs attached' "$out") + $1))
+	t=0
+	while alive "$2" && [ "$(grep -c 'programs attached' "$out")" -lt "$want" ] &&
+		[ "$t" -lt $((WAIT * 10)) ]; do
+		sleep 0.1
+		t=$((t + 1))
+	done
+}
+
 echo "BBVM begin $(uname -r)"
 info
 while read -r step label yaml rest <&3; do
@@ -325,6 +383,7 @@ while read -r step label yaml rest <&3; do
 	nobtf) nobtf "$label" "$yaml" </dev/null ;;
 	privs) privs "$label" "$yaml" "$rest" </dev/null ;;
 	collectd) collectd_step "$label" "$yaml" </dev/null ;;
+	hotplug) hotplug "$label" "$yaml" </dev/null ;;
 	session)
 		# shellcheck disable=SC2086 # rest is the workload and its arguments
 		session "$label" "$yaml" $rest </dev/null
