@@ -15,6 +15,7 @@ import time
 import pytest
 
 from conftest import MARKER_SYSCALL_NAME, run_marker, wait_for
+from engine_helpers import build_test_objects, make_config
 from test_collectd import (HOSTNAME, MARKER_TI, bpf_prog_ids, collectd,  # noqa: F401 (fixtures)
                            plugin_so, prog_ids_held_by)
 from test_snmp import snmp_tools  # noqa: F401 (fixture)
@@ -390,6 +391,97 @@ def test_cli_watch_autoload_sequence(cli, config_dir, tmp_path):
         if p.poll() is None:
             p.kill()
             p.wait()
+
+
+LATER_YAML = """metrics:
+  counters:
+    - name: later_calls_total
+      help: bbtest_later_mark() calls (tests/integration/bpf/bblater.bpf.c)
+      labels:
+        - name: zero
+          size: 4
+          decoders:
+            - name: uint
+hooks:
+  - name: later
+    alternatives:
+      - uprobe_later
+      - fallback_rename
+"""
+
+LATER_C = r"""
+#include <stdlib.h>
+__attribute__((noinline)) void bbtest_later_mark(void) { __asm__ __volatile__("" ::: "memory"); }
+int main(int argc, char **argv)
+{
+	for (int i = 0, n = argc > 1 ? atoi(argv[1]) : 1; i < n; i++)
+		bbtest_later_mark();
+	return 0;
+}
+"""
+
+
+def test_failed_probe_retried_by_the_next_open(cli, tmp_path):
+    """A probe that failed is not remembered for the life of the process
+    (issue 17): one `bpfbridge watch --autoload` opens a config whose hook's
+    first alternative is a uprobe on a binary not installed yet (found through
+    PATH), so the fallback is chosen; then the binary is installed and the YAML
+    touched. The reload in the same process must probe again, choose the
+    uprobe, and count the binary's calls exactly."""
+    objdir = tmp_path / "objs"
+    objdir.mkdir()
+    objs = build_test_objects(str(objdir))
+    confd, bindir = tmp_path / "confd", tmp_path / "bin"
+    confd.mkdir()
+    bindir.mkdir()
+    yaml_path = make_config(str(confd), "later", LATER_YAML, objs["bblater"])
+    out_path, err_path = tmp_path / "watch.out", tmp_path / "watch.err"
+    env = dict(os.environ, PATH="%s:%s" % (bindir, os.environ.get("PATH", "/usr/bin:/bin")))
+    with open(out_path, "w") as out, open(err_path, "w") as err:
+        p = subprocess.Popen([cli, "watch", "--interval", "0.3", "--config-dir", str(confd),
+                              "--autoload"], stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                             env=env)
+
+    def log():
+        return err_path.read_text(errors="replace")
+
+    def frames():
+        return out_path.read_text(errors="replace")
+
+    def calls():
+        return sum(int(m) for m in re.findall(r"(?m)^\s*(\d+)\s[^\n]*\bzero=0$", frames()))
+
+    try:
+        wait_for(lambda: "config later: loaded from" in log() or p.poll() is not None,
+                 timeout=30, what="the first open")
+        assert p.poll() is None, log()
+        assert "hook later: using alternative 1 (fallback_rename)" in log(), log()
+        wait_for(lambda: "later: 1/2 programs attached" in frames(), timeout=10,
+                 what="a frame showing the fallback attached")
+
+        src = tmp_path / "later.c"
+        src.write_text(LATER_C)
+        subprocess.run(["gcc", "-O1", "-o", str(tmp_path / "bbtest-later"), str(src)], check=True)
+        os.rename(str(tmp_path / "bbtest-later"), str(bindir / "bbtest-later"))
+        n = log().count("config later: reloaded")
+        attached_frames = frames().count("later: 1/2 programs attached")
+        install_rename(yaml_path, LATER_YAML.replace("(tests/", "(now installed; tests/"))
+        wait_for(lambda: log().count("config later: reloaded") > n, timeout=15, what="the reload")
+        wait_for(lambda: frames().count("later: 1/2 programs attached") > attached_frames,
+                 timeout=10, what="a frame after the reload:\n" + log())
+        assert log().count("using alternative 1 (fallback_rename)") == 1, log()
+        subprocess.run([str(bindir / "bbtest-later"), "7"], check=True)
+        wait_for(lambda: calls() == 7, timeout=10, what="7 calls in the frames")
+        time.sleep(1.0)
+        assert calls() == 7, "counted once each"
+    finally:
+        if p.poll() is None:
+            p.send_signal(signal.SIGINT)
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
 
 
 # ---- add / change / remove cycles: leaks, programs left behind, RSS -------------------
