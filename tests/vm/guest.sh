@@ -315,7 +315,8 @@ collectd_step() {
 }
 
 # hotplug LABEL YAML: a perf_event/ config follows CPU hotplug. Guest only (it
-# takes CPU 1 offline; the host run skips it). bpfbridge watch reads every
+# takes CPU 1 offline; the host run skips it). /init keeps CPU 1 offline, and
+# so does this step when it ends. bpfbridge watch reads every
 # second; CPU 1 is offline when the config opens, then comes online and is
 # kept busy; then it goes offline and online again right after a read, and is
 # kept busy again; then it stays offline for two reads, comes back and is kept
@@ -329,7 +330,6 @@ hotplug() {
 	fi
 	out=$WORK/$1.watch
 	: >"$out"
-	echo 0 >"$cpu1"
 	echo "BBPHASE offline $(cat /sys/devices/system/cpu/online)" >>"$out"
 	"$BB" watch --interval 1 "$2" >>"$out" 2>"$WORK/$1.err" </dev/null &
 	pid=$!
@@ -357,6 +357,7 @@ hotplug() {
 	echo "BBPHASE end" >>"$out"
 	kill -INT "$pid" 2>/dev/null
 	wait_exit "$pid"
+	echo 0 >"$cpu1" # as /init left it: see there
 	emit "$1" watch "$rc" "$out"
 	emit "$1" watch-log "$rc" "$WORK/$1.err"
 }
