@@ -1822,7 +1822,8 @@ static bool perf_link_alive(struct perf_link *pl)
 static void follow_prog_cpus(struct bb_loader *ld, struct prog *pr, bool *online, int ncpu,
 			     struct bb_cpu_changes *ch)
 {
-	struct bpf_program *p = bpf_object__find_program_by_name(ld->obj, pr->name);
+	struct bpf_program *p = ld->obj ? bpf_object__find_program_by_name(ld->obj, pr->name)
+					: NULL;
 	struct perf_event_attr attr;
 
 	for (size_t k = 0; k < pr->n_links;) {
