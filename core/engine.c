@@ -422,7 +422,6 @@ static int add_self_metrics(struct bb_engine *eng, struct bb_snapshot *snap)
 
 int bb_engine_read(struct bb_engine *eng, struct bb_snapshot *snap)
 {
-	struct bb_cpu_changes cpus;
 	struct bb_read_result res;
 	uint64_t start;
 	int ret, sret;
@@ -430,7 +429,7 @@ int bb_engine_read(struct bb_engine *eng, struct bb_snapshot *snap)
 	if (!eng || !snap)
 		return -EINVAL;
 	start = mono_us();
-	if (bb_loader_follow_cpus(eng->ld, &cpus) || cpus.failed)
+	if (bb_loader_follow_cpus(eng->ld) != 0)
 		eng->read_errors++; /* a CPU online but not sampled: visible, not silent */
 	ret = bb_reader_read(eng->rd, snap, &res);
 	eng->last_duration_us = mono_us() - start;

@@ -1818,13 +1818,14 @@ static bool perf_link_alive(struct perf_link *pl)
 	return alive;
 }
 
-/* PR's events, after CPU hotplug: ONLINE (NCPU entries) is consumed. */
-static void follow_prog_cpus(struct bb_loader *ld, struct prog *pr, bool *online, int ncpu,
-			     struct bb_cpu_changes *ch)
+/* PR's events, after CPU hotplug: ONLINE (NCPU entries) is consumed. Returns
+ * how many online CPUs are left without an event. */
+static int follow_prog_cpus(struct bb_loader *ld, struct prog *pr, bool *online, int ncpu)
 {
 	struct bpf_program *p = ld->obj ? bpf_object__find_program_by_name(ld->obj, pr->name)
 					: NULL;
 	struct perf_event_attr attr;
+	int missing = 0;
 
 	for (size_t k = 0; k < pr->n_links;) {
 		struct perf_link *pl = &pr->plinks[k];
@@ -1842,10 +1843,9 @@ static void follow_prog_cpus(struct bb_loader *ld, struct prog *pr, bool *online
 		pr->links[k] = pr->links[pr->n_links - 1];
 		pr->plinks[k] = pr->plinks[pr->n_links - 1];
 		pr->n_links--;
-		ch->detached++;
 	}
 	if (!p || perf_attr(pr, &attr))
-		return;
+		return 0;
 	for (int c = 0; c < ncpu; c++) {
 		int ret;
 
@@ -1853,7 +1853,7 @@ static void follow_prog_cpus(struct bb_loader *ld, struct prog *pr, bool *online
 			continue;
 		ret = attach_perf_cpu(pr, p, &attr, c);
 		if (ret) {
-			ch->failed++;
+			missing++;
 			if (!pr->cpu_warned[c])
 				bb_warn("config %s: program %s: CPU %d is online, but its perf "
 					"event "
@@ -1865,16 +1865,15 @@ static void follow_prog_cpus(struct bb_loader *ld, struct prog *pr, bool *online
 		bb_info("config %s: program %s: CPU %d came online; sampling it", ld->cfg->name,
 			pr->name, c);
 		pr->cpu_warned[c] = false;
-		ch->attached++;
 	}
+	return missing;
 }
 
-int bb_loader_follow_cpus(struct bb_loader *ld, struct bb_cpu_changes *ch)
+int bb_loader_follow_cpus(struct bb_loader *ld)
 {
 	bool *online = NULL, *want = NULL;
-	int ncpu = 0, ret;
+	int ncpu = 0, ret, missing = 0;
 
-	memset(ch, 0, sizeof(*ch));
 	if (!ld)
 		return 0;
 	for (size_t i = 0; i < ld->n_progs; i++) {
@@ -1893,11 +1892,11 @@ int bb_loader_follow_cpus(struct bb_loader *ld, struct bb_cpu_changes *ch)
 			}
 		}
 		memcpy(want, online, (size_t)ncpu * sizeof(*want));
-		follow_prog_cpus(ld, pr, want, ncpu, ch);
+		missing += follow_prog_cpus(ld, pr, want, ncpu);
 	}
 	free(want);
 	free(online);
-	return 0;
+	return missing;
 }
 
 /* PR's one link is LINK; on failure LINK is destroyed. */

@@ -66,20 +66,14 @@ void post_attach_mark(void);
  * /sys/devices/system/cpu/online lists the CPU. Negative errno on failure. */
 int bb_loader_online_cpus(bool **mask, int *n);
 
-/* What bb_loader_follow_cpus() did at one read. */
-struct bb_cpu_changes {
-	unsigned attached; /* perf events opened on CPUs that came online */
-	unsigned detached; /* closed: the CPU went offline (and maybe came back) */
-	unsigned failed;   /* CPUs online without an event: the attach failed */
-};
-
 /* perf_event/ programs sample every online CPU, also after CPU hotplug: each
  * call closes the events of CPUs gone offline (or switched off by the kernel
  * while their CPU was offline) and opens one on each CPU that came online.
  * Cheap when the config has no perf_event/ program (nothing is read). Called
- * by bb_engine_read() before each read. Negative errno if the online CPUs
- * cannot be read; a failed attach is counted in CH and warned about once. */
-int bb_loader_follow_cpus(struct bb_loader *ld, struct bb_cpu_changes *ch);
+ * by bb_engine_read() before each read. Returns how many online CPUs are left
+ * without their event (a failed attach, warned about once), or a negative
+ * errno if the online CPUs cannot be read. */
+int bb_loader_follow_cpus(struct bb_loader *ld);
 
 /*
  * What bb_loader_open() does with an object before the load syscall, on OBJ
