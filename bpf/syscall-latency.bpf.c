@@ -12,6 +12,13 @@
  *     and a delete on exit.
  * The two designs do not mix: each alternative of the config's one hook is an
  * entry program and its exit program, loaded together.
+ *
+ * The histogram is a per-CPU array of SYSCALL_LATENCY_SLOTS slots per syscall
+ * number (flat_index in the YAML): an observation is two inlined array
+ * lookups and two plain adds, where a hash keyed by (syscall, bucket) cost two
+ * hashed lookups and atomic adds (docs/performance.md, issue 16). The adds
+ * need no atomics: the programs run with preemption off and a syscall exit
+ * does not nest in another on one CPU.
  */
 #include <vmlinux.h>
 #include <bpf/bpf_helpers.h>
@@ -43,22 +50,32 @@ struct {
 	__type(value, struct syscall_latency_start);
 } syscall_latency_start SEC(".maps");
 
-/* About 460 syscalls x 28 keys fit. */
+/* Slot syscall * SYSCALL_LATENCY_SLOTS + bucket; the last slot of a syscall is
+ * its sum. The reader rebuilds struct syscall_latency_key from the slot. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, struct syscall_latency_key);
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SYSCALL_LATENCY_NR_SYSCALLS *SYSCALL_LATENCY_SLOTS);
+	__type(key, __u32);
 	__type(value, __u64);
 } syscall_latency_seconds SEC(".maps");
 
 static __always_inline void syscall_latency_observe(__u64 id, __u64 start_ns, __u64 now)
 {
-	struct syscall_latency_key key = {};
 	__u64 delta_us = now > start_ns ? (now - start_ns) / 1000 : 0;
+	__u32 base, slot;
+	__u64 *v;
 
-	key.syscall = id;
-	bb_hist_exp2(&syscall_latency_seconds, &key, &key.bucket, SYSCALL_LATENCY_BUCKET_MAX,
-		     delta_us);
+	if (id >= SYSCALL_LATENCY_NR_SYSCALLS)
+		return;
+	base = (__u32)id * SYSCALL_LATENCY_SLOTS;
+	slot = base + (__u32)bb_clamp_key(bb_exp2_key(delta_us), SYSCALL_LATENCY_BUCKET_MAX);
+	v = bpf_map_lookup_elem(&syscall_latency_seconds, &slot);
+	if (v)
+		(*v)++;
+	slot = base + SYSCALL_LATENCY_BUCKET_MAX + 1;
+	v = bpf_map_lookup_elem(&syscall_latency_seconds, &slot);
+	if (v)
+		*v += delta_us;
 }
 
 /* ---- task storage ---- */
@@ -67,7 +84,7 @@ static __always_inline int syscall_latency_enter_task(long id)
 {
 	struct syscall_latency_start *start;
 
-	if (id < 0)
+	if (id < 0 || id >= SYSCALL_LATENCY_NR_SYSCALLS)
 		return 0;
 	start = bpf_task_storage_get(&syscall_latency_task_start, bpf_get_current_task_btf(), 0,
 				     BPF_LOCAL_STORAGE_GET_F_CREATE);
@@ -98,7 +115,7 @@ static __always_inline int syscall_latency_enter(long id)
 	__u64 tid = bpf_get_current_pid_tgid();
 	struct syscall_latency_start start = {};
 
-	if (id < 0)
+	if (id < 0 || id >= SYSCALL_LATENCY_NR_SYSCALLS)
 		return 0;
 	start.ts = bpf_ktime_get_ns();
 	start.id = id;

@@ -1129,6 +1129,7 @@ enum {
 	H_BUCKET_MAX,
 	H_BUCKET_MULTIPLIER,
 	H_BUCKET_KEYS,
+	H_FLAT_INDEX,
 	H_COUNT
 };
 
@@ -1180,6 +1181,8 @@ static const struct field histogram_fields[H_COUNT] = {
 				  "a positive number" },
 	[H_BUCKET_KEYS] = { "bucket_keys", SHAPE_LIST, false, set_bucket_keys, 0,
 			    "a list of bucket keys" },
+	[H_FLAT_INDEX] = { "flat_index", SHAPE_SCALAR, false, set_bool,
+			   offsetof(struct bb_metric_conf, flat_index), "true or false" },
 };
 
 static int check_counter(struct pctx *c, const struct bb_metric_conf *m, const struct seen *s)
@@ -1194,6 +1197,44 @@ static int check_counter(struct pctx *c, const struct bb_metric_conf *m, const s
 	     describe(c, s[C_FLUSH_INTERVAL].val));
 	pop(c, mark);
 	return -1;
+}
+
+/*
+ * flat_index: the slot number is split into one series label and the bucket,
+ * so the bucket keys must be indexes (not fixed bounds) and exactly one label
+ * may come before the bucket, an integer the reader can write back.
+ */
+static int check_flat_index(struct pctx *c, const struct bb_metric_conf *m, const struct seen *s)
+{
+	const yaml_node_t *at = s[H_FLAT_INDEX].val;
+	size_t mark;
+
+	if (!m->flat_index)
+		return 0;
+	mark = push_key(c, "flat_index");
+	if (m->bucket_type == BB_BUCKET_FIXED)
+		fail(c, pos_of(at),
+		     "expected bucket_type exp2, exp2zero or linear with flat_index: true (slots "
+		     "are bucket indexes), got bucket_type fixed");
+	else if (m->n_labels != 2)
+		fail(c, pos_of(at),
+		     "expected exactly one label before the bucket label with flat_index: true "
+		     "(slot = label * (bucket_max + 2) + bucket), got %zu labels in all",
+		     m->n_labels);
+	else if (m->labels[0].size != 1 && m->labels[0].size != 2 && m->labels[0].size != 4 &&
+		 m->labels[0].size != 8)
+		fail(c, pos_of(at),
+		     "expected label %s to be an integer of size 1, 2, 4 or 8 with flat_index: "
+		     "true, got size %u",
+		     m->labels[0].name, m->labels[0].size);
+	else if (m->labels[1].size != 1 && m->labels[1].size != 2 && m->labels[1].size != 4 &&
+		 m->labels[1].size != 8)
+		fail(c, pos_of(at),
+		     "expected the bucket label %s to be an integer of size 1, 2, 4 or 8 with "
+		     "flat_index: true, got size %u",
+		     m->labels[1].name, m->labels[1].size);
+	pop(c, mark);
+	return c->rc ? -1 : 0;
 }
 
 static int check_histogram(struct pctx *c, const struct bb_metric_conf *m, const struct seen *s)
@@ -1289,7 +1330,8 @@ static int metric_item(struct pctx *c, const yaml_node_t *item, size_t i, void *
 		if (walk_map(c, item, counter_fields, C_COUNT, m, s) || check_counter(c, m, s))
 			return -1;
 	} else {
-		if (walk_map(c, item, histogram_fields, H_COUNT, m, s) || check_histogram(c, m, s))
+		if (walk_map(c, item, histogram_fields, H_COUNT, m, s) ||
+		    check_histogram(c, m, s) || check_flat_index(c, m, s))
 			return -1;
 	}
 	return add_ref(c, mf->names, m->name, pos_of(s[M_NAME].val), m->kind, i, 0);

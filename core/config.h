@@ -77,6 +77,11 @@ struct bb_metric_conf {
 	double bucket_multiplier; /* 1.0 when absent */
 	double *bucket_keys;	  /* fixed only */
 	size_t n_bucket_keys;
+	/* bpfbridge's extension (not ebpf_exporter's): the map is an array with
+	 * u32 keys, slot = series label * (bucket_max + 2) + bucket key, the last
+	 * slot of each series being its sum; the labels describe the key the
+	 * reader rebuilds from the slot number (docs/config.md) */
+	bool flat_index;
 };
 
 /* One alternative: a set of BPF program names (function names in the object)

@@ -149,6 +149,11 @@ struct mreader {
 	uint64_t *vals; /* per entry: ncpus values (per-CPU) or 1 */
 	size_t cap_entries;
 	uint8_t *tok_in, *tok_out, *prev_key;
+	/* flat_index: the keys the store sees, rebuilt from the slot numbers */
+	uint32_t flat_slots; /* bucket_max + 2; 0 when the metric is not flat */
+	size_t flat_key_size;
+	uint8_t *flat_keys;
+	size_t cap_flat;
 
 	struct bb_store *store; /* NULL when the histogram's bounds are unusable */
 
@@ -233,6 +238,68 @@ static uint64_t key_bytes_expected(const struct bb_metric_conf *m, int cpu_label
 	return total;
 }
 
+/* The slots of one series under flat_index: buckets 0..bucket_max, then the sum. */
+static uint32_t flat_slots(const struct bb_metric_conf *m)
+{
+	return (uint32_t)m->bucket_max + 2;
+}
+
+/* Does an integer label of SIZE bytes hold V? */
+static bool fits_label(uint64_t v, uint32_t size)
+{
+	return size >= 8 || v < (1ULL << (size * 8));
+}
+
+/* flat_index (config.c checked the labels): an array with u32 keys and u64
+ * values whose slot numbers split into labels that hold them. */
+static int check_flat_map(const char *path, const struct bb_metric_conf *m,
+			  const struct bb_map_desc *map, char *err, size_t errlen)
+{
+	uint32_t slots = flat_slots(m);
+
+	if (map->type != BPF_MAP_TYPE_ARRAY && map->type != BPF_MAP_TYPE_PERCPU_ARRAY) {
+		snprintf(err, errlen,
+			 "%s:%d:%d: metric %s: flat_index: true expects an array or percpu_array "
+			 "map, but map %s is a %s map",
+			 path, m->pos.line, m->pos.column, m->name, map->name,
+			 map_type_name(map->type));
+		return -EINVAL;
+	}
+	if (map->key_size != sizeof(uint32_t) || map->value_size != sizeof(uint64_t)) {
+		snprintf(err, errlen,
+			 "%s:%d:%d: metric %s: flat_index: true expects u32 keys and u64 values, "
+			 "but map %s has %u-byte keys and %u-byte values",
+			 path, m->pos.line, m->pos.column, m->name, map->name, map->key_size,
+			 map->value_size);
+		return -EINVAL;
+	}
+	if (map->max_entries % slots) {
+		snprintf(err, errlen,
+			 "%s:%d:%d: metric %s: flat_index: true expects map %s to hold whole "
+			 "series of bucket_max + 2 = %u slots, but it has %u entries",
+			 path, m->pos.line, m->pos.column, m->name, map->name, slots,
+			 map->max_entries);
+		return -EINVAL;
+	}
+	if (!fits_label(map->max_entries / slots - 1, m->labels[0].size)) {
+		snprintf(err, errlen,
+			 "%s:%d:%d: metric %s: flat_index: map %s holds %u series, more than "
+			 "label %s (%u bytes) can number",
+			 path, m->pos.line, m->pos.column, m->name, map->name,
+			 map->max_entries / slots, m->labels[0].name, m->labels[0].size);
+		return -EINVAL;
+	}
+	if (!fits_label(slots - 1, m->labels[1].size)) {
+		snprintf(err, errlen,
+			 "%s:%d:%d: metric %s: flat_index: bucket label %s (%u bytes) cannot hold "
+			 "bucket key %u",
+			 path, m->pos.line, m->pos.column, m->name, m->labels[1].name,
+			 m->labels[1].size, slots - 1);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int bb_reader_check_map(const struct bb_config *cfg, const struct bb_metric_conf *m,
 			const struct bb_map_desc *map, char *err, size_t errlen)
 {
@@ -255,6 +322,8 @@ int bb_reader_check_map(const struct bb_config *cfg, const struct bb_metric_conf
 			 m->pos.line, m->pos.column, m->name);
 		return -EINVAL;
 	}
+	if (m->flat_index)
+		return check_flat_map(path, m, map, err, errlen);
 	cpu_label = virtual_cpu_label(m, percpu);
 	want = key_bytes_expected(m, cpu_label);
 	if (want == 0 && map->key_size != sizeof(uint32_t)) {
@@ -295,6 +364,7 @@ static void mreader_release(struct mreader *mr)
 	free(mr->tok_in);
 	free(mr->tok_out);
 	free(mr->prev_key);
+	free(mr->flat_keys);
 }
 
 void bb_reader_free(struct bb_reader *rd)
@@ -425,8 +495,13 @@ int bb_reader_bind(struct bb_reader *rd, size_t i, int map_fd, char *err, size_t
 	mr->fd = -1;
 	mr->map = desc;
 	mr->percpu = map_is_percpu(desc.type);
-	mr->cpu_label = virtual_cpu_label(mr->m, mr->percpu);
+	mr->cpu_label = mr->m->flat_index ? -1 : virtual_cpu_label(mr->m, mr->percpu);
 	mr->key0_only = key_bytes_expected(mr->m, mr->cpu_label) == 0;
+	free(mr->flat_keys);
+	mr->flat_keys = NULL;
+	mr->cap_flat = 0;
+	mr->flat_slots = mr->m->flat_index ? flat_slots(mr->m) : 0;
+	mr->flat_key_size = mr->flat_slots ? key_bytes_expected(mr->m, -1) : 0;
 	mr->offsets = calloc(mr->m->n_labels ? mr->m->n_labels : 1, sizeof(*mr->offsets));
 	/* batch tokens are a bucket index for hash maps, a key for arrays */
 	mr->tok_in = calloc(desc.key_size + 8, 1);
@@ -448,7 +523,7 @@ int bb_reader_bind(struct bb_reader *rd, size_t i, int map_fd, char *err, size_t
 	}
 	if (mr->store) {
 		struct bb_store_layout lay = {
-			.key_size = desc.key_size,
+			.key_size = mr->flat_slots ? mr->flat_key_size : desc.key_size,
 			.offsets = mr->offsets,
 			.cpu_label = mr->cpu_label,
 			.ncpus = rd->ncpus,
@@ -526,7 +601,8 @@ size_t bb_reader_memory(const struct bb_reader *rd)
 		const struct mreader *mr = &rd->metrics[i];
 
 		bytes += mr->cap_entries *
-			 (mr->map.key_size + (mr->percpu ? (size_t)rd->ncpus : 1) * 8);
+				 (mr->map.key_size + (mr->percpu ? (size_t)rd->ncpus : 1) * 8) +
+			 mr->cap_flat * mr->flat_key_size;
 		if (mr->store)
 			bytes += bb_store_memory(mr->store);
 	}
@@ -747,6 +823,53 @@ static size_t keep_key0_row(struct mreader *mr, size_t n, size_t slots)
 	return 0;
 }
 
+/* Write V into the SIZE-byte integer at P, in the host's byte order (as a
+ * BPF program would have written the key). */
+static void put_uint(uint8_t *p, uint32_t size, uint64_t v)
+{
+	switch (size) {
+	case 1:
+		*p = (uint8_t)v;
+		break;
+	case 2:
+		memcpy(p, &(uint16_t){ (uint16_t)v }, 2);
+		break;
+	case 4:
+		memcpy(p, &(uint32_t){ (uint32_t)v }, 4);
+		break;
+	default:
+		memcpy(p, &v, 8);
+		break;
+	}
+}
+
+/* flat_index: the key each slot stands for (label = slot / slots, bucket =
+ * slot % slots, the paddings zero), in mr->flat_keys. */
+static int rebuild_flat_keys(struct mreader *mr, size_t n)
+{
+	const struct bb_metric_conf *m = mr->m;
+	size_t ks = mr->flat_key_size;
+
+	if (n > mr->cap_flat) {
+		uint8_t *k = realloc(mr->flat_keys, n * ks);
+
+		if (!k)
+			return -ENOMEM;
+		mr->flat_keys = k;
+		mr->cap_flat = n;
+	}
+	memset(mr->flat_keys, 0, n * ks);
+	for (size_t i = 0; i < n; i++) {
+		uint32_t slot;
+		uint8_t *key = mr->flat_keys + i * ks;
+
+		memcpy(&slot, mr->keys + i * sizeof(slot), sizeof(slot));
+		put_uint(key + mr->offsets[0], m->labels[0].size, slot / mr->flat_slots);
+		put_uint(key + mr->offsets[1], m->labels[1].size, slot % mr->flat_slots);
+	}
+	return 0;
+}
+
 /* Read one metric into SNAP. Returns 0 or -errno (map read failure, ENOMEM). */
 static int read_metric(struct bb_reader *rd, struct mreader *mr, struct bb_snapshot *snap,
 		       size_t *series_out)
@@ -777,7 +900,11 @@ static int read_metric(struct bb_reader *rd, struct mreader *mr, struct bb_snaps
 	bb_store_begin(mr->store);
 	if (mr->key0_only)
 		n = keep_key0_row(mr, n, slots);
-	ret = bb_store_add_many(mr->store, mr->keys, mr->vals, n, slots);
+	if (mr->flat_slots)
+		ret = rebuild_flat_keys(mr, n);
+	if (!ret)
+		ret = bb_store_add_many(mr->store, mr->flat_slots ? mr->flat_keys : mr->keys,
+					mr->vals, n, slots);
 	written = bb_store_end(mr->store, fam);
 	if (written < 0)
 		ret = (int)written;

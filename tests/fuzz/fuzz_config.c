@@ -69,6 +69,12 @@ static void check_config(const struct bb_config *cfg)
 				abort();
 			if (!(m->bucket_multiplier > 0))
 				abort();
+			/* flat_index: what the reader's slot split relies on */
+			if (m->flat_index &&
+			    (m->bucket_type == BB_BUCKET_FIXED || m->n_labels != 2 ||
+			     !m->labels[0].size || (m->labels[0].size & (m->labels[0].size - 1)) ||
+			     m->labels[0].size > 8))
+				abort();
 		}
 	}
 	for (size_t i = 0; i < cfg->n_hooks; i++)

@@ -64,7 +64,8 @@ def test_syscalls_exact_through_each_alternative(cli, config_dir, tmp_path, inde
 
 
 # syscall-latency: one hook of (enter, exit) pairs: task storage, then the LRU
-# hash on tp_btf, raw_tp and tracepoint.
+# hash on tp_btf, raw_tp and tracepoint. The histogram is a per-CPU array of 28
+# slots per syscall (flat_index): the reader rebuilds (syscall, bucket) keys.
 @pytest.mark.parametrize("index", [0, 1, 2, 3])
 def test_syscall_latency_exact_through_each_alternative(cli, config_dir, tmp_path, index):
     path, chosen = with_alternative_first(config_dir, "syscall-latency", index,
@@ -78,6 +79,13 @@ def test_syscall_latency_exact_through_each_alternative(cli, config_dir, tmp_pat
     assert len(marker) == 1, fam["series"][:3]
     assert marker[0]["count"] == N_MARKERS
     assert marker[0]["buckets"][-1]["count"] == N_MARKERS
+    # the 27 finite exp2 bounds (1 us .. 2^26 us), cumulative
+    assert [b["le"] for b in marker[0]["buckets"]] == [2.0 ** i / 1e6 for i in range(27)]
+    counts = [b["count"] for b in marker[0]["buckets"]]
+    assert counts == sorted(counts)
+    # only the syscalls that ran are series, each with observations
+    assert all(s["count"] > 0 for s in fam["series"])
+    assert 0 < len(fam["series"]) < 200
 
 
 def alternatives(config_dir, name):

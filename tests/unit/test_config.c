@@ -63,6 +63,31 @@ static const struct bad_case bad_cases[] = {
 		    "      labels: []\n",
 	  "bad.yaml:7:15: metrics.histograms[0].labels: expected a list of at least one label, "
 	  "got an empty list" },
+	{ "flat_index_fixed",
+	  HIST_HEAD "      bucket_type: fixed\n      bucket_keys: [1, 2]\n      flat_index: true\n"
+		    "      labels:\n        - {name: op, size: 4, decoders: [{name: uint}]}\n"
+		    "        - {name: bucket, size: 4, decoders: [{name: uint}]}\n",
+	  "bad.yaml:7:19: metrics.histograms[0].flat_index: expected bucket_type exp2, exp2zero or "
+	  "linear with flat_index: true (slots are bucket indexes), got bucket_type fixed" },
+	{ "flat_index_two_labels",
+	  HIST_HEAD "      bucket_type: exp2\n      bucket_max: 3\n      flat_index: true\n"
+		    "      labels:\n        - {name: op, size: 4, decoders: [{name: uint}]}\n"
+		    "        - {name: pid, size: 4, decoders: [{name: uint}]}\n"
+		    "        - {name: bucket, size: 4, decoders: [{name: uint}]}\n",
+	  "bad.yaml:7:19: metrics.histograms[0].flat_index: expected exactly one label before the "
+	  "bucket label with flat_index: true (slot = label * (bucket_max + 2) + bucket), got 3 "
+	  "labels in all" },
+	{ "flat_index_odd_size",
+	  HIST_HEAD "      bucket_type: exp2\n      bucket_max: 3\n      flat_index: true\n"
+		    "      labels:\n        - {name: op, size: 3, decoders: [{name: hex}]}\n"
+		    "        - {name: bucket, size: 4, decoders: [{name: uint}]}\n",
+	  "bad.yaml:7:19: metrics.histograms[0].flat_index: expected label op to be an integer of "
+	  "size 1, 2, 4 or 8 with flat_index: true, got size 3" },
+	{ "flat_index_not_bool",
+	  HIST_HEAD "      bucket_type: exp2\n      bucket_max: 3\n      flat_index: yes "
+		    "please\n" BUCKET_LABEL,
+	  "bad.yaml:7:19: metrics.histograms[0].flat_index: expected true or false, got \"yes "
+	  "please\"" },
 	{ "tracing_only", "tracing:\n  spans: []\n",
 	  "bad.yaml:1:1: tracing: expected key \"metrics\", got a tracing-only config (tracing "
 	  "spans are not supported by bpfbridge, which exports metrics only; run this config "

@@ -672,6 +672,86 @@ static void test_histogram_from_rows(void **state)
 	teardown(f);
 }
 
+/* flat_index: an array of bucket_max + 2 slots per series label value, read
+ * as if its keys were (label, bucket) rows. */
+static const char flat_yaml[] = "metrics:\n"
+				"  histograms:\n"
+				"    - name: op_seconds\n"
+				"      help: latency\n"
+				"      bucket_type: exp2\n"
+				"      bucket_max: 2\n"
+				"      flat_index: true\n"
+				"      labels:\n"
+				"        - name: op\n"
+				"          size: 2\n"
+				"          padding: 2\n"
+				"          decoders:\n"
+				"            - name: uint\n"
+				"        - name: bucket\n"
+				"          size: 4\n"
+				"          decoders:\n"
+				"            - name: uint\n";
+
+static void test_flat_index_histogram(void **state)
+{
+	struct fixture *f = setup(flat_yaml, NULL);
+	int fd = new_map(BPF_MAP_TYPE_ARRAY, sizeof(uint32_t), 4 * 4); /* ops 0..3 x 4 slots */
+	const struct bb_family *fam;
+	const struct bb_series *s;
+
+	put(fd, 1 * 4 + 0, 2);	/* op 1: 2 in bucket 0 */
+	put(fd, 1 * 4 + 2, 5);	/* 5 in bucket 2 */
+	put(fd, 1 * 4 + 3, 40); /* the sum */
+	put(fd, 3 * 4 + 1, 1);	/* op 3: 1 in bucket 1, sum 0 */
+	bind(f, 0, fd);
+	fam = read_once(f, "op_seconds");
+	assert_int_equal(fam->n_buckets, 3);
+	/* ops 0 and 2 never had a non-zero slot: not series */
+	assert_int_equal(fam->n_series, 2);
+	s = &fam->series[strcmp(fam->series[0].label_values[0], "1") == 0 ? 0 : 1];
+	assert_string_equal(s->label_values[0], "1");
+	assert_int_equal(s->buckets[0], 2);
+	assert_int_equal(s->buckets[1], 2);
+	assert_int_equal(s->buckets[2], 7);
+	assert_int_equal(s->count, 7);
+	assert_int_equal(s->sum_raw, 40);
+	s = &fam->series[s == &fam->series[0] ? 1 : 0];
+	assert_string_equal(s->label_values[0], "3");
+	assert_int_equal(s->buckets[0], 0);
+	assert_int_equal(s->buckets[1], 1);
+	assert_int_equal(s->count, 1);
+	/* the next read sees the increments */
+	put(fd, 1 * 4 + 0, 3);
+	fam = read_once(f, "op_seconds");
+	s = &fam->series[strcmp(fam->series[0].label_values[0], "1") == 0 ? 0 : 1];
+	assert_int_equal(s->count, 8);
+	teardown(f);
+}
+
+static void test_flat_index_map_checks(void **state)
+{
+	struct fixture *f = setup(flat_yaml, NULL);
+	const struct bb_metric_conf *m = &f->cfg->metrics[0];
+	struct bb_map_desc ok = { "op_seconds", BPF_MAP_TYPE_PERCPU_ARRAY, 4, 8, 4 * 100 };
+	struct bb_map_desc hash = { "op_seconds", BPF_MAP_TYPE_HASH, 8, 8, 64 };
+	struct bb_map_desc ragged = { "op_seconds", BPF_MAP_TYPE_ARRAY, 4, 8, 4 * 100 + 1 };
+	struct bb_map_desc big = { "op_seconds", BPF_MAP_TYPE_ARRAY, 4, 8, 4 * 65537 };
+	char err[BB_ERRMSG_MAX] = "";
+
+	assert_int_equal(bb_reader_check_map(f->cfg, m, &ok, err, sizeof(err)), 0);
+	assert_int_equal(bb_reader_check_map(f->cfg, m, &hash, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "/test/t.yaml:3:7: metric op_seconds: flat_index: true expects an "
+				 "array or percpu_array map, but map op_seconds is a hash map");
+	assert_int_equal(bb_reader_check_map(f->cfg, m, &ragged, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "/test/t.yaml:3:7: metric op_seconds: flat_index: true expects "
+				 "map op_seconds to hold whole series of bucket_max + 2 = 4 "
+				 "slots, but it has 401 entries");
+	assert_int_equal(bb_reader_check_map(f->cfg, m, &big, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "/test/t.yaml:3:7: metric op_seconds: flat_index: map op_seconds "
+				 "holds 65537 series, more than label op (2 bytes) can number");
+	teardown(f);
+}
+
 static void test_unbound_metric_reads_as_empty_family(void **state)
 {
 	struct fixture *f = setup(counter_yaml, NULL);
@@ -703,6 +783,8 @@ int main(void)
 		cmocka_unit_test(test_regexp_drop_is_filtering_not_an_error),
 		cmocka_unit_test(test_decode_errors_are_counted_and_logged),
 		cmocka_unit_test(test_histogram_from_rows),
+		cmocka_unit_test(test_flat_index_histogram),
+		cmocka_unit_test(test_flat_index_map_checks),
 		cmocka_unit_test(test_unbound_metric_reads_as_empty_family),
 	};
 
