@@ -85,6 +85,27 @@ static __always_inline void bb_hist_array_exp2(void *map, __u32 bucket_max, __u6
 	bb_hist_array_add(map, (__u32)bb_exp2_key(value), bucket_max, value);
 }
 
+/*
+ * One observation in a flat-index histogram (flat_index: true in the YAML,
+ * docs/config.md): a per-CPU array of BUCKET_MAX + 2 slots per LABEL value,
+ * the bucket's slot then the sum's. LABEL must be below the map's
+ * max_entries / (BUCKET_MAX + 2). Plain adds: only for programs that never
+ * interrupt one another on a CPU (syscall exits, softirq entry and exit).
+ */
+static __always_inline void bb_hist_flat_exp2(void *map, __u32 label, __u32 bucket_max, __u64 value)
+{
+	__u32 base = label * (bucket_max + 2);
+	__u32 slot = base + (__u32)bb_clamp_key(bb_exp2_key(value), bucket_max);
+	__u64 *v = bpf_map_lookup_elem(map, &slot);
+
+	if (v)
+		(*v)++;
+	slot = base + bucket_max + 1;
+	v = bpf_map_lookup_elem(map, &slot);
+	if (v)
+		*v += value;
+}
+
 static __always_inline void bb_hist_exp2zero(void *map, void *key, __u64 *bucket, __u64 bucket_max,
 					     __u64 value)
 {

@@ -4,7 +4,10 @@
  *   softirq_latency_seconds: from softirq_raise to softirq_entry (waiting)
  *   softirq_runtime_seconds: from softirq_entry to softirq_exit (running)
  * A vector is raised, run and finished on one CPU, so the start times are
- * per-CPU arrays indexed by vector.
+ * per-CPU arrays indexed by vector. So are the histograms: SOFTIRQ_LATENCY_SLOTS
+ * slots per vector (flat_index in the YAML), two inlined array lookups and two
+ * plain adds per observation; softirqs do not nest on a CPU, and the raise
+ * program, which an interrupt may run meanwhile, writes no histogram.
  */
 #include <vmlinux.h>
 #include <bpf/bpf_helpers.h>
@@ -27,18 +30,19 @@ struct {
 	__type(value, __u64);
 } softirq_entered_at SEC(".maps");
 
-/* 10 vectors x 32 keys fit. Softirqs are frequent: per-CPU values. */
+/* Slot vector * SOFTIRQ_LATENCY_SLOTS + bucket, the last slot of a vector its
+ * sum; the reader rebuilds struct softirq_latency_key from the slot. */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, 512);
-	__type(key, struct softirq_latency_key);
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SOFTIRQ_LATENCY_NR_VECTORS * SOFTIRQ_LATENCY_SLOTS);
+	__type(key, __u32);
 	__type(value, __u64);
 } softirq_latency_seconds SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(max_entries, 512);
-	__type(key, struct softirq_latency_key);
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SOFTIRQ_LATENCY_NR_VECTORS * SOFTIRQ_LATENCY_SLOTS);
+	__type(key, __u32);
 	__type(value, __u64);
 } softirq_runtime_seconds SEC(".maps");
 
@@ -55,16 +59,15 @@ static __always_inline int softirq_raise(__u32 vec)
 /* Take the timestamp at VEC out of START_MAP and record the time since. */
 static __always_inline void softirq_record(void *start_map, void *hist, __u32 vec, __u64 now)
 {
-	struct softirq_latency_key key = {};
 	__u64 *start = bpf_map_lookup_elem(start_map, &vec);
 	__u64 delta_ns;
 
+	/* the lookup fails for a vector beyond the array: nothing recorded */
 	if (!start || !*start)
 		return;
 	delta_ns = now > *start ? now - *start : 0;
 	*start = 0;
-	key.vector = vec;
-	bb_hist_exp2(hist, &key, &key.bucket, SOFTIRQ_LATENCY_BUCKET_MAX, delta_ns);
+	bb_hist_flat_exp2(hist, vec, SOFTIRQ_LATENCY_BUCKET_MAX, delta_ns);
 }
 
 static __always_inline int softirq_entry(__u32 vec)

@@ -13,6 +13,11 @@
 /* HI_SOFTIRQ .. RCU_SOFTIRQ: the vectors the kernel has had since v4.x. */
 #define SOFTIRQ_LATENCY_NR_VECTORS 10
 
+/* Histogram slots per vector: buckets 0..BUCKET_MAX, then the sum. */
+#define SOFTIRQ_LATENCY_SLOTS (SOFTIRQ_LATENCY_BUCKET_MAX + 2)
+
+/* The key the reader rebuilds from a slot of a histogram's per-CPU array
+ * (flat_index: vector = slot / SLOTS, bucket = slot % SLOTS). */
 struct softirq_latency_key {
 	__u32 vector; /* HI_SOFTIRQ (0) ... RCU_SOFTIRQ (9) */
 	__u32 pad;    /* `padding: 4` in the YAML; always zero */

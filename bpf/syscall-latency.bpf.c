@@ -61,21 +61,10 @@ struct {
 
 static __always_inline void syscall_latency_observe(__u64 id, __u64 start_ns, __u64 now)
 {
-	__u64 delta_us = now > start_ns ? (now - start_ns) / 1000 : 0;
-	__u32 base, slot;
-	__u64 *v;
-
 	if (id >= SYSCALL_LATENCY_NR_SYSCALLS)
 		return;
-	base = (__u32)id * SYSCALL_LATENCY_SLOTS;
-	slot = base + (__u32)bb_clamp_key(bb_exp2_key(delta_us), SYSCALL_LATENCY_BUCKET_MAX);
-	v = bpf_map_lookup_elem(&syscall_latency_seconds, &slot);
-	if (v)
-		(*v)++;
-	slot = base + SYSCALL_LATENCY_BUCKET_MAX + 1;
-	v = bpf_map_lookup_elem(&syscall_latency_seconds, &slot);
-	if (v)
-		*v += delta_us;
+	bb_hist_flat_exp2(&syscall_latency_seconds, (__u32)id, SYSCALL_LATENCY_BUCKET_MAX,
+			  now > start_ns ? (now - start_ns) / 1000 : 0);
 }
 
 /* ---- task storage ---- */
