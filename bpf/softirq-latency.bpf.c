@@ -34,14 +34,14 @@ struct {
  * sum; the reader rebuilds struct softirq_latency_key from the slot. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, SOFTIRQ_LATENCY_NR_VECTORS * SOFTIRQ_LATENCY_SLOTS);
+	__uint(max_entries, SOFTIRQ_LATENCY_NR_VECTORS *SOFTIRQ_LATENCY_SLOTS);
 	__type(key, __u32);
 	__type(value, __u64);
 } softirq_latency_seconds SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, SOFTIRQ_LATENCY_NR_VECTORS * SOFTIRQ_LATENCY_SLOTS);
+	__uint(max_entries, SOFTIRQ_LATENCY_NR_VECTORS *SOFTIRQ_LATENCY_SLOTS);
 	__type(key, __u32);
 	__type(value, __u64);
 } softirq_runtime_seconds SEC(".maps");

@@ -51,7 +51,8 @@ int BPF_PROG(tp_btf_sys_enter, struct pt_regs *regs, long id)
 SEC("tp_btf/sys_exit")
 int BPF_PROG(tp_btf_sys_exit)
 {
-	struct start *s = bpf_task_storage_get(&latency_hash_start, bpf_get_current_task_btf(), 0, 0);
+	struct start *s =
+		bpf_task_storage_get(&latency_hash_start, bpf_get_current_task_btf(), 0, 0);
 	__u64 now = bpf_ktime_get_ns();
 	struct syscall_latency_key key = {};
 
