@@ -1221,18 +1221,16 @@ static int check_flat_index(struct pctx *c, const struct bb_metric_conf *m, cons
 		     "expected exactly one label before the bucket label with flat_index: true "
 		     "(slot = label * (bucket_max + 2) + bucket), got %zu labels in all",
 		     m->n_labels);
-	else if (m->labels[0].size != 1 && m->labels[0].size != 2 && m->labels[0].size != 4 &&
-		 m->labels[0].size != 8)
-		fail(c, pos_of(at),
-		     "expected label %s to be an integer of size 1, 2, 4 or 8 with flat_index: "
-		     "true, got size %u",
-		     m->labels[0].name, m->labels[0].size);
-	else if (m->labels[1].size != 1 && m->labels[1].size != 2 && m->labels[1].size != 4 &&
-		 m->labels[1].size != 8)
-		fail(c, pos_of(at),
-		     "expected the bucket label %s to be an integer of size 1, 2, 4 or 8 with "
-		     "flat_index: true, got size %u",
-		     m->labels[1].name, m->labels[1].size);
+	else
+		for (size_t l = 0; l < 2 && !c->rc; l++) {
+			uint32_t size = m->labels[l].size;
+
+			if (size != 1 && size != 2 && size != 4 && size != 8)
+				fail(c, pos_of(at),
+				     "expected %s %s to be an integer of size 1, 2, 4 or 8 with "
+				     "flat_index: true, got size %u",
+				     l ? "the bucket label" : "label", m->labels[l].name, size);
+		}
 	pop(c, mark);
 	return c->rc ? -1 : 0;
 }
