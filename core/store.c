@@ -22,6 +22,8 @@
 #define RETRY_MAX_WAIT 64
 /* How far bb_store_add_many() looks ahead (a power of two). */
 #define RING_DIST 16
+/* Distinct bucket label values whose bucket index is kept (more are decoded per row). */
+#define BUCKET_CACHE_MAX 4096
 /* How often a metric may log the same kind of trouble. */
 #define LOG_INTERVAL_NS (60ULL * 1000000000ULL)
 
@@ -255,18 +257,17 @@ struct skey {
 	uint32_t seen;	/* generation of the last read it was in */
 	uint8_t state;
 	uint8_t provisional;
-	uint16_t retry_wait, retry_in;
-	uint32_t prov_pos; /* in st->prov while provisional */
+	uint8_t retry_wait, retry_in; /* reads, at most RETRY_MAX_WAIT */
+	uint32_t prov_pos;	      /* in st->prov while provisional */
 };
 
 enum { ROW_OK = 0, ROW_FILTERED, ROW_ERROR };
 
-struct row {
-	uint32_t skey;
-	uint32_t seen;
+/* What a bucket label value means, decoded once per distinct value. */
+struct bucket {
 	int32_t bidx; /* 0..nb-1 finite, nb +Inf only, nb + 1 the sum */
 	uint8_t state;
-	uint8_t odd; /* a key that matches no bucket: counted as a decode error */
+	uint8_t odd; /* a value that matches no bucket: counted as a decode error */
 };
 
 struct heir {
@@ -297,12 +298,15 @@ struct bb_store {
 
 	struct bb_store_layout lay;
 	uint32_t *offsets;
-	uint8_t *row_mask, *skey_mask, *scratch;
+	uint8_t *skey_mask, *scratch;
 	uint8_t *ring; /* RING_DIST masked keys, for bb_store_add_many() */
 	uint64_t ring_hash[RING_DIST];
 	bool bound;
 
-	struct ktab rows;    /* histograms only */
+	/* histograms: bucket label value (raw bytes) -> struct bucket; a row's
+	 * series key is its key with the bucket label masked out, so the store
+	 * keeps nothing per (series, bucket) key */
+	struct ktab buckets;
 	struct ktab skeys;   /* payload struct skey */
 	int32_t *cpu_series; /* skeys.cap_ents * ncpus, for a cpu label */
 	size_t cap_cpu_series;
@@ -340,7 +344,7 @@ struct bb_store {
 	bool order_unsorted; /* an inherited id was admitted after a higher one */
 
 	uint32_t gen;
-	size_t rows_seen, skeys_seen, series_seen;
+	size_t skeys_seen, series_seen;
 	/* snapshot memory lent to families, reused once no snapshot holds it
 	 * (two: a front-end may hold the last snapshot while the next is read;
 	 * one when it asks for an older snapshot's memory to be returned) */
@@ -886,19 +890,22 @@ static int64_t skey_create(struct bb_store *st, const uint8_t *key, uint64_t h)
 
 /* ---- bucket keys ------------------------------------------------------------ */
 
-/* The bucket index of a histogram row, or ROW_FILTERED / ROW_ERROR in *state. */
-static int32_t row_bucket(struct bb_store *st, const uint8_t *key, uint8_t *state, uint8_t *odd)
+/*
+ * What the bucket label value RAW means. Not counted here: a row with a value
+ * that is filtered, cannot be decoded or matches no bucket is counted each
+ * read it is in the map (see add_row), so the count does not depend on
+ * whether the value was cached.
+ */
+static struct bucket decode_bucket(struct bb_store *st, const uint8_t *raw)
 {
 	size_t b = st->m->n_labels - 1;
 	const struct bb_label_conf *lab = &st->m->labels[b];
-	const uint8_t *raw = key + st->offsets[b];
+	struct bucket r = { .state = ROW_OK };
 	char out[BB_LABEL_MAX], err[256] = "", *end;
 	enum bb_decode_status ds;
 	uint64_t v = 0;
 	int64_t idx;
 
-	*state = ROW_OK;
-	*odd = 0;
 	if (lab->n_decoders == 0) {
 		switch (lab->size) {
 		case 1:
@@ -909,43 +916,62 @@ static int32_t row_bucket(struct bb_store *st, const uint8_t *key, uint8_t *stat
 				v |= (uint64_t)raw[i] << (8 * i);
 			break;
 		default:
-			st->stats.decode_errors++;
 			store_log(st, BB_LOG_WARN,
 				  "bucket label %s: size %u is not 1, 2, 4 or 8 bytes", lab->name,
 				  lab->size);
-			*state = ROW_ERROR;
-			return -1;
+			r.state = ROW_ERROR;
+			return r;
 		}
 	} else {
 		ds = bb_decode_label(st->dctx, lab, raw, out, sizeof(out), err, sizeof(err));
 		if (ds == BB_DECODE_DROP) {
-			*state = ROW_FILTERED;
-			return -1;
+			r.state = ROW_FILTERED;
+			return r;
 		}
 		if (ds != BB_DECODE_OK) {
-			st->stats.decode_errors++;
 			store_log(st, BB_LOG_WARN, "bucket label %s: %s", lab->name,
 				  err[0] ? err : "decode failed");
-			*state = ROW_ERROR;
-			return -1;
+			r.state = ROW_ERROR;
+			return r;
 		}
 		errno = 0;
 		v = strtoull(out, &end, 0);
 		if (errno || end == out || *end || out[0] == '-') {
-			st->stats.decode_errors++;
 			store_log(st, BB_LOG_WARN,
 				  "bucket label %s: \"%s\" is not an unsigned integer", lab->name,
 				  out);
-			*state = ROW_ERROR;
-			return -1;
+			r.state = ROW_ERROR;
+			return r;
 		}
 	}
 	idx = bb_hist_row_index(st->m, st->bounds->le_raw, st->nb, v);
-	if (idx == BB_HIST_ROW_SUM)
-		return (int32_t)st->nb + 1;
-	if (idx >= (int64_t)st->nb)
-		*odd = 1;
-	return (int32_t)idx;
+	if (idx == BB_HIST_ROW_SUM) {
+		r.bidx = (int32_t)st->nb + 1;
+		return r;
+	}
+	r.odd = idx >= (int64_t)st->nb;
+	r.bidx = (int32_t)idx;
+	return r;
+}
+
+/* The bucket of histogram row KEY: one probe of a table as small as the
+ * number of distinct bucket values (BUCKET_CACHE_MAX at most). */
+static inline struct bucket row_bucket(struct bb_store *st, const uint8_t *key)
+{
+	const uint8_t *raw = key + st->offsets[st->m->n_labels - 1];
+	uint64_t h = hash_live(hash_key(raw, st->buckets.ksize));
+	int64_t e = ktab_find(&st->buckets, raw, h);
+	struct bucket r;
+
+	if (e >= 0)
+		return *(const struct bucket *)ktab_payload(&st->buckets, (uint32_t)e);
+	r = decode_bucket(st, raw);
+	if (st->buckets.used < BUCKET_CACHE_MAX) {
+		e = ktab_insert(&st->buckets, raw, h);
+		if (e >= 0)
+			*(struct bucket *)ktab_payload(&st->buckets, (uint32_t)e) = r;
+	}
+	return r;
 }
 
 /* ---- the read ------------------------------------------------------------------- */
@@ -1003,7 +1029,7 @@ void bb_store_begin(struct bb_store *st)
 	size_t budget = RETRY_BUDGET;
 
 	st->gen++;
-	st->rows_seen = st->skeys_seen = st->series_seen = 0;
+	st->skeys_seen = st->series_seen = 0;
 	if (st->hist) { /* a read that was never ended left its sums: drop them */
 		acc_release(st);
 		(void)acc_fit(st); /* else the first row fails with ENOMEM */
@@ -1039,16 +1065,10 @@ void bb_store_begin(struct bb_store *st)
 	}
 }
 
-/* The table a row is looked up in first: rows for histograms, series keys otherwise. */
-static inline struct ktab *first_table(struct bb_store *st)
-{
-	return st->hist ? &st->rows : &st->skeys;
-}
-
-/* KEY masked for the first table into OUT; its hash. */
+/* KEY masked to its series key (padding and a bucket label out) into OUT; its hash. */
 static inline uint64_t mask_and_hash(const struct bb_store *st, const uint8_t *key, uint8_t *out)
 {
-	const uint8_t *mask = st->hist ? st->row_mask : st->skey_mask;
+	const uint8_t *mask = st->skey_mask;
 	size_t ks = st->lay.key_size;
 
 	for (size_t i = 0; i < ks; i++)
@@ -1071,59 +1091,25 @@ static int add_row(struct bb_store *st, const uint8_t *key, const uint8_t *maske
 		total = sat_add(total, vals[c]);
 		any |= vals[c] != 0;
 	}
+	e = ktab_find(&st->skeys, masked, h);
+	if (e < 0) {
+		if (st->lay.array && !any)
+			return 0; /* never non-zero: not a series */
+		memcpy(st->scratch, masked, ks);
+		e = skey_create(st, key, h);
+		if (e < 0)
+			return -ENOMEM;
+	}
 	if (st->hist) {
-		struct row *r;
+		/* the series key is touched below whatever the bucket: it outlives
+		 * its rows */
+		struct bucket b = row_bucket(st, key);
 
-		e = ktab_find(&st->rows, masked, h);
-		if (e < 0) {
-			uint8_t state, odd;
-			int64_t se;
-
-			if (st->lay.array && !any)
-				return 0; /* never non-zero: not a series */
-			bidx = row_bucket(st, key, &state, &odd);
-			uint64_t sh;
-
-			for (size_t i = 0; i < ks; i++)
-				st->scratch[i] = key[i] & st->skey_mask[i];
-			sh = hash_live(hash_key(st->scratch, ks));
-			se = ktab_find(&st->skeys, st->scratch, sh);
-			if (se < 0)
-				se = skey_create(st, key, sh);
-			if (se < 0)
-				return -ENOMEM;
-			e = ktab_insert(&st->rows, masked, h);
-			if (e < 0)
-				return -ENOMEM;
-			r = ktab_payload(&st->rows, (uint32_t)e);
-			r->skey = (uint32_t)se;
-			r->bidx = bidx;
-			r->state = state;
-			r->odd = odd;
-		}
-		r = ktab_payload(&st->rows, (uint32_t)e);
-		if (r->seen != st->gen) {
-			r->seen = st->gen;
-			st->rows_seen++;
-		}
-		bidx = r->bidx;
-		e = r->skey; /* touched below whatever the row's state: it outlives its rows */
-		if (r->state == ROW_FILTERED)
+		if (b.state == ROW_FILTERED)
 			st->stats.filtered++;
-		else if (r->odd)
+		else if (b.state == ROW_ERROR || b.odd)
 			st->stats.decode_errors++;
-		if (r->state != ROW_OK)
-			bidx = -1;
-	} else {
-		e = ktab_find(&st->skeys, masked, h);
-		if (e < 0) {
-			if (st->lay.array && !any)
-				return 0;
-			memcpy(st->scratch, masked, ks);
-			e = skey_create(st, key, h);
-			if (e < 0)
-				return -ENOMEM;
-		}
+		bidx = b.state == ROW_OK ? b.bidx : -1;
 	}
 
 	sk = ktab_payload(&st->skeys, (uint32_t)e);
@@ -1168,7 +1154,7 @@ int bb_store_add(struct bb_store *st, const uint8_t *key, const uint64_t *vals, 
  */
 static inline void ahead_hash(struct bb_store *st, const uint8_t *keys, size_t j)
 {
-	struct ktab *t = first_table(st);
+	struct ktab *t = &st->skeys;
 	size_t ks = st->lay.key_size, r = j % RING_DIST;
 	uint64_t h = mask_and_hash(st, keys + j * ks, st->ring + r * ks);
 
@@ -1179,7 +1165,7 @@ static inline void ahead_hash(struct bb_store *st, const uint8_t *keys, size_t j
 
 static inline void ahead_entry(struct bb_store *st, size_t j)
 {
-	struct ktab *t = first_table(st);
+	struct ktab *t = &st->skeys;
 	uint64_t h = st->ring_hash[j % RING_DIST];
 	uint32_t v;
 
@@ -1196,19 +1182,6 @@ static inline void ahead_series(struct bb_store *st, size_t j)
 	const struct skey *sk;
 	uint32_t v;
 
-	if (st->hist) {
-		const struct row *r;
-
-		/* a histogram row: its series key's entry */
-		if (!st->rows.cap)
-			return;
-		v = st->rows.index[h & (st->rows.cap - 1)];
-		if (!v || ktab_hash(&st->rows, v - 1) != h)
-			return;
-		r = ktab_payload(&st->rows, v - 1);
-		__builtin_prefetch(ktab_ent(&st->skeys, r->skey));
-		return;
-	}
 	if (!st->skeys.cap)
 		return;
 	v = st->skeys.index[h & (st->skeys.cap - 1)];
@@ -1251,19 +1224,11 @@ static void retire_sweep(struct bb_store *st)
 	bool keys_stale, series_stale;
 	size_t w = 0;
 
-	keys_stale = st->skeys_seen < st->skeys.used || (st->hist && st->rows_seen < st->rows.used);
+	keys_stale = st->skeys_seen < st->skeys.used;
 	series_stale = st->series_seen < st->live;
 	if (!keys_stale && !series_stale)
 		return;
 	if (keys_stale) {
-		if (st->hist) {
-			for (size_t e = 0; e < st->rows.n_ents; e++) {
-				struct row *r = ktab_payload(&st->rows, (uint32_t)e);
-
-				if (ktab_live(&st->rows, (uint32_t)e) && st->gen - r->seen >= limit)
-					ktab_remove(&st->rows, (uint32_t)e);
-			}
-		}
 		for (size_t e = 0; e < st->skeys.n_ents; e++) {
 			struct skey *sk = ktab_payload(&st->skeys, (uint32_t)e);
 
@@ -1374,7 +1339,7 @@ static long store_emit(struct bb_store *st, struct bb_family *fam)
 	if (st->n_heirs && --st->heir_reads == 0)
 		heirs_free(st);
 	st->stats.series_live = st->live;
-	st->stats.keys_live = st->skeys.used + st->rows.used;
+	st->stats.keys_live = st->skeys.used;
 	if (st->hist && (bb_family_share_bounds(fam, st->bounds) ||
 			 bb_family_set_quantiles(fam, st->quantiles, st->n_quantiles)))
 		return -ENOMEM;
@@ -1425,7 +1390,7 @@ static void store_forget(struct bb_store *st)
 	free(st->order);
 	free(st->prov);
 	free(st->cpu_series);
-	ktab_free(&st->rows);
+	ktab_free(&st->buckets);
 	ktab_free(&st->skeys);
 	st->series = NULL;
 	st->free_slots = NULL;
@@ -1447,7 +1412,6 @@ void bb_store_free(struct bb_store *st)
 	store_forget(st);
 	heirs_free(st);
 	free(st->offsets);
-	free(st->row_mask);
 	free(st->skey_mask);
 	free(st->scratch);
 	free(st->ring);
@@ -1510,18 +1474,16 @@ int bb_store_bind(struct bb_store *st, const struct bb_store_layout *lay)
 
 	store_forget(st);
 	free(st->offsets);
-	free(st->row_mask);
 	free(st->skey_mask);
 	free(st->scratch);
 	free(st->ring);
 	st->bound = false;
 	st->lay = *lay;
 	st->offsets = calloc(m->n_labels ? m->n_labels : 1, sizeof(*st->offsets));
-	st->row_mask = calloc(ks, 1);
 	st->skey_mask = calloc(ks, 1);
 	st->scratch = calloc(ks, 1);
 	st->ring = calloc(RING_DIST, ks);
-	if (!st->offsets || !st->row_mask || !st->skey_mask || !st->scratch || !st->ring)
+	if (!st->offsets || !st->skey_mask || !st->scratch || !st->ring)
 		return -ENOMEM;
 	st->lay.offsets = st->offsets;
 	for (size_t l = 0; l < m->n_labels; l++) {
@@ -1530,11 +1492,11 @@ int bb_store_bind(struct bb_store *st, const struct bb_store_layout *lay)
 		st->offsets[l] = off;
 		if (off == UINT32_MAX || (size_t)off + m->labels[l].size > lay->key_size)
 			continue;
-		memset(st->row_mask + off, 0xff, m->labels[l].size);
 		if (!(st->hist && l == m->n_labels - 1))
 			memset(st->skey_mask + off, 0xff, m->labels[l].size);
 	}
-	ktab_init(&st->rows, lay->key_size, sizeof(struct row));
+	ktab_init(&st->buckets, st->hist && m->n_labels ? m->labels[m->n_labels - 1].size : 1,
+		  sizeof(struct bucket));
 	ktab_init(&st->skeys, lay->key_size, sizeof(struct skey));
 	st->bound = true;
 	return 0;
@@ -1549,7 +1511,8 @@ size_t bb_store_memory(const struct bb_store *st)
 {
 	size_t bytes = sizeof(*st);
 
-	bytes += st->rows.cap * 4 + st->rows.cap_ents * st->rows.stride + st->rows.cap_free * 4;
+	bytes += st->buckets.cap * 4 + st->buckets.cap_ents * st->buckets.stride +
+		 st->buckets.cap_free * 4;
 	bytes += st->skeys.cap * 4 + st->skeys.cap_ents * st->skeys.stride + st->skeys.cap_free * 4;
 	bytes += st->cap_cpu_series * 4 + st->cap_slots * sizeof(*st->series);
 	bytes += st->cap_free_slots * 4 + st->cap_intern * 4 + st->cap_order * 4 + st->cap_prov * 4;

@@ -3,19 +3,22 @@
  * The series store: per metric, state that lives across reads.
  *
  * The reader hands it every (raw key, value) row of one pass over a map. The
- * store maps each raw key to a series and a bucket index with one hash probe,
- * decoding labels only the first time a key is seen (and again, within a
- * budget, while a decoder's answer is provisional), and updates the series'
- * values in place. It keeps each series' values of the previous read, so a
+ * store maps each raw key to a series with one hash probe, decoding labels
+ * only the first time a key is seen (and again, within a budget, while a
+ * decoder's answer is provisional), and updates the series' values in place.
+ * A histogram row's bucket index comes from its bucket label value through a
+ * second table as small as the number of distinct bucket values, so nothing
+ * is kept per (series, bucket) key. It keeps each series' values of the previous read, so a
  * read can offer the interval's deltas and quantiles, and it retires series
  * whose keys have left the map. Then it writes the seen series, in id order,
  * into a snapshot family, sharing its interned label sets.
  *
- * Keys: the row table is keyed by the raw key with padding masked out; for a
- * histogram each row also names its bucket. The series-key table is keyed by
- * the raw key with padding and the bucket label masked out, and points to the
- * series (or to one per CPU for a `cpu` label). Several series keys may decode
- * to the same labels: they then feed one series.
+ * Keys: the series-key table is keyed by the raw key with padding and the
+ * bucket label masked out, and points to the series (or to one per CPU for a
+ * `cpu` label). Several series keys may decode to the same labels: they then
+ * feed one series. A histogram row whose bucket value a decoder filters, that
+ * cannot be decoded or that matches no bucket is counted (filtered or
+ * decode_errors) on each read it is in the map.
  *
  * Admission is sticky: the first max_series label sets are admitted and stay
  * admitted while they are in the map; a later one is dropped (and counted on
@@ -45,7 +48,7 @@ struct bb_metric_stats {
 	uint64_t relabelled;	   /* provisional labels that resolved */
 	uint64_t series_last;	   /* series in the last read */
 	uint64_t series_live;	   /* series the store holds */
-	uint64_t keys_live;	   /* map keys it knows (histogram rows and series keys) */
+	uint64_t keys_live;	   /* series keys it knows (map keys without the bucket label) */
 };
 
 /* How the metric's labels sit in its map's keys; fixed when the map is bound. */

@@ -660,9 +660,12 @@ static void test_histogram_interval(void **state)
 	rows[3].value = 3 + 20;
 	rows[4].value = 2;
 	fam = fx_read(f, rows, 5);
-	/* known rows are found again, not added again: 5 rows, 1 series key */
+	/* known rows are found again, not added again: 5 rows, 1 series key and
+	 * nothing kept per (series, bucket) key */
 	assert_int_equal(bb_store_memory(f->st), mem);
-	assert_int_equal(bb_store_stats(f->st)->keys_live, 6);
+	assert_int_equal(bb_store_stats(f->st)->keys_live, 1);
+	/* the row at bucket 9 matches no bucket: a decode error on each read */
+	assert_int_equal(bb_store_stats(f->st)->decode_errors, 2);
 	s = &fam->series[0];
 	assert_true(s->iv.valid);
 	assert_int_equal(s->iv.count, 10);
@@ -679,10 +682,84 @@ static void test_histogram_interval(void **state)
 	assert_int_equal(s->count, 12);
 	/* an empty interval: NaN */
 	fam = fx_read(f, rows, 5);
+	assert_int_equal(bb_store_stats(f->st)->decode_errors, 3);
 	s = &fam->series[0];
 	assert_int_equal(s->iv.count, 0);
 	assert_true(isnan(s->iv.quantiles[0]));
 	assert_true(isnan(s->iv.mean));
+	fx_free(f);
+}
+
+/*
+ * Bucket label values are decoded once per distinct value, not per key, and
+ * a row whose value is filtered, cannot be decoded or matches no bucket is
+ * counted on every read it is in the map, however many series share it.
+ */
+static void test_bucket_values_decoded_once_counted_per_read(void **state)
+{
+	static const char yaml[] = "metrics:\n"
+				   "  histograms:\n"
+				   "    - name: lat_seconds\n"
+				   "      help: latency\n"
+				   "      bucket_type: exp2\n"
+				   "      bucket_min: 0\n"
+				   "      bucket_max: 3\n"
+				   "      bucket_multiplier: 1\n"
+				   "      labels:\n"
+				   "        - name: op\n"
+				   "          size: 4\n"
+				   "          decoders:\n"
+				   "            - name: uint\n"
+				   "        - name: bucket\n"
+				   "          size: 4\n"
+				   "          decoders:\n"
+				   "            - name: uint\n"
+				   "            - name: regexp\n"
+				   "              regexps: [\"^[0-4]$\"]\n"
+				   "            - name: static_map\n"
+				   "              allow_unknown: true\n"
+				   "              static_map:\n"
+				   "                3: three\n"
+				   "            - name: uint\n";
+	/* per series: bucket 0, 1, 3 ("three": not an integer), 4 (the sum),
+	 * 6 (filtered by the regexp) */
+	static const uint32_t bk[5] = { 0, 1, 3, 4, 6 };
+	struct hkey k[3 * 5];
+	struct kv rows[3 * 5], good[3];
+	struct fx *f = fx_new(yaml, 100, 5, NULL);
+	const struct bb_metric_stats *st;
+	const struct bb_family *fam;
+	size_t mem;
+
+	for (size_t i = 0; i < 3 * 5; i++) {
+		k[i] = (struct hkey){ (uint32_t)(i / 5), bk[i % 5] };
+		rows[i] = (struct kv){ &k[i], i % 5 == 3 ? 100 : 1 };
+	}
+	fam = fx_read(f, rows, 3 * 5);
+	mem = bb_store_memory(f->st);
+	st = bb_store_stats(f->st);
+	assert_int_equal(fam->n_series, 3);
+	for (size_t s = 0; s < 3; s++) {
+		assert_int_equal(fam->series[s].buckets[0], 1);
+		assert_int_equal(fam->series[s].buckets[1], 2);
+		assert_int_equal(fam->series[s].buckets[3], 2);
+		assert_int_equal(fam->series[s].count, 2);
+		assert_int_equal(fam->series[s].sum_raw, 100);
+	}
+	assert_int_equal(st->keys_live, 3);
+	assert_int_equal(st->decode_errors, 3);
+	assert_int_equal(st->filtered, 3);
+	fam = fx_read(f, rows, 3 * 5);
+	assert_int_equal(st->decode_errors, 6);
+	assert_int_equal(st->filtered, 6);
+	assert_int_equal(bb_store_memory(f->st), mem);
+	/* one read without the bad rows: nothing counted */
+	for (size_t i = 0; i < 3; i++)
+		good[i] = rows[i * 5]; /* bucket 0 of each series */
+	fam = fx_read(f, good, 3);
+	assert_int_equal(fam->n_series, 3);
+	assert_int_equal(st->decode_errors, 6);
+	assert_int_equal(st->filtered, 6);
 	fx_free(f);
 }
 
@@ -810,6 +887,7 @@ int main(void)
 		cmocka_unit_test(test_counter_reset),
 		cmocka_unit_test(test_array_slots_never_nonzero_are_not_series),
 		cmocka_unit_test(test_histogram_interval),
+		cmocka_unit_test(test_bucket_values_decoded_once_counted_per_read),
 		cmocka_unit_test(test_quantile_rules),
 		cmocka_unit_test(test_steady_state_allocates_nothing_per_series),
 		cmocka_unit_test(test_snapshot_blocks_kept),
