@@ -37,10 +37,20 @@ struct bb_options {
 	 * default) lets a front-end hold the last snapshot while the next one is
 	 * read without allocating anew; 1 returns an older snapshot's memory to
 	 * the system as soon as the front-end releases it, for one that holds the
-	 * last snapshot until the next is made (the SNMP module: one snapshot
-	 * resident instead of two, for page faults on each read). */
+	 * last snapshot until the next is made; BB_SNAPSHOT_BLOCKS_NONE keeps
+	 * none: each snapshot's series arrays are their own memory, returned to
+	 * the system when the snapshot is freed (the SNMP module, which copies
+	 * what it serves and frees the snapshot at once: no snapshot resident
+	 * between reads, for page faults on each read). */
 	uint32_t snapshot_blocks;
+	/* Give the pages of the map read buffers back to the system after each
+	 * read (they are refilled, a page fault per 4 KiB, on the next): for a
+	 * front-end whose process should stay small between reads (the SNMP
+	 * module). */
+	bool release_read_buffers;
 };
+
+#define BB_SNAPSHOT_BLOCKS_NONE UINT32_MAX
 
 void bb_options_init(struct bb_options *opts);
 

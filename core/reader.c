@@ -5,7 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -167,6 +169,7 @@ struct bb_reader {
 	struct bb_decode_ctx *dctx;
 	int ncpus;
 	bool no_batch;
+	bool release_buffers; /* bb_options.release_read_buffers */
 	struct mreader *metrics;
 	size_t n_metrics;
 	double quantiles[BB_MAX_QUANTILES];
@@ -388,6 +391,7 @@ struct bb_reader *bb_reader_new(const struct bb_config *cfg, const struct bb_opt
 		return NULL;
 	rd->cfg = cfg;
 	rd->dctx = dctx;
+	rd->release_buffers = opts && opts->release_read_buffers;
 	rd->ncpus = libbpf_num_possible_cpus();
 	if (rd->ncpus <= 0) {
 		bb_err("cannot count possible CPUs: %s", bb_strerror(-rd->ncpus));
@@ -917,12 +921,98 @@ static int read_metric(struct bb_reader *rd, struct mreader *mr, struct bb_snaps
 	return 0;
 }
 
+/* The whole pages inside [P, P + BYTES): *START, and the return value their
+ * length (0 when none). */
+static size_t whole_pages(const void *p, size_t bytes, uintptr_t *start)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	uintptr_t end;
+
+	if (!p || page <= 0)
+		return 0;
+	*start = ((uintptr_t)p + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+	end = ((uintptr_t)p + bytes) & ~((uintptr_t)page - 1);
+	return end > *start ? end - *start : 0;
+}
+
+/* Give back the whole pages inside [P, P + BYTES): their contents are not
+ * needed (the next read refills them), the allocation stays. */
+static void release_pages(void *p, size_t bytes)
+{
+	uintptr_t start;
+	size_t len = whole_pages(p, bytes, &start);
+
+	if (len)
+		(void)madvise((void *)start, len, MADV_DONTNEED);
+}
+
+static size_t resident_pages(const void *p, size_t bytes)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	uintptr_t start;
+	size_t len = whole_pages(p, bytes, &start), n = 0;
+	unsigned char *vec;
+
+	if (!len)
+		return 0;
+	vec = malloc(len / (size_t)page);
+	if (!vec)
+		return 0;
+	if (mincore((void *)start, len, vec) == 0)
+		for (size_t i = 0; i < len / (size_t)page; i++)
+			n += vec[i] & 1;
+	free(vec);
+	return n * (size_t)page;
+}
+
+/* The read buffers of MR: keys, values, flat_index keys. */
+static void buffers_of(const struct bb_reader *rd, const struct mreader *mr, void *p[3],
+		       size_t bytes[3])
+{
+	size_t ks = mr->map.key_size ? mr->map.key_size : 1;
+
+	p[0] = mr->keys;
+	bytes[0] = mr->cap_entries * ks;
+	p[1] = mr->vals;
+	bytes[1] = mr->cap_entries * value_slots(rd, mr) * sizeof(uint64_t);
+	p[2] = mr->flat_keys;
+	bytes[2] = mr->cap_flat * mr->flat_key_size;
+}
+
+static void release_buffers(const struct bb_reader *rd, struct mreader *mr)
+{
+	void *p[3];
+	size_t bytes[3];
+
+	buffers_of(rd, mr, p, bytes);
+	for (int i = 0; i < 3; i++)
+		release_pages(p[i], bytes[i]);
+}
+
+size_t bb_reader_buffers_resident(const struct bb_reader *rd)
+{
+	size_t n = 0;
+
+	for (size_t m = 0; m < rd->n_metrics; m++) {
+		void *p[3];
+		size_t bytes[3];
+
+		buffers_of(rd, &rd->metrics[m], p, bytes);
+		for (int i = 0; i < 3; i++)
+			n += resident_pages(p[i], bytes[i]);
+	}
+	return n;
+}
+
 int bb_reader_read(struct bb_reader *rd, struct bb_snapshot *snap, struct bb_read_result *res)
 {
 	memset(res, 0, sizeof(*res));
 	for (size_t i = 0; i < rd->n_metrics; i++) {
 		size_t series = 0;
 		int ret = read_metric(rd, &rd->metrics[i], snap, &series);
+
+		if (rd->release_buffers)
+			release_buffers(rd, &rd->metrics[i]);
 
 		res->series += series;
 		if (ret) {

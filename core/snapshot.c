@@ -286,7 +286,7 @@ int bb_family_lend(struct bb_family *fam, struct bb_block **cache, size_t n_cach
 	struct bb_block *b = NULL;
 	size_t oldest = 0;
 
-	if (fam->n_series || fam->series || n_cache == 0)
+	if (fam->n_series || fam->series)
 		return -EINVAL;
 	if (n && per > SIZE_MAX / n)
 		return -ENOMEM;
@@ -306,11 +306,16 @@ int bb_family_lend(struct bb_family *fam, struct bb_block **cache, size_t n_cach
 		if (!b)
 			return -ENOMEM;
 		b->made = __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
+		if (n_cache == 0) {
+			fam->block = b; /* the only reference */
+			goto place;
+		}
 		bb_block_unref(cache[oldest]);
 		cache[oldest] = b;
 	}
 	__atomic_add_fetch(&b->refs, 1, __ATOMIC_RELAXED);
 	fam->block = b;
+place:
 	fam->series = (struct bb_series *)b->data;
 	fam->cap_series = n;
 	fam->bucket_block = nb ? (uint64_t *)(fam->series + n) : NULL;

@@ -129,8 +129,9 @@ struct bb_block;
 /*
  * Give FAM room for N series (it must have none yet), from one of the
  * producer's CACHE[0..n_cache) blocks that no snapshot holds, else from a
- * new block that replaces the least recently made one in CACHE. The family
- * then cannot hold more than N series. 0 or -ENOMEM.
+ * new block that replaces the least recently made one in CACHE (with
+ * N_CACHE 0, a new block only the family holds). The family then cannot hold
+ * more than N series. 0 or -ENOMEM.
  */
 int bb_family_lend(struct bb_family *fam, struct bb_block **cache, size_t n_cache, size_t n);
 

@@ -12,6 +12,7 @@
 #include <sys/mman.h>
 #include <time.h>
 
+#include "bpfbridge.h"
 #include "hist.h"
 #include "log.h"
 #include "store.h"
@@ -1441,7 +1442,7 @@ struct bb_store *bb_store_new(const struct bb_metric_conf *m, const struct bb_st
 	st->n_labels = nl;
 	st->max_series = p->max_series;
 	st->retire_after = p->retire_after;
-	st->n_blocks = p->keep_blocks == 1 ? 1 : 2;
+	st->n_blocks = p->keep_blocks == BB_SNAPSHOT_BLOCKS_NONE ? 0 : p->keep_blocks == 1 ? 1 : 2;
 	st->config_name = strdup(p->config_name ? p->config_name : "?");
 	st->vals = calloc(nl ? nl : 1, BB_LABEL_MAX);
 	st->ptrs = calloc(nl ? nl : 1, sizeof(*st->ptrs));

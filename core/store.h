@@ -67,7 +67,8 @@ struct bb_store_params {
 	const double *quantiles;
 	size_t n_quantiles;
 	struct bb_bounds *bounds; /* histograms: shared, the store takes a reference */
-	uint32_t keep_blocks;	  /* snapshot memory kept for reuse: 1 or 2 (0 = 2) */
+	uint32_t keep_blocks;	  /* snapshot memory kept for reuse: 1 or 2 (0 = 2), or
+				 BB_SNAPSHOT_BLOCKS_NONE */
 };
 
 struct bb_store;

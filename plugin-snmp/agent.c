@@ -383,8 +383,8 @@ struct bbsnmp_agent {
 	bool stop;
 	/* The reader wakes the agent's thread through this pipe (registered
 	 * with net-snmp's select loop) as soon as it has built rows, so they are
-	 * swapped in and the old ones (with their snapshot) freed at once,
-	 * without waiting for a request: one snapshot lives between reads. */
+	 * swapped in and the old ones freed at once, without waiting for a
+	 * request: one set of rows lives between reads. */
 	int wake_fd[2];
 	bool wake_registered;
 	struct bbsnmp_view *pending;
@@ -549,8 +549,7 @@ static void *reader_main(void *arg)
 		clock_gettime(CLOCK_REALTIME, &until);
 		/* Rows built but never installed (no request came) are replaced by
 		 * the ones about to be built: free them first, so that at most two
-		 * snapshots live at once (the one served and the one being read),
-		 * which the store's two reusable blocks then hold. */
+		 * sets of rows live at once (the one served and the one being built). */
 		while (free_retired(a))
 			;
 		old = a->pending;
@@ -751,9 +750,12 @@ struct bbsnmp_agent *bbsnmp_agent_start(const struct bbsnmp_settings *s)
 	opts.strict = s->strict;
 	opts.max_series_per_metric = s->max_series;
 	opts.btf_path = s->btf_path;
-	/* The rows hold the last snapshot until the next is installed: the
-	 * memory of the one before goes back to the system at once. */
-	opts.snapshot_blocks = 1;
+	/* The rows are a copy of what the tables show: the snapshot is freed
+	 * as soon as they are built, and its memory goes back to the system. */
+	opts.snapshot_blocks = BB_SNAPSHOT_BLOCKS_NONE;
+	/* Between reads snmpd keeps the rows and each metric's series state,
+	 * not the buffers a read of the maps fills. */
+	opts.release_read_buffers = true;
 	if (!s->n_configs && !s->autoload)
 		snmp_log(LOG_WARNING, "bpfbridge: no config to load (bpfbridgeConfig NAME or "
 				      "bpfbridgeAutoLoad yes, or --config NAME or --autoload for "

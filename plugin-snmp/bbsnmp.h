@@ -157,8 +157,8 @@ struct bbsnmp_tables *bbsnmp_tables_new(void);
 void bbsnmp_tables_free(struct bbsnmp_tables *tables);
 
 /*
- * Replace the rows with those of SNAP (a reference is taken and held until
- * the rows are cleared) and PROGRAMS (copied). Series indexes are the series'
+ * Replace the rows with those of SNAP and PROGRAMS (copied: what the columns
+ * show of each series, and a reference to its label set; SNAP is not held). Series indexes are the series'
  * ids, metric indexes come from the tables' index map: both survive across
  * updates. Returns 0 or -ENOMEM
  * (the tables are then empty).
@@ -181,6 +181,9 @@ int bbsnmp_tables_build(struct bbsnmp_tables *tables, struct bb_snapshot *snap,
 struct bbsnmp_view *bbsnmp_tables_install(struct bbsnmp_tables *tables, struct bbsnmp_view *view);
 void bbsnmp_view_free(struct bbsnmp_view *view);
 size_t bbsnmp_tables_rows(const struct bbsnmp_tables *tables, enum bbsnmp_table which);
+/* Bytes of the installed series rows' arrays (their own mappings from 1 MiB
+ * on, so not in malloc's statistics). */
+size_t bbsnmp_tables_row_bytes(const struct bbsnmp_tables *tables);
 /* Updates done so far (each cache load is one). */
 uint64_t bbsnmp_tables_generation(const struct bbsnmp_tables *tables);
 /* Entries in the index maps (metrics and programs; series need none), for

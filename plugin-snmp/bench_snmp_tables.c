@@ -8,7 +8,8 @@
  *   install_ms  bbsnmp_tables_install(): the swap (agent thread)
  *   free_ms     bbsnmp_view_free() of the replaced rows (reader thread)
  *   update_ms   bbsnmp_tables_update(): all of it on one thread
- *   view_bytes_per_series, index_bytes_per_series: heap growth per series
+ *   view_bytes_per_series: the rows' arrays and heap growth per series
+ *   index_bytes_per_series: heap growth of the index maps per series
  *
  * Each figure is the median over LOADS loads (default 10) of the same
  * snapshot; the first load (every index new) is reported apart.
@@ -125,7 +126,7 @@ int main(int argc, char **argv)
 		return 1;
 	first = now_ms() - t0;
 	bbsnmp_view_free(bbsnmp_tables_install(t, view));
-	heap1 = heap_bytes();
+	heap1 = heap_bytes() + bbsnmp_tables_row_bytes(t);
 	bbsnmp_tables_clear(t);
 	heap2 = heap_bytes(); /* the index maps alone */
 	for (int i = 0; i < loads; i++) {

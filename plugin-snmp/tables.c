@@ -5,16 +5,21 @@
  * the table_container helper searches; the series table is one row per series
  * kept in index order, and the bucket table has no rows at all: both are
  * answered by index arithmetic over the series rows (see "virtual tables").
- * Series rows are the snapshot's own series (its family arrays, in the
- * store's id order): a series' index is its store id, so nothing is copied
- * per series and no index map is kept for them. The tables hold the snapshot
- * until they are cleared.
+ * A series' index is its store id, so no index map is kept for series. Each
+ * load copies what the columns show of each series into one compact array
+ * per metric (a counter 24 bytes, a histogram 88 + 8 per finite bucket: the
+ * cumulative counts, the sums, the interval count and the three percentiles
+ * computed once) and keeps a reference to its label set; the snapshot is not
+ * held, so the memory its series arrays use (with the interval's buckets and
+ * the quantiles the columns do not show) goes back as soon as the load is
+ * built.
  */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "bbsnmp.h"
 #include "hist.h"
@@ -34,27 +39,56 @@ struct program_row {
 	enum bbsnmp_program_status status;
 };
 
+/* A series row: what the series table shows of a counter or gauge. */
+struct vrow {
+	uint64_t id;		    /* the series index */
+	struct bb_labelset *labels; /* a reference */
+	uint64_t value;		    /* counters and gauges; histograms: the count (+Inf) */
+};
+
+enum { IV_VALID = 1, IV_QUANTILES = 2 };
+
+/* A histogram series row: the bucket table's counts and the series table's
+ * histogram columns, percentiles computed when the row is built. */
+struct vhist {
+	struct vrow r;
+	uint64_t sum_raw;
+	double sum;
+	uint64_t iv_count;
+	uint32_t iv_flags;  /* IV_VALID: the interval is known; IV_QUANTILES: and saw something */
+	uint32_t q_raw[3];  /* p50, p90, p99 in raw units as Gauge32 shows them */
+	double q[3];	    /* the same scaled; NaN when the interval saw nothing */
+	uint64_t buckets[]; /* cumulative, one per finite bound */
+};
+
 struct metric_row {
 	netsnmp_index idx;
 	oid idx_oid[1];
-	const struct bb_family *fam;
+	/* the family's name, help, kind, label names and bounds (copies and a
+	 * reference to its bounds: its series are not kept) */
+	struct bb_family *fam;
 	char *label_names;
 	const char *unit;
 	uint32_t n_series; /* rows served */
 	uint32_t index;
-	/* The rows, ascending by id (= series index): the family's own array
-	 * when the snapshot has them in that order (the store writes them so),
-	 * else `sorted`, pointers into it (owned). */
-	const struct bb_series *rows;
-	const struct bb_series **sorted;
-	bool raw_any;	/* some finite bound has a bpfbridgeBucketUpperBoundRaw */
-	double *le_raw; /* histograms: the raw bounds as doubles, for percentiles */
+	/* The rows, ascending by id (= series index), STRIDE bytes each. */
+	uint8_t *rows;
+	size_t stride, rows_bytes;
+	bool rows_mapped; /* its own mapping (see ROWS_MAP_MIN) */
+	bool raw_any;	  /* some finite bound has a bpfbridgeBucketUpperBoundRaw */
+	double *le_raw;	  /* histograms: the raw bounds as doubles, for percentiles */
 };
 
 /* Row R of a metric; its series index is its id. */
-static inline const struct bb_series *row_at(const struct metric_row *mrow, size_t r)
+static inline const struct vrow *row_at(const struct metric_row *mrow, size_t r)
 {
-	return mrow->sorted ? mrow->sorted[r] : &mrow->rows[r];
+	return (const struct vrow *)(mrow->rows + r * mrow->stride);
+}
+
+/* The histogram columns of a row of a histogram metric. */
+static inline const struct vhist *hist_of(const struct vrow *row)
+{
+	return (const struct vhist *)row;
 }
 
 #define N_TABLES 4
@@ -69,8 +103,7 @@ struct bbsnmp_view {
 	struct metric_row *metrics;
 	size_t n_metrics;
 	size_t n_series;
-	size_t n_buckets; /* virtual rows of the bucket table */
-	struct bb_snapshot *snap;
+	size_t n_buckets;    /* virtual rows of the bucket table */
 	struct text scratch; /* labels formatted for a GET */
 };
 
@@ -122,6 +155,91 @@ struct bbsnmp_tables *bbsnmp_tables_new(void)
 	return t;
 }
 
+static void meta_free(struct bb_family *meta)
+{
+	if (!meta)
+		return;
+	free(meta->name);
+	free(meta->help);
+	for (size_t i = 0; meta->label_names && i < meta->n_labels; i++)
+		free(meta->label_names[i]);
+	free(meta->label_names);
+	bb_bounds_unref(meta->bounds);
+	free(meta);
+}
+
+/* What the tables keep of FAM: no series. NULL on ENOMEM. */
+static struct bb_family *meta_copy(const struct bb_family *fam)
+{
+	struct bb_family *meta = calloc(1, sizeof(*meta));
+
+	if (!meta)
+		return NULL;
+	meta->kind = fam->kind;
+	meta->multiplier = fam->multiplier;
+	meta->name = strdup(fam->name ? fam->name : "");
+	meta->help = strdup(fam->help ? fam->help : "");
+	meta->label_names = calloc(fam->n_labels ? fam->n_labels : 1, sizeof(char *));
+	if (!meta->name || !meta->help || !meta->label_names)
+		goto fail;
+	for (; meta->n_labels < fam->n_labels; meta->n_labels++) {
+		meta->label_names[meta->n_labels] = strdup(fam->label_names[meta->n_labels]);
+		if (!meta->label_names[meta->n_labels])
+			goto fail;
+	}
+	if (fam->kind == BB_METRIC_HISTOGRAM && fam->n_buckets) {
+		if (!fam->bounds)
+			goto fail;
+		meta->bounds = bb_bounds_ref(fam->bounds);
+		meta->n_buckets = fam->n_buckets;
+		meta->le = meta->bounds->le;
+		meta->le_raw = meta->bounds->le_raw;
+		meta->le_text = (const char *const *)meta->bounds->le_text;
+	}
+	return meta;
+fail:
+	meta_free(meta);
+	return NULL;
+}
+
+/* A metric's rows from this size on get their own mapping, so that the rows
+ * of a load, freed, give their memory back (glibc would keep them, below its
+ * adaptive mmap threshold, in the reader thread's heap). */
+#define ROWS_MAP_MIN (1u << 20)
+
+static void rows_free(struct metric_row *mrow)
+{
+	for (size_t r = 0; r < mrow->n_series; r++)
+		bb_labelset_unref(row_at(mrow, r)->labels);
+	if (mrow->rows_mapped)
+		munmap(mrow->rows, mrow->rows_bytes);
+	else
+		free(mrow->rows);
+	mrow->rows = NULL;
+	mrow->n_series = 0;
+}
+
+static int rows_alloc(struct metric_row *mrow, size_t n)
+{
+	size_t bytes = (n ? n : 1) * mrow->stride;
+
+	if (n > SIZE_MAX / mrow->stride)
+		return -ENOMEM;
+	mrow->rows_mapped = bytes >= ROWS_MAP_MIN;
+	if (mrow->rows_mapped) {
+		void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+
+		mrow->rows = p == MAP_FAILED ? NULL : p;
+	} else {
+		mrow->rows = malloc(bytes);
+	}
+	if (!mrow->rows)
+		return -ENOMEM;
+	mrow->rows_bytes = bytes;
+	return 0;
+}
+
 void bbsnmp_view_free(struct bbsnmp_view *v)
 {
 	if (!v)
@@ -138,12 +256,12 @@ void bbsnmp_view_free(struct bbsnmp_view *v)
 	for (size_t i = 0; i < v->n_metrics; i++) {
 		free(v->metrics[i].label_names);
 		free(v->metrics[i].le_raw);
-		free(v->metrics[i].sorted);
+		meta_free(v->metrics[i].fam);
+		rows_free(&v->metrics[i]);
 	}
 	free(v->programs);
 	free(v->metrics);
 	free(v->scratch.buf);
-	bb_snapshot_unref(v->snap);
 	free(v);
 }
 
@@ -213,6 +331,15 @@ size_t bbsnmp_tables_rows(const struct bbsnmp_tables *t, enum bbsnmp_table which
 	return 0;
 }
 
+size_t bbsnmp_tables_row_bytes(const struct bbsnmp_tables *t)
+{
+	size_t n = 0;
+
+	for (size_t m = 0; t->view && m < t->view->n_metrics; m++)
+		n += t->view->metrics[m].rows_bytes;
+	return n;
+}
+
 uint64_t bbsnmp_tables_generation(const struct bbsnmp_tables *t)
 {
 	return t->generation;
@@ -224,7 +351,7 @@ size_t bbsnmp_tables_index_entries(const struct bbsnmp_tables *t)
 }
 
 static int format_labels(struct text *out, const struct bb_family *fam,
-			 const struct bb_series *series);
+			 const struct bb_labelset *labels);
 
 uint32_t bbsnmp_tables_series_index(const struct bbsnmp_tables *t, const char *metric,
 				    const char *labels)
@@ -239,7 +366,7 @@ uint32_t bbsnmp_tables_series_index(const struct bbsnmp_tables *t, const char *m
 		if (strcmp(mrow->fam->name, metric) != 0)
 			continue;
 		for (size_t r = 0; r < mrow->n_series && !found; r++)
-			if (format_labels(&text, mrow->fam, row_at(mrow, r)) == 0 &&
+			if (format_labels(&text, mrow->fam, row_at(mrow, r)->labels) == 0 &&
 			    strcmp(text.buf, labels) == 0)
 				found = (uint32_t)row_at(mrow, r)->id;
 	}
@@ -274,14 +401,15 @@ static int text_puts(struct text *t, const char *s)
 
 /* name="value",... with Prometheus' escapes, so the text reads like a selector. */
 static int format_labels(struct text *out, const struct bb_family *fam,
-			 const struct bb_series *series)
+			 const struct bb_labelset *labels)
 {
 	int err = 0;
 
 	out->len = 0;
 	err |= text_put(out, "", 0);
 	for (size_t i = 0; i < fam->n_labels && !err; i++) {
-		const char *v = series->label_values[i] ? series->label_values[i] : "";
+		const char *v = labels && i < labels->n && labels->values[i] ? labels->values[i]
+									     : "";
 
 		if (i)
 			err |= text_put(out, ",", 1);
@@ -424,13 +552,46 @@ static bool servable(const struct bb_series *s)
 	return s->id >= 1 && s->id <= UINT32_MAX;
 }
 
+/* Gauge32 of a raw percentile, as bpfbridgeSeriesP50 and the others show it. */
+static uint32_t gauge_of(double q)
+{
+	return q <= 0 || isnan(q) ? 0 : q >= 4294967295.0 ? UINT32_MAX : (uint32_t)llround(q);
+}
+
+/* Copy series S of histogram family FAM into row H (labels referenced by the caller). */
+static void fill_hist(const struct metric_row *mrow, const struct bb_family *fam,
+		      const struct bb_series *s, struct vhist *h)
+{
+	static const double q[3] = { 0.5, 0.9, 0.99 };
+	size_t nb = fam->n_buckets;
+
+	h->r.value = s->count;
+	h->sum_raw = s->sum_raw;
+	h->sum = s->sum;
+	bool known = s->iv.valid && s->iv.count && nb && s->iv.buckets;
+
+	h->iv_flags = (s->iv.valid ? IV_VALID : 0) | (known ? IV_QUANTILES : 0);
+	h->iv_count = s->iv.valid ? s->iv.count : 0;
+	for (size_t b = 0; b < nb; b++)
+		h->buckets[b] = s->buckets ? s->buckets[b] : 0;
+	for (int i = 0; i < 3; i++) {
+		h->q[i] = known ? bb_hist_quantile(q[i], fam->le, s->iv.buckets, nb, s->iv.count)
+				: NAN;
+		h->q_raw[i] = known ? gauge_of(bb_hist_quantile(q[i], mrow->le_raw, s->iv.buckets,
+								nb, s->iv.count))
+				    : 0;
+	}
+}
+
 static int add_family(struct bbsnmp_tables *t, struct bbsnmp_view *v, const struct bb_family *fam)
 {
 	struct bbsnmp_index_entry *me =
 		bbsnmp_index_get(&t->metric_ids, fam->name, strlen(fam->name));
+	const struct bb_series **sorted = NULL;
 	struct metric_row *mrow;
-	bool ascending = true;
+	bool ascending = true, hist = fam->kind == BB_METRIC_HISTOGRAM;
 	size_t n = 0, dups = 0, unservable = 0;
+	int err;
 
 	if (!me)
 		return -errno;
@@ -447,13 +608,16 @@ static int add_family(struct bbsnmp_tables *t, struct bbsnmp_view *v, const stru
 	if (!mrow->label_names)
 		return -ENOMEM;
 	v->n_metrics++;
-	mrow->fam = fam;
+	mrow->fam = meta_copy(fam);
+	if (!mrow->fam)
+		return -ENOMEM;
 	mrow->unit = unit_of(fam->name);
 	mrow->index = me->index;
-	mrow->rows = fam->series;
-	for (size_t b = 0; b < fam->n_buckets && fam->kind == BB_METRIC_HISTOGRAM; b++)
+	mrow->stride = hist ? sizeof(struct vhist) + fam->n_buckets * sizeof(uint64_t)
+			    : sizeof(struct vrow);
+	for (size_t b = 0; b < fam->n_buckets && hist; b++)
 		mrow->raw_any |= raw_bound_fits(fam, b);
-	if (fam->kind == BB_METRIC_HISTOGRAM && fam->n_buckets) {
+	if (hist && fam->n_buckets) {
 		double mult = fam->multiplier != 0 ? fam->multiplier : 1;
 
 		mrow->le_raw = malloc(fam->n_buckets * sizeof(*mrow->le_raw));
@@ -464,30 +628,30 @@ static int add_family(struct bbsnmp_tables *t, struct bbsnmp_view *v, const stru
 	}
 
 	/* The store writes its series in ascending id order: then the family's
-	 * array is the rows as it is (one pass to check). */
+	 * array is copied as it is (one pass to check). */
 	for (size_t i = 0; i < fam->n_series && ascending; i++)
 		ascending = servable(&fam->series[i]) &&
 			    (i == 0 || fam->series[i - 1].id < fam->series[i].id);
 	if (ascending) {
 		n = fam->n_series;
 	} else {
-		mrow->sorted = malloc((fam->n_series ? fam->n_series : 1) * sizeof(*mrow->sorted));
-		if (!mrow->sorted)
+		sorted = malloc((fam->n_series ? fam->n_series : 1) * sizeof(*sorted));
+		if (!sorted)
 			return -ENOMEM;
 		for (size_t i = 0; i < fam->n_series; i++) {
 			if (servable(&fam->series[i]))
-				mrow->sorted[n++] = &fam->series[i];
+				sorted[n++] = &fam->series[i];
 			else
 				unservable++;
 		}
-		qsort(mrow->sorted, n, sizeof(*mrow->sorted), compare_ids);
+		qsort(sorted, n, sizeof(*sorted), compare_ids);
 		/* An id twice (not from one store): the first is shown. */
 		for (size_t r = 0, w = 0; r < n; r++) {
-			if (w && mrow->sorted[w - 1]->id == mrow->sorted[r]->id) {
+			if (w && sorted[w - 1]->id == sorted[r]->id) {
 				dups++;
 				continue;
 			}
-			mrow->sorted[w++] = mrow->sorted[r];
+			sorted[w++] = sorted[r];
 		}
 		n -= dups;
 		if (dups || unservable)
@@ -497,9 +661,23 @@ static int add_family(struct bbsnmp_tables *t, struct bbsnmp_view *v, const stru
 	}
 	if (n > UINT32_MAX)
 		n = UINT32_MAX;
-	mrow->n_series = (uint32_t)n;
+	err = rows_alloc(mrow, n);
+	for (size_t r = 0; r < n && !err; r++) {
+		const struct bb_series *s = sorted ? sorted[r] : &fam->series[r];
+		struct vrow *row = (struct vrow *)(mrow->rows + r * mrow->stride);
+
+		row->id = s->id;
+		row->labels = bb_labelset_ref(s->labels);
+		row->value = s->value;
+		if (hist)
+			fill_hist(mrow, fam, s, (struct vhist *)row);
+		mrow->n_series = (uint32_t)(r + 1); /* counted as made, so it is freed */
+	}
+	free(sorted);
+	if (err)
+		return err;
 	v->n_series += n;
-	if (fam->kind == BB_METRIC_HISTOGRAM)
+	if (hist)
 		v->n_buckets += n * (fam->n_buckets + 1);
 	return 0;
 }
@@ -518,7 +696,6 @@ int bbsnmp_tables_build(struct bbsnmp_tables *t, struct bb_snapshot *snap,
 	err = add_programs(t, v, programs, n_programs);
 	if (err || !snap)
 		goto out;
-	v->snap = bb_snapshot_ref(snap);
 	v->metrics = calloc(snap->n_families ? snap->n_families : 1, sizeof(*v->metrics));
 	if (!v->metrics) {
 		err = -ENOMEM;
@@ -773,39 +950,15 @@ static bool metric_has(enum bbsnmp_table which, unsigned col, const struct metri
 	return false;
 }
 
-/* The percentile a column shows, and whether it is the raw one. */
-static double column_quantile(unsigned col, bool *raw)
-{
-	static const double q[] = { 0.5, 0.9, 0.99 };
-
-	*raw = col <= BBSNMP_COL_SERIES_P99;
-	return q[(col - BBSNMP_COL_SERIES_P50) % 3];
-}
-
-/* Prometheus' histogram_quantile over the row's last interval: NaN when the
- * interval is not known or saw nothing. */
-static double row_quantile(const struct metric_row *mrow, const struct bb_series *row, unsigned col)
-{
-	const struct bb_family *fam = mrow->fam;
-	bool raw;
-	double q = column_quantile(col, &raw);
-
-	if (!row->iv.valid || !row->iv.count || !fam->n_buckets || !row->iv.buckets)
-		return NAN;
-	return bb_hist_quantile(q, raw ? mrow->le_raw : fam->le, row->iv.buckets, fam->n_buckets,
-				row->iv.count);
-}
-
 /* Given metric_has(): does this row have column COL (the interval columns
  * are absent until known, the percentiles while the interval is empty)? */
-static bool row_has(unsigned col, const struct metric_row *mrow, const struct bb_series *row)
+static bool row_has(unsigned col, const struct metric_row *mrow, const struct vrow *row)
 {
 	if (col < BBSNMP_COL_SERIES_INTERVAL_COUNT)
 		return true;
 	if (col == BBSNMP_COL_SERIES_INTERVAL_COUNT)
-		return row->iv.valid;
-	/* What row_quantile() needs not to be NaN, without computing it. */
-	return row->iv.valid && row->iv.count && mrow->fam->n_buckets && row->iv.buckets;
+		return hist_of(row)->iv_flags & IV_VALID;
+	return hist_of(row)->iv_flags & IV_QUANTILES;
 }
 
 /* Given metric_has(): does bucket B (1-based) of a series have column COL? */
@@ -925,11 +1078,11 @@ fix:
 }
 
 static void series_value(struct bbsnmp_view *t, const struct metric_row *mrow,
-			 const struct bb_series *row, unsigned col, netsnmp_request_info *request)
+			 const struct vrow *row, unsigned col, netsnmp_request_info *request)
 {
 	switch (col) {
 	case BBSNMP_COL_SERIES_LABELS:
-		if (format_labels(&t->scratch, mrow->fam, row) < 0)
+		if (format_labels(&t->scratch, mrow->fam, row->labels) < 0)
 			return set_text(request, "");
 		return set_text(request, t->scratch.buf);
 	case BBSNMP_COL_SERIES_VALUE:
@@ -937,32 +1090,29 @@ static void series_value(struct bbsnmp_view *t, const struct metric_row *mrow,
 	case BBSNMP_COL_SERIES_GAUGE:
 		return set_gauge(request, row->value);
 	case BBSNMP_COL_SERIES_COUNT:
-		return set_counter64(request, row->count);
+		return set_counter64(request, row->value);
 	case BBSNMP_COL_SERIES_SUM:
-		return set_counter64(request, row->sum_raw);
+		return set_counter64(request, hist_of(row)->sum_raw);
 	case BBSNMP_COL_SERIES_SUM_SCALED:
-		return set_double(request, row->sum);
+		return set_double(request, hist_of(row)->sum);
 	case BBSNMP_COL_SERIES_INTERVAL_COUNT:
-		return set_gauge(request, row->iv.count);
+		return set_gauge(request, hist_of(row)->iv_count);
 	case BBSNMP_COL_SERIES_P50:
 	case BBSNMP_COL_SERIES_P90:
-	case BBSNMP_COL_SERIES_P99: {
-		double q = row_quantile(mrow, row, col);
-
-		return set_gauge(request, q <= 0 ? 0 : q >= 4294967295.0 ? UINT32_MAX : llround(q));
-	}
+	case BBSNMP_COL_SERIES_P99:
+		return set_gauge(request, hist_of(row)->q_raw[col - BBSNMP_COL_SERIES_P50]);
 	case BBSNMP_COL_SERIES_P50_SCALED:
 	case BBSNMP_COL_SERIES_P90_SCALED:
 	case BBSNMP_COL_SERIES_P99_SCALED:
-		return set_double(request, row_quantile(mrow, row, col));
+		return set_double(request, hist_of(row)->q[col - BBSNMP_COL_SERIES_P50_SCALED]);
 	}
 }
 
-static void bucket_value(const struct metric_row *mrow, const struct bb_series *row, uint32_t b,
+static void bucket_value(const struct metric_row *mrow, const struct vrow *row, uint32_t b,
 			 unsigned col, netsnmp_request_info *request)
 {
 	const struct bb_family *fam = mrow->fam;
-	const uint64_t *cum = row->buckets;
+	const uint64_t *cum = hist_of(row)->buckets;
 
 	switch (col) {
 	case BBSNMP_COL_BUCKET_UPPER_BOUND:
@@ -972,8 +1122,7 @@ static void bucket_value(const struct metric_row *mrow, const struct bb_series *
 	case BBSNMP_COL_BUCKET_UPPER_BOUND_RAW:
 		return set_integer(request, (long)fam->le_raw[b - 1]);
 	case BBSNMP_COL_BUCKET_COUNT:
-		return set_counter64(request,
-				     b > fam->n_buckets ? row->count : (cum ? cum[b - 1] : 0));
+		return set_counter64(request, b > fam->n_buckets ? row->value : cum[b - 1]);
 	}
 }
 
@@ -983,7 +1132,7 @@ static void answer(struct bbsnmp_view *t, enum bbsnmp_table which,
 		   netsnmp_request_info *request, bool set_name)
 {
 	const struct metric_row *mrow = &t->metrics[p->m];
-	const struct bb_series *row = row_at(mrow, p->r);
+	const struct vrow *row = row_at(mrow, p->r);
 
 	if (set_name) {
 		oid name[MAX_OID_LEN];

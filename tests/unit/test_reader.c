@@ -752,6 +752,52 @@ static void test_flat_index_map_checks(void **state)
 	teardown(f);
 }
 
+/*
+ * With release_read_buffers the read buffers' pages go back to the system
+ * after each read (none resident between reads; without it they stay), and
+ * the next read, refilling them, is as exact as the first.
+ */
+static void test_read_buffers_released_between_reads(void **state)
+{
+	enum { N = 100000 };
+	for (int release = 0; release <= 1; release++) {
+		struct bb_options o;
+		struct fixture *f;
+		int fd = new_map(BPF_MAP_TYPE_HASH, 4, N);
+		const struct bb_family *fam;
+		uint64_t total = 0;
+
+		bb_options_init(&o);
+		o.release_read_buffers = release;
+		o.max_series_per_metric = N;
+		f = setup(counter_yaml, &o);
+		for (uint32_t k = 0; k < N; k++)
+			put(fd, k, k + 1);
+		bind(f, 0, fd);
+		fam = read_once(f, "things_total");
+		assert_int_equal(fam->n_series, N);
+		if (release)
+			assert_int_equal(bb_reader_buffers_resident(f->rd), 0);
+		else /* 100000 keys of 4 bytes and values of 8 */
+			assert_true(bb_reader_buffers_resident(f->rd) >= N * 12 - 2 * 4096);
+		for (uint32_t k = 0; k < N; k++)
+			put(fd, k, 2 * (k + 1));
+		fam = read_once(f, "things_total");
+		assert_int_equal(fam->n_series, N);
+		for (size_t i = 0; i < fam->n_series; i++) {
+			uint64_t k = strtoull(fam->series[i].label_values[0], NULL, 10);
+
+			assert_int_equal(fam->series[i].value, 2 * (k + 1));
+			assert_int_equal(fam->series[i].iv.value, k + 1);
+			total += fam->series[i].value;
+		}
+		assert_int_equal(total, (uint64_t)N * (N + 1));
+		if (release)
+			assert_int_equal(bb_reader_buffers_resident(f->rd), 0);
+		teardown(f);
+	}
+}
+
 static void test_unbound_metric_reads_as_empty_family(void **state)
 {
 	struct fixture *f = setup(counter_yaml, NULL);
@@ -785,6 +831,7 @@ int main(void)
 		cmocka_unit_test(test_histogram_from_rows),
 		cmocka_unit_test(test_flat_index_histogram),
 		cmocka_unit_test(test_flat_index_map_checks),
+		cmocka_unit_test(test_read_buffers_released_between_reads),
 		cmocka_unit_test(test_unbound_metric_reads_as_empty_family),
 	};
 

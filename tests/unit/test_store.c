@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bpfbridge.h"
 #include "config.h"
 #include "decode.h"
 #include "hist.h"
@@ -870,6 +871,38 @@ static void test_snapshot_blocks_kept(void **state)
 	free(rows);
 }
 
+/* A front-end that copies what it serves keeps no block: a snapshot's series
+ * memory goes back to the system as soon as the snapshot is freed, even
+ * before the next read. */
+static void test_snapshot_blocks_none(void **state)
+{
+	enum { N = 20000 };
+	uint32_t *keys = calloc(N, sizeof(*keys));
+	struct kv *rows = calloc(N, sizeof(*rows));
+	const struct bb_series *first;
+	struct fx *f;
+
+	for (uint32_t i = 0; i < N; i++) {
+		keys[i] = i;
+		rows[i] = (struct kv){ &keys[i], i + 1 };
+	}
+	fx_keep_blocks = BB_SNAPSHOT_BLOCKS_NONE;
+	f = fx_new(uint_yaml, N, 5, NULL);
+	fx_keep_blocks = 0;
+	for (int r = 0; r < 3; r++) {
+		first = fx_read(f, rows, N)->series;
+		assert_int_equal(f->snap->families[0].n_series, N);
+		assert_int_equal(f->snap->families[0].series[N - 1].value, N);
+		assert_true(mapped(first, N * sizeof(struct bb_series)));
+		bb_snapshot_unref(f->snap);
+		f->snap = NULL;
+		assert_false(mapped(first, N * sizeof(struct bb_series)));
+	}
+	fx_free(f);
+	free(keys);
+	free(rows);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -891,6 +924,7 @@ int main(void)
 		cmocka_unit_test(test_quantile_rules),
 		cmocka_unit_test(test_steady_state_allocates_nothing_per_series),
 		cmocka_unit_test(test_snapshot_blocks_kept),
+		cmocka_unit_test(test_snapshot_blocks_none),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
