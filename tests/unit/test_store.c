@@ -615,23 +615,28 @@ static void test_array_slots_never_nonzero_are_not_series(void **state)
 	fx_free(f);
 }
 
-static const char hist_yaml[] = "metrics:\n"
-				"  histograms:\n"
-				"    - name: lat_seconds\n"
-				"      help: latency\n"
-				"      bucket_type: exp2\n"
-				"      bucket_min: 0\n"
-				"      bucket_max: 3\n"
-				"      bucket_multiplier: 0.5\n"
-				"      labels:\n"
-				"        - name: op\n"
-				"          size: 4\n"
-				"          decoders:\n"
-				"            - name: uint\n"
-				"        - name: bucket\n"
-				"          size: 4\n"
-				"          decoders:\n"
-				"            - name: uint\n";
+/* A histogram of (op, bucket), bounds 0.5, 1, 2, 4; the bucket label's
+ * decoders start with uint (tests may add more). */
+#define HIST_YAML_HEAD                   \
+	"metrics:\n"                     \
+	"  histograms:\n"                \
+	"    - name: lat_seconds\n"      \
+	"      help: latency\n"          \
+	"      bucket_type: exp2\n"      \
+	"      bucket_min: 0\n"          \
+	"      bucket_max: 3\n"          \
+	"      bucket_multiplier: 0.5\n" \
+	"      labels:\n"                \
+	"        - name: op\n"           \
+	"          size: 4\n"            \
+	"          decoders:\n"          \
+	"            - name: uint\n"     \
+	"        - name: bucket\n"       \
+	"          size: 4\n"            \
+	"          decoders:\n"          \
+	"            - name: uint\n"
+
+static const char hist_yaml[] = HIST_YAML_HEAD;
 
 struct hkey {
 	uint32_t op, bucket;
@@ -698,30 +703,13 @@ static void test_histogram_interval(void **state)
  */
 static void test_bucket_values_decoded_once_counted_per_read(void **state)
 {
-	static const char yaml[] = "metrics:\n"
-				   "  histograms:\n"
-				   "    - name: lat_seconds\n"
-				   "      help: latency\n"
-				   "      bucket_type: exp2\n"
-				   "      bucket_min: 0\n"
-				   "      bucket_max: 3\n"
-				   "      bucket_multiplier: 1\n"
-				   "      labels:\n"
-				   "        - name: op\n"
-				   "          size: 4\n"
-				   "          decoders:\n"
-				   "            - name: uint\n"
-				   "        - name: bucket\n"
-				   "          size: 4\n"
-				   "          decoders:\n"
-				   "            - name: uint\n"
-				   "            - name: regexp\n"
-				   "              regexps: [\"^[0-4]$\"]\n"
-				   "            - name: static_map\n"
-				   "              allow_unknown: true\n"
-				   "              static_map:\n"
-				   "                3: three\n"
-				   "            - name: uint\n";
+	static const char yaml[] = HIST_YAML_HEAD "            - name: regexp\n"
+						  "              regexps: [\"^[0-4]$\"]\n"
+						  "            - name: static_map\n"
+						  "              allow_unknown: true\n"
+						  "              static_map:\n"
+						  "                3: three\n"
+						  "            - name: uint\n";
 	/* per series: bucket 0, 1, 3 ("three": not an integer), 4 (the sum),
 	 * 6 (filtered by the regexp) */
 	static const uint32_t bk[5] = { 0, 1, 3, 4, 6 };
