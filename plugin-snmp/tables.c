@@ -188,9 +188,13 @@ static struct bb_family *meta_copy(const struct bb_family *fam)
 			goto fail;
 	}
 	if (fam->kind == BB_METRIC_HISTOGRAM && fam->n_buckets) {
-		if (!fam->bounds)
+		/* families made by bb_family_set_buckets() or the store share
+		 * their bounds; one built by hand may only have the arrays */
+		meta->bounds = fam->bounds ? bb_bounds_ref(fam->bounds)
+					   : bb_bounds_new(fam->le, fam->le_raw, fam->n_buckets,
+							   fam->multiplier != 0 ? fam->multiplier : 1);
+		if (!meta->bounds)
 			goto fail;
-		meta->bounds = bb_bounds_ref(fam->bounds);
 		meta->n_buckets = fam->n_buckets;
 		meta->le = meta->bounds->le;
 		meta->le_raw = meta->bounds->le_raw;
@@ -211,20 +215,23 @@ static void rows_free(struct metric_row *mrow)
 {
 	for (size_t r = 0; r < mrow->n_series; r++)
 		bb_labelset_unref(row_at(mrow, r)->labels);
+	mrow->n_series = 0;
+	if (!mrow->rows)
+		return;
 	if (mrow->rows_mapped)
 		munmap(mrow->rows, mrow->rows_bytes);
 	else
 		free(mrow->rows);
 	mrow->rows = NULL;
-	mrow->n_series = 0;
 }
 
 static int rows_alloc(struct metric_row *mrow, size_t n)
 {
-	size_t bytes = (n ? n : 1) * mrow->stride;
+	size_t bytes;
 
 	if (n > SIZE_MAX / mrow->stride)
 		return -ENOMEM;
+	bytes = (n ? n : 1) * mrow->stride;
 	mrow->rows_mapped = bytes >= ROWS_MAP_MIN;
 	if (mrow->rows_mapped) {
 		void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
