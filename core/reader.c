@@ -156,6 +156,7 @@ struct mreader {
 	size_t flat_key_size;
 	uint8_t *flat_keys;
 	size_t cap_flat;
+	size_t flat_in_order; /* flat_keys[i] is slot i's key for i below this */
 
 	struct bb_store *store; /* NULL when the histogram's bounds are unusable */
 
@@ -504,6 +505,7 @@ int bb_reader_bind(struct bb_reader *rd, size_t i, int map_fd, char *err, size_t
 	free(mr->flat_keys);
 	mr->flat_keys = NULL;
 	mr->cap_flat = 0;
+	mr->flat_in_order = 0;
 	mr->flat_slots = mr->m->flat_index ? flat_slots(mr->m) : 0;
 	mr->flat_key_size = mr->flat_slots ? key_bytes_expected(mr->m, -1) : 0;
 	mr->offsets = calloc(mr->m->n_labels ? mr->m->n_labels : 1, sizeof(*mr->offsets));
@@ -847,30 +849,54 @@ static void put_uint(uint8_t *p, uint32_t size, uint64_t v)
 	}
 }
 
-/* flat_index: the key each slot stands for (label = slot / slots, bucket =
- * slot % slots, the paddings zero), in mr->flat_keys. */
-static int rebuild_flat_keys(struct mreader *mr, size_t n)
+/* Write slot SLOT's key (label = slot / slots, bucket = slot % slots, the
+ * paddings zero) at flat_keys entry I. */
+static void put_flat_key(struct mreader *mr, size_t i, uint32_t slot)
 {
 	const struct bb_metric_conf *m = mr->m;
-	size_t ks = mr->flat_key_size;
+	uint8_t *key = mr->flat_keys + i * mr->flat_key_size;
 
+	memset(key, 0, mr->flat_key_size);
+	put_uint(key + mr->offsets[0], m->labels[0].size, slot / mr->flat_slots);
+	put_uint(key + mr->offsets[1], m->labels[1].size, slot % mr->flat_slots);
+}
+
+/*
+ * flat_index: the key each of the read's N slots stands for, in
+ * mr->flat_keys. An array's pass returns its slots 0..n-1 in order, so the
+ * keys are written once and reused by every later read; a read in another
+ * order (none is known) has them all rewritten.
+ */
+static int rebuild_flat_keys(struct mreader *mr, size_t n)
+{
+	bool in_order = true;
+
+	for (size_t i = 0; i < n && in_order; i++) {
+		uint32_t slot;
+
+		memcpy(&slot, mr->keys + i * sizeof(slot), sizeof(slot));
+		in_order = slot == i;
+	}
+	if (in_order && n <= mr->flat_in_order)
+		return 0;
 	if (n > mr->cap_flat) {
-		uint8_t *k = realloc(mr->flat_keys, n * ks);
+		uint8_t *k = realloc(mr->flat_keys, n * mr->flat_key_size);
 
 		if (!k)
 			return -ENOMEM;
 		mr->flat_keys = k;
 		mr->cap_flat = n;
 	}
-	memset(mr->flat_keys, 0, n * ks);
-	for (size_t i = 0; i < n; i++) {
+	if (!in_order)
+		mr->flat_in_order = 0;
+	for (size_t i = in_order ? mr->flat_in_order : 0; i < n; i++) {
 		uint32_t slot;
-		uint8_t *key = mr->flat_keys + i * ks;
 
 		memcpy(&slot, mr->keys + i * sizeof(slot), sizeof(slot));
-		put_uint(key + mr->offsets[0], m->labels[0].size, slot / mr->flat_slots);
-		put_uint(key + mr->offsets[1], m->labels[1].size, slot % mr->flat_slots);
+		put_flat_key(mr, i, slot);
 	}
+	if (in_order)
+		mr->flat_in_order = n;
 	return 0;
 }
 
@@ -965,9 +991,10 @@ static size_t resident_pages(const void *p, size_t bytes)
 	return n * (size_t)page;
 }
 
-/* The read buffers of MR: keys, values, flat_index keys. */
-static void buffers_of(const struct bb_reader *rd, const struct mreader *mr, void *p[3],
-		       size_t bytes[3])
+/* The read buffers of MR: keys and values. (A flat_index metric's key
+ * table is kept: it is written once and serves every read.) */
+static void buffers_of(const struct bb_reader *rd, const struct mreader *mr, void *p[2],
+		       size_t bytes[2])
 {
 	size_t ks = mr->map.key_size ? mr->map.key_size : 1;
 
@@ -975,17 +1002,15 @@ static void buffers_of(const struct bb_reader *rd, const struct mreader *mr, voi
 	bytes[0] = mr->cap_entries * ks;
 	p[1] = mr->vals;
 	bytes[1] = mr->cap_entries * value_slots(rd, mr) * sizeof(uint64_t);
-	p[2] = mr->flat_keys;
-	bytes[2] = mr->cap_flat * mr->flat_key_size;
 }
 
 static void release_buffers(const struct bb_reader *rd, struct mreader *mr)
 {
-	void *p[3];
-	size_t bytes[3];
+	void *p[2];
+	size_t bytes[2];
 
 	buffers_of(rd, mr, p, bytes);
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 2; i++)
 		release_pages(p[i], bytes[i]);
 }
 
@@ -994,11 +1019,11 @@ size_t bb_reader_buffers_resident(const struct bb_reader *rd)
 	size_t n = 0;
 
 	for (size_t m = 0; m < rd->n_metrics; m++) {
-		void *p[3];
-		size_t bytes[3];
+		void *p[2];
+		size_t bytes[2];
 
 		buffers_of(rd, &rd->metrics[m], p, bytes);
-		for (int i = 0; i < 3; i++)
+		for (int i = 0; i < 2; i++)
 			n += resident_pages(p[i], bytes[i]);
 	}
 	return n;

@@ -86,7 +86,8 @@ size_t bb_reader_n_metrics(const struct bb_reader *rd);
 const struct bb_metric_stats *bb_reader_stats(const struct bb_reader *rd, size_t i);
 
 /* Bytes of the whole pages of the metrics' read buffers that are resident
- * (mincore): 0 between reads with bb_options.release_read_buffers. */
+ * (mincore; keys and values of a pass, not a flat_index key table): 0
+ * between reads with bb_options.release_read_buffers. */
 size_t bb_reader_buffers_resident(const struct bb_reader *rd);
 
 /* Approximate heap bytes held for the metrics' series (stores and read buffers). */

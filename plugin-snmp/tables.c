@@ -190,9 +190,10 @@ static struct bb_family *meta_copy(const struct bb_family *fam)
 	if (fam->kind == BB_METRIC_HISTOGRAM && fam->n_buckets) {
 		/* families made by bb_family_set_buckets() or the store share
 		 * their bounds; one built by hand may only have the arrays */
-		meta->bounds = fam->bounds ? bb_bounds_ref(fam->bounds)
-					   : bb_bounds_new(fam->le, fam->le_raw, fam->n_buckets,
-							   fam->multiplier != 0 ? fam->multiplier : 1);
+		meta->bounds = fam->bounds
+				       ? bb_bounds_ref(fam->bounds)
+				       : bb_bounds_new(fam->le, fam->le_raw, fam->n_buckets,
+						       fam->multiplier != 0 ? fam->multiplier : 1);
 		if (!meta->bounds)
 			goto fail;
 		meta->n_buckets = fam->n_buckets;

@@ -725,6 +725,24 @@ static void test_flat_index_histogram(void **state)
 	fam = read_once(f, "op_seconds");
 	s = &fam->series[strcmp(fam->series[0].label_values[0], "1") == 0 ? 0 : 1];
 	assert_int_equal(s->count, 8);
+	/* the keys written by the first read serve the later ones: a label
+	 * first non-zero now is found under its own key */
+	put(fd, 0 * 4 + 1, 4);
+	put(fd, 2 * 4 + 2, 9);
+	fam = read_once(f, "op_seconds");
+	assert_int_equal(fam->n_series, 4);
+	for (size_t i = 0; i < fam->n_series; i++) {
+		const char *op = fam->series[i].label_values[0];
+
+		assert_int_equal(fam->series[i].count, !strcmp(op, "0")	  ? 4
+						       : !strcmp(op, "1") ? 8
+						       : !strcmp(op, "2") ? 9
+									  : 1);
+		if (!strcmp(op, "0"))
+			assert_int_equal(fam->series[i].buckets[0], 0);
+		if (!strcmp(op, "2"))
+			assert_int_equal(fam->series[i].buckets[1], 0);
+	}
 	teardown(f);
 }
 
