@@ -228,40 +228,45 @@ void bb_bounds_unref(struct bb_bounds *b)
 	free(b);
 }
 
+void *bb_big_alloc(size_t bytes, bool populate)
+{
+	void *p;
+
+	if (bytes < BB_BIG_MAP_MIN)
+		return calloc(1, bytes ? bytes : 1);
+	p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | (populate ? MAP_POPULATE : 0), -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+void bb_big_free(void *p, size_t bytes)
+{
+	if (!p)
+		return;
+	if (bytes < BB_BIG_MAP_MIN)
+		free(p);
+	else
+		munmap(p, bytes);
+}
+
 struct bb_block {
 	int refs;
 	size_t bytes;
-	size_t mapped; /* bytes of its own mapping, or 0: from malloc */
 	uint64_t made; /* order of creation, to replace the oldest */
 	max_align_t data[];
 };
 
-/*
- * Blocks from this size on get their own mapping, so that freeing one always
- * returns its memory to the system (glibc would keep a freed block below its
- * adaptive mmap threshold, up to 32 MiB, in its heap).
- */
-#define BLOCK_MAP_MIN (1u << 20)
+static size_t block_size(size_t bytes)
+{
+	return sizeof(struct bb_block) + (bytes ? bytes : 1);
+}
 
 static struct bb_block *block_alloc(size_t bytes)
 {
-	size_t size = sizeof(struct bb_block) + (bytes ? bytes : 1);
-	struct bb_block *b;
+	struct bb_block *b = bb_big_alloc(block_size(bytes), false);
 
-	if (size >= BLOCK_MAP_MIN) {
-		void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
-			       0);
-
-		if (p == MAP_FAILED)
-			return NULL;
-		b = p;
-		b->mapped = size;
-	} else {
-		b = malloc(size);
-		if (!b)
-			return NULL;
-		b->mapped = 0;
-	}
+	if (!b)
+		return NULL;
 	b->refs = 1;
 	b->bytes = bytes;
 	return b;
@@ -271,10 +276,7 @@ void bb_block_unref(struct bb_block *b)
 {
 	if (!b || __atomic_sub_fetch(&b->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
-	if (b->mapped)
-		munmap(b, b->mapped);
-	else
-		free(b);
+	bb_big_free(b, block_size(b->bytes));
 }
 
 int bb_family_lend(struct bb_family *fam, struct bb_block **cache, size_t n_cache, size_t n)

@@ -135,6 +135,18 @@ struct bb_block;
  */
 int bb_family_lend(struct bb_family *fam, struct bb_block **cache, size_t n_cache, size_t n);
 
+/*
+ * Zeroed memory for large arrays that come and go with reads (snapshot
+ * blocks, a read's sums, the SNMP rows): from BB_BIG_MAP_MIN bytes on it is
+ * its own mapping (with POPULATE, faulted in at once), so that freeing it
+ * always returns it to the system (glibc would keep a freed block below its
+ * adaptive mmap threshold, up to 32 MiB, in its heap); below, calloc. Free
+ * with bb_big_free() and the same BYTES. NULL on ENOMEM.
+ */
+#define BB_BIG_MAP_MIN ((size_t)1 << 20)
+void *bb_big_alloc(size_t bytes, bool populate);
+void bb_big_free(void *p, size_t bytes);
+
 /* Drop a producer's reference (from bb_family_lend's cache). Safe with NULL. */
 void bb_block_unref(struct bb_block *b);
 

@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
 
 #include "bpfbridge.h"
@@ -324,7 +323,6 @@ struct bb_store {
 	uint64_t *hlast;
 	uint64_t *hacc;
 	size_t acc_slots; /* slots hacc holds */
-	bool acc_mapped;  /* hacc is its own mapping (ACC_MAP_MIN) */
 
 	/* label set -> series slot */
 	uint32_t *intern; /* slot + 1 */
@@ -398,15 +396,10 @@ static size_t hstride(const struct bb_store *st)
 	return st->nb + 2;
 }
 
-/* A read's sums from this size on get their own mapping: freed = returned. */
-#define ACC_MAP_MIN (1u << 20)
-
+/* A read's sums: big ones are their own mapping, so freeing them returns them. */
 static void acc_release(struct bb_store *st)
 {
-	if (st->hacc && st->acc_mapped)
-		munmap(st->hacc, st->acc_slots * hstride(st) * sizeof(uint64_t));
-	else
-		free(st->hacc);
+	bb_big_free(st->hacc, st->acc_slots * hstride(st) * sizeof(uint64_t));
 	st->hacc = NULL;
 	st->acc_slots = 0;
 }
@@ -414,32 +407,19 @@ static void acc_release(struct bb_store *st)
 /* Histograms, during a read: room in hacc for every slot; new room is zero. */
 static int acc_fit(struct bb_store *st)
 {
-	size_t hs = hstride(st), want = st->cap_slots, bytes;
+	size_t hs = hstride(st), want = st->cap_slots;
 	uint64_t *p;
-	bool mapped;
 
 	if (st->acc_slots >= want)
 		return 0;
-	bytes = want * hs * sizeof(uint64_t);
-	mapped = bytes >= ACC_MAP_MIN;
-	if (mapped) {
-		void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
-			       0);
-
-		if (m == MAP_FAILED)
-			return -ENOMEM;
-		p = m;
-	} else {
-		p = calloc(want * hs, sizeof(uint64_t));
-		if (!p)
-			return -ENOMEM;
-	}
+	p = bb_big_alloc(want * hs * sizeof(uint64_t), false);
+	if (!p)
+		return -ENOMEM;
 	if (st->hacc)
 		memcpy(p, st->hacc, st->acc_slots * hs * sizeof(uint64_t));
 	acc_release(st);
 	st->hacc = p;
 	st->acc_slots = want;
-	st->acc_mapped = mapped;
 	return 0;
 }
 

@@ -19,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "bbsnmp.h"
 #include "hist.h"
@@ -73,10 +72,9 @@ struct metric_row {
 	uint32_t index;
 	/* The rows, ascending by id (= series index), STRIDE bytes each. */
 	uint8_t *rows;
-	size_t stride, rows_bytes;
-	bool rows_mapped; /* its own mapping (see ROWS_MAP_MIN) */
-	bool raw_any;	  /* some finite bound has a bpfbridgeBucketUpperBoundRaw */
-	double *le_raw;	  /* histograms: the raw bounds as doubles, for percentiles */
+	size_t stride, rows_bytes; /* rows_bytes: as given to bb_big_alloc() */
+	bool raw_any;		   /* some finite bound has a bpfbridgeBucketUpperBoundRaw */
+	double *le_raw;		   /* histograms: the raw bounds as doubles, for percentiles */
 };
 
 /* Row R of a metric; its series index is its id. */
@@ -207,22 +205,12 @@ fail:
 	return NULL;
 }
 
-/* A metric's rows from this size on get their own mapping, so that the rows
- * of a load, freed, give their memory back (glibc would keep them, below its
- * adaptive mmap threshold, in the reader thread's heap). */
-#define ROWS_MAP_MIN (1u << 20)
-
 static void rows_free(struct metric_row *mrow)
 {
 	for (size_t r = 0; r < mrow->n_series; r++)
 		bb_labelset_unref(row_at(mrow, r)->labels);
 	mrow->n_series = 0;
-	if (!mrow->rows)
-		return;
-	if (mrow->rows_mapped)
-		munmap(mrow->rows, mrow->rows_bytes);
-	else
-		free(mrow->rows);
+	bb_big_free(mrow->rows, mrow->rows_bytes);
 	mrow->rows = NULL;
 }
 
@@ -233,15 +221,9 @@ static int rows_alloc(struct metric_row *mrow, size_t n)
 	if (n > SIZE_MAX / mrow->stride)
 		return -ENOMEM;
 	bytes = (n ? n : 1) * mrow->stride;
-	mrow->rows_mapped = bytes >= ROWS_MAP_MIN;
-	if (mrow->rows_mapped) {
-		void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-
-		mrow->rows = p == MAP_FAILED ? NULL : p;
-	} else {
-		mrow->rows = malloc(bytes);
-	}
+	/* a big array is faulted in at once: cheaper than page by page as the
+	 * copy fills it */
+	mrow->rows = bb_big_alloc(bytes, true);
 	if (!mrow->rows)
 		return -ENOMEM;
 	mrow->rows_bytes = bytes;
